@@ -1,0 +1,52 @@
+# sciatica-triage: every command a user types is a target here. `make help` lists them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+N      ?= 300000
+SEED   ?= 7
+SETTING ?= primary_care
+export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
+
+.DEFAULT_GOAL := help
+.PHONY: help setup train test data bench lint format ui clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@echo ">> setting up $(VENV) (first run only; a few minutes)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install the project (every target does this itself)
+
+train: $(STAMP) ## generate data, train and compare every candidate in MLflow, register the champion (N=, SEED=)
+	$(BIN)/python -m training --n-train $(N) --seed $(SEED) --setting $(SETTING)
+
+test: $(STAMP) ## run the whole test suite
+	$(BIN)/python -m pytest -n 2 -q
+
+data: $(STAMP) ## write a seeded train/validation/test dataset (Parquet) with sample narratives to data/
+	$(BIN)/python -m vignettes --n $(N) --seed $(SEED) --setting $(SETTING) --out data
+
+bench: $(STAMP) ## benchmarks: generator and serving speed and memory, with ratios to references
+	$(BIN)/python -m tests.bench
+
+lint: $(STAMP) ## ruff lint and format check, mypy on the public API
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy vignettes model serve training
+
+format: $(STAMP) ## apply ruff's formatter and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+ui: $(STAMP) ## start the MLflow UI on http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port 5000
+
+clean: ## remove generated data, tracking store, caches (keeps .venv)
+	rm -rf data mlruns mlartifacts mlflow.db bench-results .pytest_cache .hypothesis .ruff_cache .mypy_cache
+	find . -name __pycache__ -not -path './.venv/*' -exec rm -rf {} +

@@ -1,0 +1,72 @@
+"""Reproducibility, dtypes and value domains of generated frames against the contract."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import vignettes
+from vignettes.schema import FIELDS
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return vignettes.generate(20_000, seed=11)
+
+
+def test_same_seed_same_frame() -> None:
+    a = vignettes.generate(3_000, seed=5)
+    b = vignettes.generate(3_000, seed=5)
+    pd.testing.assert_frame_equal(a, b)
+    c = vignettes.generate(3_000, seed=6)
+    assert not a["cause"].equals(c["cause"])
+
+
+def test_pieces_equal_whole() -> None:
+    whole = vignettes.generate(20_000, seed=9)
+    piece = vignettes.generate(5_000, seed=9, start=7_000)
+    pd.testing.assert_frame_equal(
+        piece.reset_index(drop=True), whole.iloc[7_000:12_000].reset_index(drop=True)
+    )
+
+
+def test_columns_and_dtypes(frame: pd.DataFrame) -> None:
+    for field in FIELDS:
+        assert field.name in frame
+        col = frame[field.name]
+        if field.kind == "category":
+            assert list(col.cat.categories) == list(field.values)
+        elif field.kind == "bool":
+            assert col.dtype == "boolean"
+    assert list(frame["cause"].cat.categories) == list(vignettes.CAUSES)
+    assert frame["red_flag"].dtype == bool
+
+
+def test_value_domains(frame: pd.DataFrame) -> None:
+    assert frame["age"].notna().all()
+    assert frame["age"].between(18, 100).all()
+    assert (frame["duration_weeks"].dropna() >= 0).all()
+    assert frame["red_flag"].equals(frame["serious_condition"] != "none")
+
+
+def test_gaps_differ_by_field(frame: pd.DataFrame) -> None:
+    unknown = frame[[f.name for f in FIELDS]].isna().mean()
+    assert unknown["age"] == 0
+    assert unknown["reflex_changes"] > 0.5
+    assert unknown["mri_finding"] > 0.3
+    assert unknown["worse_sitting"] < 0.1
+
+
+def test_bad_arguments_name_the_parameter() -> None:
+    with pytest.raises(ValueError, match="setting"):
+        vignettes.generate(10, seed=1, setting="icu")
+    with pytest.raises(ValueError, match="seed"):
+        vignettes.generate(10, seed=-1)
+    with pytest.raises(ValueError, match=r"^n "):
+        vignettes.generate(-5)
+
+
+def test_posterior_rows_sum_to_one(frame: pd.DataFrame) -> None:
+    post = vignettes.posterior(frame.iloc[:2_000])
+    sums = post[list(vignettes.CAUSES)].sum(axis=1)
+    np.testing.assert_allclose(sums, 1.0, atol=1e-9)
+    assert post["red_flag"].between(0, 1).all()

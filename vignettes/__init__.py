@@ -1,0 +1,49 @@
+"""Labelled synthetic vignettes of lower back pain radiating to the leg.
+
+A declarative knowledge base (``knowledge.toml``) encodes the source article; a vectorised,
+seeded sampler draws cases from it; the exact posterior of the same model is the Bayes ceiling.
+"""
+
+from vignettes.generate import BLOCK_ROWS, generate, generate_partition, partition_bounds
+from vignettes.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
+from vignettes.posterior import posterior
+from vignettes.schema import (
+    CAUSES,
+    FIELD_BY_NAME,
+    FIELD_NAMES,
+    FIELDS,
+    NERVE_ROOTS,
+    RED_FLAG_FIELDS,
+    SERIOUS_CONDITIONS,
+    SETTINGS,
+    Field,
+)
+
+
+def narrate(df, seed=0):
+    """Readable vignettes for ``df``'s rows; see :func:`vignettes.narrative.narrate`."""
+    from vignettes.narrative import narrate as _narrate
+
+    return _narrate(df, seed=seed)
+
+
+__all__ = [
+    "BLOCK_ROWS",
+    "CAUSES",
+    "FIELDS",
+    "FIELD_BY_NAME",
+    "FIELD_NAMES",
+    "NERVE_ROOTS",
+    "RED_FLAG_FIELDS",
+    "SERIOUS_CONDITIONS",
+    "SETTINGS",
+    "Field",
+    "KnowledgeBase",
+    "KnowledgeError",
+    "generate",
+    "generate_partition",
+    "load_knowledge",
+    "narrate",
+    "partition_bounds",
+    "posterior",
+]
