@@ -1,0 +1,38 @@
+"""Shared fixtures: a small trained model in a temporary MLflow store, made once per worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+
+SMALL = {"n_train": 4_000, "n_val": 2_000, "n_test": 2_000, "seed": 3}
+
+
+@pytest.fixture(scope="session")
+def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh SQLite tracking store and artifact folder, used for the whole session."""
+    root: Path = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    mp.chdir(root)  # default artifact location ./mlruns lands in the temporary folder
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mp.undo()
+
+
+@pytest.fixture(scope="session")
+def trained(tracking_uri: str):
+    """Train the tree candidates and the ceiling on small data and register the champion."""
+    from training import TrainConfig, train
+
+    cfg = TrainConfig(
+        **SMALL,
+        candidates=("article_rules", "hist_gradient_boosting", "lightgbm", "bayes_posterior"),
+        learning_curve=False,
+        robustness=True,
+    )
+    return train(cfg)

@@ -1,0 +1,345 @@
+"""The intake boundary: valid cases pass and round-trip, every kind of bad input is refused."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import io
+import json
+import math
+import pickle
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import vignettes
+from model.intake import IGNORED_COLUMNS, IntakeError, validate_case, validate_frame
+from vignettes.schema import FIELD_BY_NAME, FIELD_NAMES, FIELDS, Field, pandas_dtype
+
+# --------------------------------------------------------------------------------------------
+# Strategies
+# --------------------------------------------------------------------------------------------
+
+
+def known_value(field: Field) -> st.SearchStrategy[Any]:
+    """A valid, known answer to ``field``."""
+    if field.kind == "bool":
+        return st.booleans()
+    if field.kind == "category":
+        return st.sampled_from(field.values)
+    if field.kind == "int":
+        whole = st.integers(int(field.low or 0), int(field.high or 100))
+        return whole | whole.map(float)
+    return st.integers(0, 500) | st.floats(0, 1e6, allow_nan=False, allow_infinity=False)
+
+
+def valid_value(field: Field) -> st.SearchStrategy[Any]:
+    return known_value(field) | st.none()
+
+
+valid_cases = st.fixed_dictionaries(
+    {"age": known_value(FIELD_BY_NAME["age"])},
+    optional={f.name: valid_value(f) for f in FIELDS if f.name != "age"},
+)
+
+
+def wrong_type(field: Field, scalars_only: bool = False) -> st.SearchStrategy[Any]:
+    """Values of a type the field does not accept."""
+    other = st.just(b"x") if scalars_only else st.lists(st.integers(), max_size=2) | st.just({})
+    if field.kind == "bool":
+        words = st.sampled_from(["True", "False", "true", "yes", "1"])
+        numbers = st.sampled_from([0, 1, 1.0, 0.0, np.int64(1), np.float64(0.0), math.nan])
+        return words | numbers | other
+    if field.kind == "category":
+        return st.integers() | st.booleans() | st.just(math.nan) | other
+    return st.sampled_from(["67", "many", True, False, np.True_]) | other
+
+
+def bad_number(field: Field) -> st.SearchStrategy[Any]:
+    """Numbers of the right type but outside the field's range (or not whole, for age)."""
+    low = field.low if field.low is not None else 0
+    below = st.floats(-1e6, low, exclude_max=True, allow_nan=False) | st.just(-math.inf)
+    if field.kind == "float":
+        return below | st.just(math.inf)
+    high = field.high if field.high is not None else 100
+    above = st.integers(int(high) + 1, 10_000)
+    fractional = st.floats(low, high, allow_nan=False).filter(lambda x: not x.is_integer())
+    return below | above | fractional | st.just(math.inf)
+
+
+@st.composite
+def corrupted_cases(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
+    """A valid case with exactly one field corrupted, and that field's name."""
+    case = draw(valid_cases)
+    kind = draw(st.sampled_from(["unknown_name", "wrong_type", "out_of_range", "bad_category"]))
+    if kind == "unknown_name":
+        name = draw(st.text(min_size=1, max_size=20))
+        name = name if name not in FIELD_BY_NAME and name not in IGNORED_COLUMNS else name + "_x"
+        case[name] = draw(st.none() | st.booleans())
+        return case, name
+    if kind == "out_of_range":
+        field = draw(st.sampled_from([f for f in FIELDS if f.kind in ("int", "float")]))
+        case[field.name] = draw(bad_number(field))
+        return case, field.name
+    if kind == "bad_category":
+        field = draw(st.sampled_from([f for f in FIELDS if f.kind == "category"]))
+        case[field.name] = draw(st.text(max_size=15).filter(lambda v: v not in field.values))
+        return case, field.name
+    field = draw(st.sampled_from(FIELDS))
+    case[field.name] = draw(wrong_type(field))
+    return case, field.name
+
+
+def as_none(value: object) -> object:
+    return None if pd.api.types.is_scalar(value) and pd.isna(value) else value
+
+
+def frame_rows(frame: pd.DataFrame) -> list[dict[str, object]]:
+    return [
+        {k: as_none(v) for k, v in row.items()} for row in frame.astype(object).to_dict("records")
+    ]
+
+
+@functools.cache
+def small_object_frame() -> pd.DataFrame:
+    """50 generated cases as plain object columns, with string index labels in reverse order."""
+    base = vignettes.generate(50, seed=4).astype(object)
+    base.index = [f"case-{i}" for i in range(49, -1, -1)]
+    return base
+
+
+@pytest.fixture(scope="module")
+def generated() -> pd.DataFrame:
+    return vignettes.generate(2_000, seed=21)
+
+
+# --------------------------------------------------------------------------------------------
+# validate_case
+# --------------------------------------------------------------------------------------------
+
+
+@given(valid_cases)
+def test_valid_case_validates_and_round_trips(case: dict[str, Any]) -> None:
+    out = validate_case(case)
+    assert list(out) == list(FIELD_NAMES)
+    for name, value in out.items():
+        given_value = case.get(name)
+        if given_value is None:
+            assert value is None
+        else:
+            assert value == given_value
+            assert (
+                type(value)
+                is {"int": int, "float": float, "bool": bool, "category": str}[
+                    FIELD_BY_NAME[name].kind
+                ]
+            )
+    assert validate_case(out) == out
+
+
+@given(corrupted_cases())
+def test_one_corrupted_field_is_refused_by_name(corrupted: tuple[dict[str, Any], str]) -> None:
+    case, name = corrupted
+    with pytest.raises(IntakeError) as info:
+        validate_case(case)
+    assert info.value.field == name
+    assert name in str(info.value)
+    assert info.value.allowed
+
+
+def test_messages_say_what_is_allowed() -> None:
+    with pytest.raises(IntakeError, match=r"^pain_region: 'calf' is not allowed; expected one of "):
+        validate_case({"age": 40, "pain_region": "calf"})
+    with pytest.raises(IntakeError, match="did you mean 'outer_foot'"):
+        validate_case({"age": 40, "pain_region": "outer_fot"})
+    with pytest.raises(IntakeError, match=r"^fever: got str 'True'; expected true or false"):
+        validate_case({"age": 40, "fever": "True"})
+    with pytest.raises(IntakeError, match=r"1\.0/0\.0 are not accepted"):
+        validate_case({"age": 40, "fever": 1.0})
+    with pytest.raises(IntakeError, match=r"^age: got bool True; expected an integer >= 18"):
+        validate_case({"age": True})
+    with pytest.raises(IntakeError, match=r"^age: 67.5 is not a whole number"):
+        validate_case({"age": 67.5})
+    with pytest.raises(IntakeError, match=r"^age: is required"):
+        validate_case({"sex": "female"})
+    with pytest.raises(IntakeError, match=r"^age: is required"):
+        validate_case({"age": math.nan})
+
+
+def test_unknown_field_suggests_the_closest_name_and_where_the_list_is() -> None:
+    with pytest.raises(IntakeError) as info:
+        validate_case({"age": 50, "worse_walkin": True})
+    message = str(info.value)
+    assert info.value.field == "worse_walkin"
+    assert "did you mean 'worse_walking'" in message
+    assert "contract.md" in message
+
+
+def test_nan_means_unknown_for_numbers_only() -> None:
+    assert validate_case({"age": 50, "duration_weeks": math.nan})["duration_weeks"] is None
+    assert validate_case({"age": 50, "fever": None, "sides": pd.NA})["sides"] is None
+    for name in ("fever", "sides"):
+        with pytest.raises(IntakeError, match=name):
+            validate_case({"age": 50, name: math.nan})
+
+
+def test_numpy_scalars_series_and_dataclasses_are_accepted(generated: pd.DataFrame) -> None:
+    case = {"age": np.int64(70), "duration_weeks": np.float64(3.5), "fever": np.False_}
+    assert validate_case(case) | {} == validate_case(
+        {"age": 70, "duration_weeks": 3.5, "fever": False}
+    )
+
+    @dataclasses.dataclass
+    class Intake:
+        age: int
+        worse_walking: bool | None = None
+
+    assert validate_case(Intake(71, True))["worse_walking"] is True
+    row = validate_case(generated.iloc[0])  # a row with labels and NaN-coded unknown categories
+    assert row["age"] == int(generated["age"].iloc[0])
+    with pytest.raises(IntakeError, match="expected a mapping"):
+        validate_case([("age", 40)])
+
+
+def test_error_is_a_value_error_and_pickles() -> None:
+    with pytest.raises(ValueError) as info:
+        validate_case({"age": 40, "sides": "middle"})
+    error = pickle.loads(pickle.dumps(info.value))
+    assert isinstance(error, IntakeError)
+    assert (error.field, error.allowed, str(error)) == (
+        info.value.field,
+        info.value.allowed,
+        str(info.value),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# validate_frame
+# --------------------------------------------------------------------------------------------
+
+
+def test_generated_frame_validates_to_contract_columns_and_dtypes(generated: pd.DataFrame) -> None:
+    shuffled = generated.sample(frac=1.0, random_state=0)
+    out = validate_frame(shuffled)
+    assert list(out.columns) == list(FIELD_NAMES)
+    assert out.index.equals(shuffled.index)
+    for field in FIELDS:
+        assert out[field.name].dtype == pandas_dtype(field), field.name
+        pd.testing.assert_series_equal(
+            out[field.name], shuffled[field.name].astype(pandas_dtype(field)), check_names=False
+        )
+    assert out is not shuffled
+
+
+def test_frame_agrees_with_case_row_by_row(generated: pd.DataFrame) -> None:
+    frame = generated.iloc[:300]
+    rows = frame_rows(validate_frame(frame))
+    for position, row in enumerate(rows):
+        assert row == validate_case(frame.iloc[position])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(valid_cases, min_size=1, max_size=12))
+def test_frame_of_plain_records_agrees_with_case(cases: list[dict[str, Any]]) -> None:
+    frame = pd.DataFrame(cases)  # plain object / float / int / bool columns, NaN where absent
+    rows = frame_rows(validate_frame(frame))
+    assert rows == [validate_case(case) for case in cases]
+
+
+def test_json_and_csv_round_trips(generated: pd.DataFrame) -> None:
+    expected = validate_frame(generated)
+    records = json.loads(generated.to_json(orient="records"))
+    pd.testing.assert_frame_equal(validate_frame(pd.DataFrame(records)), expected)
+    from_csv = pd.read_csv(io.StringIO(generated.to_csv(index=False)))
+    pd.testing.assert_frame_equal(validate_frame(from_csv), expected)
+
+
+def test_boolean_strings_and_floats_are_refused() -> None:
+    strings = pd.DataFrame({"age": [40, 50], "fever": ["False", "True"]})
+    with pytest.raises(IntakeError, match=r"^fever, row 0: got str 'False'.*not a string"):
+        validate_frame(strings)
+    floats = pd.DataFrame({"age": [40, 50], "fever": [np.nan, 1.0]})
+    with pytest.raises(IntakeError, match=r"^fever, row 1: got float 1.0.*read_json") as info:
+        validate_frame(floats)
+    assert info.value.row == 1
+    ints = pd.DataFrame({"age": [40, 50], "fever": [0, 1]})
+    with pytest.raises(IntakeError, match=r"^fever, row 0: got int 0"):
+        validate_frame(ints)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.data(),
+    st.sampled_from(FIELDS),
+    st.integers(0, 49),
+    st.integers(0, 49),
+)
+def test_error_names_first_offending_row(
+    data: st.DataObject, field: Field, first: int, second: int
+) -> None:
+    base = small_object_frame().copy()
+    bad = data.draw(wrong_type(field, scalars_only=True))
+    if field.kind in ("int", "float"):
+        bad = data.draw(st.sampled_from([bad, data.draw(bad_number(field))]))
+    if field.kind == "category":
+        bad = data.draw(st.sampled_from([bad, "calf"]))
+    if as_none(bad) is None and field.name != "age":
+        bad = "nonsense"  # NaN is "unknown" inside a frame
+    positions = sorted({first, second})
+    for position in positions:
+        base.iat[position, base.columns.get_loc(field.name)] = bad
+    with pytest.raises(IntakeError) as info:
+        validate_frame(base)
+    label = base.index[positions[0]]
+    assert info.value.field == field.name
+    assert info.value.row == label
+    assert str(info.value).startswith(f"{field.name}, row {label!r}: ")
+
+
+def test_missing_age_names_the_row() -> None:
+    frame = pd.DataFrame({"age": [40, None, 50]}, index=[10, 11, 12])
+    with pytest.raises(IntakeError, match=r"^age, row 11: is required") as info:
+        validate_frame(frame)
+    assert info.value.row == 11
+    with pytest.raises(IntakeError, match=r"^age: is required"):
+        validate_frame(pd.DataFrame({"sex": ["male"]}))
+
+
+def test_unknown_and_ignored_columns() -> None:
+    with pytest.raises(IntakeError, match="did you mean 'numbness'") as info:
+        validate_frame(pd.DataFrame({"age": [40], "numbnes": [True]}))
+    assert info.value.field == "numbnes"
+    with pytest.raises(IntakeError, match="0: unknown field 0"):
+        validate_frame(pd.DataFrame({"age": [40], 0: [1]}))
+    labelled = pd.DataFrame({"age": [40], **{name: ["x"] for name in IGNORED_COLUMNS}})
+    out = validate_frame(labelled)
+    assert list(out.columns) == list(FIELD_NAMES)
+    assert out.drop(columns="age").isna().all().all()
+    with pytest.raises(IntakeError, match="expected a pandas DataFrame"):
+        validate_frame({"age": [40]})  # type: ignore[arg-type]
+
+
+def test_missing_columns_are_added_as_unknown_and_dtypes_are_the_contract() -> None:
+    frame = pd.DataFrame({"age": [67.0, 18], "duration_weeks": [2, None], "sides": ["both", None]})
+    out = validate_frame(frame)
+    assert out["age"].tolist() == [67, 18]
+    assert out["duration_weeks"].isna().tolist() == [False, True]
+    assert out["sides"].tolist()[0] == "both"
+    for field in FIELDS:
+        assert out[field.name].dtype == pandas_dtype(field)
+    assert validate_frame(frame.iloc[:0]).shape == (0, len(FIELD_NAMES))
+
+
+def test_out_of_range_numbers_in_frames() -> None:
+    with pytest.raises(IntakeError, match=r"^duration_weeks, row 1: -2.0 is out of range"):
+        validate_frame(pd.DataFrame({"age": [40, 40], "duration_weeks": [1.0, -2.0]}))
+    with pytest.raises(IntakeError, match=r"^age, row 0: 67.5 is not a whole number"):
+        validate_frame(pd.DataFrame({"age": [67.5]}))
+    with pytest.raises(IntakeError, match=r"^age, row 0: got bool True"):
+        validate_frame(pd.DataFrame({"age": [True]}))
+    with pytest.raises(IntakeError, match=r"^duration_weeks, row 0: inf is not a finite number"):
+        validate_frame(pd.DataFrame({"age": [40], "duration_weeks": [np.inf]}))

@@ -1,0 +1,391 @@
+"""The article's rules: nerve roots, red flags, pain mechanism, MRI, next step, cause points."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+import vignettes
+from model.intake import IntakeError, validate_frame
+from model.rules import (
+    ADVICE_TEXT,
+    CAUSE_RULES,
+    DERMATOME_ROOT,
+    MECHANISMS,
+    MRI_REASON_TEXT,
+    NEXT_STEPS,
+    RED_FLAG_TEXT,
+    ArticleRulesClassifier,
+    cause_points,
+    dermatome_root,
+    fired_red_flags,
+    mechanism_scores,
+    mri_indication,
+    next_step,
+    pain_mechanism,
+    red_flag_rules,
+    red_flags_unasked,
+)
+from vignettes.schema import CAUSES, FIELD_BY_NAME, FIELD_NAMES, PAIN_REGIONS, RED_FLAG_FIELDS
+
+
+def cases(*rows: dict[str, Any]) -> pd.DataFrame:
+    """Validated frame of hand-written cases (age 45 unless given)."""
+    return validate_frame(pd.DataFrame([{"age": 45} | row for row in rows]))
+
+
+@pytest.fixture(scope="module")
+def generated() -> pd.DataFrame:
+    return vignettes.generate(50_000, seed=17)
+
+
+# --------------------------------------------------------------------------------------------
+# Nerve roots
+# --------------------------------------------------------------------------------------------
+
+
+def test_dermatome_table_is_the_articles() -> None:
+    assert DERMATOME_ROOT == {
+        "front_of_thigh": "L2-L3",
+        "knee_inner_leg": "L3-L4",
+        "outer_leg_big_toe": "L5",
+        "back_of_leg_heel": "S1",
+        "outer_foot": "S1-S2",
+    }
+    assert set(DERMATOME_ROOT) == set(PAIN_REGIONS) - {"back_only"}
+    regions = pd.Series([*PAIN_REGIONS, None], index=list("abcdefg"))
+    roots = dermatome_root(
+        regions.astype(vignettes.schema.pandas_dtype(FIELD_BY_NAME["pain_region"]))
+    )
+    assert roots.index.equals(regions.index)
+    assert roots.isna().tolist() == [True, False, False, False, False, False, True]
+    assert roots.dropna().tolist() == ["L2-L3", "L3-L4", "L5", "S1", "S1-S2"]
+    assert dermatome_root(pd.Series(["outer_foot"])).tolist() == ["S1-S2"]
+
+
+# --------------------------------------------------------------------------------------------
+# Red flags
+# --------------------------------------------------------------------------------------------
+
+red_flag_answers = st.fixed_dictionaries(
+    {name: st.none() | st.booleans() for name in RED_FLAG_FIELDS}
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(red_flag_answers, min_size=1, max_size=8))
+def test_red_flags_fire_only_on_true(answers: list[dict[str, bool | None]]) -> None:
+    df = cases(*answers)
+    fired = red_flag_rules(df)
+    assert list(fired.columns) == list(RED_FLAG_FIELDS)
+    assert all(dtype == np.dtype(bool) for dtype in fired.dtypes)
+    names, unasked = fired_red_flags(df), red_flags_unasked(df).tolist()
+    urgent = (next_step(df)["next_step"] == "urgent_evaluation").tolist()
+    for i, row in enumerate(answers):
+        assert fired.iloc[i].tolist() == [row[name] is True for name in RED_FLAG_FIELDS]
+        assert names[i] == [name for name in RED_FLAG_FIELDS if row[name] is True]
+        assert unasked[i] == all(row[name] is None for name in RED_FLAG_FIELDS)
+        assert urgent[i] == any(row[name] is True for name in RED_FLAG_FIELDS)
+
+
+def test_red_flags_on_generated_cases(generated: pd.DataFrame) -> None:
+    df = generated.iloc[:5_000]
+    expected = df[list(RED_FLAG_FIELDS)].fillna(False).astype(bool)
+    pd.testing.assert_frame_equal(red_flag_rules(df), expected)
+    assert set(RED_FLAG_TEXT) == set(RED_FLAG_FIELDS)
+    steps = next_step(df)["next_step"]
+    assert (steps[expected.any(axis=1)] == "urgent_evaluation").all()
+
+
+# --------------------------------------------------------------------------------------------
+# Mechanical vs neurological pain
+# --------------------------------------------------------------------------------------------
+
+
+def test_pain_mechanism_textbook_cases() -> None:
+    neuro = {
+        "pain_quality": "sharp_electric",
+        "below_knee": True,
+        "numbness": True,
+        "worse_at_night": True,
+    }
+    mech = {"pain_quality": "dull_aching", "better_rest_movement": True, "pain_region": "back_only"}
+    df = cases(
+        neuro,
+        mech,
+        {"pain_quality": "burning", "tingling": True},
+        neuro | {"better_rest_movement": True, "pain_region": "back_only"},
+        {"pain_quality": "heaviness_fatigue"},
+        {"below_knee": True, "better_rest_movement": True},
+    )
+    assert pain_mechanism(df).tolist() == [
+        "neurological",
+        "mechanical",
+        "neurological",
+        "mixed",
+        "unclear",
+        "mixed",
+    ]
+    assert mechanism_scores(df).iloc[0].tolist() == [4, 0]
+    assert list(pain_mechanism(df).cat.categories) == list(MECHANISMS)
+
+
+def test_neurological_pain_tracks_a_compressed_root(generated: pd.DataFrame) -> None:
+    root = generated["nerve_root"] != "none"
+    mechanism = pain_mechanism(generated)
+    assert root[mechanism == "neurological"].mean() > 0.85
+    assert root[mechanism == "mechanical"].mean() < 0.15
+
+
+# --------------------------------------------------------------------------------------------
+# MRI
+# --------------------------------------------------------------------------------------------
+
+
+def test_mri_criteria_textbook_cases() -> None:
+    df = cases(
+        {"duration_weeks": 8, "conservative_care_failed": True},
+        {"duration_weeks": 4, "conservative_care_failed": True},
+        {"duration_weeks": 8},
+        {"progressive_weakness": True},
+        {"progressive_symptoms": True, "reflex_changes": True},
+        {"progressive_symptoms": True},
+        {
+            "conservative_care_failed": True,
+            "leg_pain_worse_than_back": True,
+            "pain_quality": "sharp_electric",
+            "below_knee": True,
+        },
+        {"fever": True},
+        {"mri_finding": "disc_herniation"},
+        {"mri_finding": "not_done"},
+        {},
+    )
+    indicated, reasons = mri_indication(df)
+    assert indicated.tolist() == [
+        True,
+        False,
+        False,
+        True,
+        True,
+        False,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert reasons[0] == ["persistent_beyond_6_8_weeks"]
+    assert reasons[3] == [
+        "progressive_neurological_deficit",
+        "surgery_considered",
+        "red_flags_present",
+    ]
+    assert reasons[4] == ["progressive_neurological_deficit", "surgery_considered"]
+    assert reasons[6] == ["surgery_considered"]
+    assert reasons[7] == ["red_flags_present"]
+    assert reasons[8] == ["already_imaged"]  # information only: not indicated
+    assert reasons[9] == reasons[10] == []
+    assert all(code in MRI_REASON_TEXT for row in reasons for code in row)
+
+
+def test_external_red_flag_decision_counts() -> None:
+    df = cases({}, {})
+    indicated, reasons = mri_indication(df, red_flag=pd.Series([True, False]))
+    assert indicated.tolist() == [True, False]
+    assert reasons[0] == ["red_flags_present"]
+    steps = next_step(df, red_flag=pd.Series([True, False]))["next_step"].tolist()
+    assert steps == ["urgent_evaluation", "conservative_care"]
+    with pytest.raises(ValueError, match="red_flag"):
+        next_step(df, red_flag=pd.Series([True]))
+    given_mri = next_step(df, mri_indicated=pd.Series([False, True], index=[7, 8]))
+    assert given_mri["next_step"].tolist() == ["conservative_care", "imaging_and_specialist_review"]
+
+
+# --------------------------------------------------------------------------------------------
+# Next step
+# --------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(RED_FLAG_FIELDS), st.booleans())
+def test_any_red_flag_means_urgent_evaluation(flag: str, imaging: bool) -> None:
+    other = {"duration_weeks": 10, "conservative_care_failed": True} if imaging else {}
+    out = next_step(cases(other | {flag: True}))
+    assert out["next_step"].iloc[0] == "urgent_evaluation"
+    assert out["advice_codes"].iloc[0] == ["urgent_evaluation"]
+
+
+def test_next_step_options_follow_the_article() -> None:
+    neuro = {"pain_quality": "burning", "below_knee": True, "tingling": True}
+    df = cases(
+        {"pain_quality": "dull_aching", "better_rest_movement": True},
+        neuro | {"conservative_care_failed": True, "duration_weeks": 3},
+        neuro | {"conservative_care_failed": True, "duration_weeks": 9},
+        {"weakness": True, "progressive_symptoms": True},
+    )
+    out = next_step(df)
+    assert out["next_step"].tolist() == [
+        "conservative_care",
+        "conservative_care",
+        "imaging_and_specialist_review",
+        "imaging_and_specialist_review",
+    ]
+    base = ["activity_modification", "physical_therapy", "anti_inflammatory"]
+    codes = out["advice_codes"].tolist()
+    assert codes[0] == ["conservative_care", *base, "mechanical_focus"]
+    assert codes[1] == [
+        "conservative_care",
+        *base,
+        "epidural_steroid_injection",
+        "neurological_focus",
+    ]
+    assert "epidural_steroid_injection" in codes[2]
+    assert "surgery" in codes[3]
+    assert out["advice"].iloc[0] == [ADVICE_TEXT[c] for c in codes[0]]
+    assert list(out["next_step"].cat.categories) == list(NEXT_STEPS)
+    assert set(NEXT_STEPS) <= set(ADVICE_TEXT)
+    assert "surgery" not in codes[0] + codes[1]
+
+
+# --------------------------------------------------------------------------------------------
+# ArticleRulesClassifier
+# --------------------------------------------------------------------------------------------
+
+TEXTBOOK = {
+    "spinal_stenosis": {
+        "age": 72,
+        "worse_walking": True,
+        "worse_standing": True,
+        "better_sitting": True,
+        "better_bending_forward": True,
+        "sides": "both",
+        "pain_quality": "heaviness_fatigue",
+    },
+    "disc_herniation": {
+        "age": 35,
+        "pain_quality": "sharp_electric",
+        "leg_pain_worse_than_back": True,
+        "worse_sitting": True,
+        "worse_bending_forward": True,
+        "worse_cough_sneeze": True,
+        "below_knee": True,
+        "sides": "left",
+        "pain_region": "back_of_leg_heel",
+        "numbness": True,
+    },
+    "piriformis_syndrome": {
+        "age": 44,
+        "buttock_pain": True,
+        "worse_sitting": True,
+        "back_pain": False,
+        "mri_finding": "normal",
+        "sides": "right",
+    },
+    "mechanical_pain": {
+        "age": 30,
+        "pain_quality": "dull_aching",
+        "better_rest_movement": True,
+        "pain_region": "back_only",
+        "below_knee": False,
+        "numbness": False,
+        "tingling": False,
+        "weakness": False,
+    },
+    "foraminal_stenosis": {
+        "age": 58,
+        "sides": "left",
+        "worse_extension": True,
+        "pain_quality": "burning",
+        "mri_finding": "foraminal_stenosis",
+    },
+    "spondylolisthesis": {
+        "age": 60,
+        "worse_standing": True,
+        "worse_extension": True,
+        "progressive_symptoms": True,
+        "mri_finding": "spondylolisthesis",
+    },
+    "degenerative_disc_disease": {
+        "age": 55,
+        "back_pain": True,
+        "pain_quality": "dull_aching",
+        "mri_finding": "degenerative_changes",
+    },
+}
+
+
+def test_textbook_cases_are_classified_right() -> None:
+    df = validate_frame(pd.DataFrame(list(TEXTBOOK.values())))
+    clf = ArticleRulesClassifier().fit(df)
+    assert clf.predict(df).tolist() == list(TEXTBOOK)
+
+
+def test_every_rule_names_a_cause_and_a_field_and_cites() -> None:
+    for rule in CAUSE_RULES:
+        assert rule.cause in CAUSES and rule.field in FIELD_NAMES and rule.source
+    assert {rule.cause for rule in CAUSE_RULES} == set(CAUSES)
+
+
+def test_probabilities_and_accuracy_against_the_bayes_ceiling(generated: pd.DataFrame) -> None:
+    y = generated["cause"].astype(str).to_numpy()
+    clf = ArticleRulesClassifier().fit(generated, y)
+    proba = clf.predict_proba(generated)
+    assert proba.shape == (len(generated), len(CAUSES))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
+    assert (proba > 0).all()
+    accuracy = float(np.mean(clf.predict(generated) == y))
+    majority = float(pd.Series(y).value_counts(normalize=True).iloc[0])
+    posterior = vignettes.posterior(generated)[list(CAUSES)].to_numpy()
+    bayes = float(np.mean(np.asarray(CAUSES)[posterior.argmax(axis=1)] == y))
+    assert accuracy > majority + 0.25, (accuracy, majority)
+    assert accuracy < bayes, (accuracy, bayes)
+
+
+def test_red_flag_proba_follows_the_signs(generated: pd.DataFrame) -> None:
+    df = generated.iloc[:3_000]
+    clf = ArticleRulesClassifier(red_flag_baseline_proba=0.02).fit(df)
+    fired = red_flag_rules(df).any(axis=1).to_numpy()
+    np.testing.assert_array_equal(clf.predict_red_flag(df), fired)
+    np.testing.assert_array_equal(clf.red_flag_proba(df), np.where(fired, 1.0, 0.02))
+
+
+def test_fit_predict_round_trip(generated: pd.DataFrame) -> None:
+    df = generated.iloc[:2_000]
+    y = df["cause"].astype(str)
+    with pytest.raises(NotFittedError):
+        ArticleRulesClassifier().predict(df)
+    clf = ArticleRulesClassifier(scale=0.8)
+    assert clf.get_params()["scale"] == 0.8
+    fitted = clf.fit(df, y)
+    assert fitted is clf
+    assert list(clf.classes_) == list(CAUSES)
+    assert clf.n_features_in_ == len(FIELD_NAMES)
+    assert list(clf.feature_names_in_) == list(FIELD_NAMES)
+    twin = clone(clf).fit(df.sample(frac=1.0, random_state=1), y.sample(frac=1.0, random_state=1))
+    restored = pickle.loads(pickle.dumps(clf))
+    for other in (twin, restored):
+        np.testing.assert_array_equal(other.predict_proba(df), clf.predict_proba(df))
+    np.testing.assert_array_equal(clf.predict(df), clf.classes_[clf.predict_proba(df).argmax(1)])
+    assert clf.score(df, y) == pytest.approx(np.mean(clf.predict(df) == y.to_numpy()))
+    points = cause_points(validate_frame(df))
+    assert list(points.columns) == list(CAUSES)
+    with pytest.raises(IntakeError, match="cause"):
+        ArticleRulesClassifier().fit(df, ["sciatica"] * len(df))
+    with pytest.raises(IntakeError, match="fever"):
+        clf.predict(df.assign(fever="yes"))
+
+
+def test_unknown_answers_contribute_nothing() -> None:
+    only_age = cases({"age": 40})
+    assert (cause_points(only_age).to_numpy() == 0).all()
+    proba = ArticleRulesClassifier().fit(only_age).predict_proba(only_age)
+    np.testing.assert_allclose(proba, 1 / len(CAUSES))

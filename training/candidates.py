@@ -1,0 +1,225 @@
+"""The candidates: what each one is, how it is fitted, how it predicts.
+
+Every candidate predicts both labels: the cause (7 probabilities) and the red flag (one
+probability). Learned candidates are calibrated on the validation split. Only tree ensembles can
+be champion: they are the ones with exact TreeSHAP attributions, which serving promises.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from model.features import encode
+from model.rules import ArticleRulesClassifier
+from model.scorers import Calibration, Scorer, to_proba
+from model.triage import TriageModel
+from training.calibrate import fit_platt, fit_temperature
+from vignettes import posterior
+from vignettes.schema import CAUSES
+
+N_THREADS = 2
+
+
+@dataclass
+class Split:
+    """One split of the data: the frame, its encoded matrix and its labels."""
+
+    frame: pd.DataFrame
+    X: np.ndarray = field(init=False)
+    y: np.ndarray = field(init=False)
+    red: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.X = encode(self.frame)
+        self.y = self.frame["cause"].cat.codes.to_numpy().astype(np.int64)
+        self.red = self.frame["red_flag"].to_numpy().astype(np.int64)
+
+
+@dataclass
+class Fitted:
+    """A fitted candidate: how it predicts, what it is, how long fitting took."""
+
+    name: str
+    params: dict[str, Any]
+    predict_cause: Any  # Split -> (n, 7)
+    predict_red_flag: Any  # Split -> (n,)
+    fit_seconds: float = 0.0
+    deployable: bool = True
+    triage: TriageModel | None = None  # set for champion-eligible candidates
+
+
+# -- the article's rules, no learning ---------------------------------------------------------
+
+
+def fit_article_rules(train: Split, val: Split, seed: int) -> Fitted:
+    start = time.perf_counter()
+    rules = ArticleRulesClassifier(red_flag_fired_proba=0.5).fit(train.frame, train.frame["cause"])
+    return Fitted(
+        "article_rules",
+        {"model": "ArticleRulesClassifier", "learned": False},
+        lambda s: rules.predict_proba(s.frame),
+        lambda s: rules.red_flag_proba(s.frame),
+        time.perf_counter() - start,
+    )
+
+
+# -- linear baseline ----------------------------------------------------------------------------
+
+
+def _linear(seed: int, C: float) -> Any:
+    # Unknown answers: impute 0 and add an indicator, so "unknown" is its own level.
+    return make_pipeline(
+        SimpleImputer(strategy="constant", fill_value=0.0, add_indicator=True),
+        StandardScaler(),
+        LogisticRegression(C=C, max_iter=500, random_state=seed),
+    )
+
+
+def fit_logistic(train: Split, val: Split, seed: int) -> Fitted:
+    start = time.perf_counter()
+    params = {"model": "LogisticRegression", "C": 1.0, "missing": "indicators", "one_hot": True}
+    cause = _linear(seed, params["C"]).fit(train.X, train.y)
+    red = _linear(seed, params["C"]).fit(train.X, train.red)
+    cal = fit_temperature(cause.decision_function(val.X), val.y)
+    red_cal = fit_platt(red.decision_function(val.X), val.red)
+    return Fitted(
+        "logistic_regression",
+        params | {"temperature": 1 / cal.scale},
+        lambda s: to_proba(cal.apply(cause.decision_function(s.X))),
+        lambda s: to_proba(red_cal.apply(red.decision_function(s.X)[:, None])),
+        time.perf_counter() - start,
+    )
+
+
+# -- gradient boosting --------------------------------------------------------------------------
+
+HGB_PARAMS = {
+    "learning_rate": 0.1,
+    "max_iter": 600,
+    "max_leaf_nodes": 31,
+    "min_samples_leaf": 40,
+    "l2_regularization": 1.0,
+    "early_stopping": True,
+    "validation_fraction": 0.1,
+    "n_iter_no_change": 20,
+}
+
+LGBM_PARAMS = {
+    "learning_rate": 0.08,
+    "num_leaves": 31,
+    "min_data_in_leaf": 40,
+    "lambda_l2": 1.0,
+    "feature_fraction": 0.9,
+    "max_rounds": 1500,
+    "early_stopping_rounds": 30,
+}
+
+
+def _calibrated_triage(
+    name: str, cause: Scorer, red: Scorer, val: Split, params: dict[str, Any]
+) -> TriageModel:
+    cause.calibration = fit_temperature(cause.raw(val.X), val.y)
+    red.calibration = fit_platt(red.raw(val.X), val.red)
+    meta = {"name": "sciatica-triage", "candidate": name, "params": params}
+    return TriageModel(cause, red, meta)
+
+
+def _fitted_tree(name: str, triage: TriageModel, params: dict, seconds: float) -> Fitted:
+    cal = triage.cause.calibration.scale
+    return Fitted(
+        name,
+        params | {"temperature": 1 / cal, "red_flag_platt": triage.red_flag.calibration.__dict__},
+        lambda s: triage.cause.proba(s.X),
+        lambda s: triage.red_flag.proba(s.X),
+        seconds,
+        triage=triage,
+    )
+
+
+def fit_hgb(train: Split, val: Split, seed: int) -> Fitted:
+    start = time.perf_counter()
+
+    def hgb() -> HistGradientBoostingClassifier:
+        return HistGradientBoostingClassifier(**HGB_PARAMS, random_state=seed)
+
+    cause = Scorer("hgb", hgb().fit(train.X, train.y), len(CAUSES))
+    red = Scorer("hgb", hgb().fit(train.X, train.red), 2)
+    params = {"model": "HistGradientBoostingClassifier", **HGB_PARAMS}
+    params |= {"n_iter_cause": cause.estimator.n_iter_, "n_iter_red_flag": red.estimator.n_iter_}
+    triage = _calibrated_triage("hist_gradient_boosting", cause, red, val, params)
+    return _fitted_tree("hist_gradient_boosting", triage, params, time.perf_counter() - start)
+
+
+def _lgbm(X: np.ndarray, y: np.ndarray, val_X, val_y, n_classes: int, seed: int):
+    p = dict(LGBM_PARAMS)
+    rounds, patience = p.pop("max_rounds"), p.pop("early_stopping_rounds")
+    objective = (
+        {"objective": "multiclass", "num_class": n_classes}
+        if n_classes > 2
+        else {"objective": "binary"}
+    )
+    params = p | objective | {"seed": seed, "num_threads": N_THREADS, "verbosity": -1}
+    return lightgbm.train(
+        params,
+        lightgbm.Dataset(X, y),
+        num_boost_round=rounds,
+        valid_sets=[lightgbm.Dataset(val_X, val_y)],
+        callbacks=[lightgbm.early_stopping(patience, verbose=False)],
+    )
+
+
+def fit_lightgbm(train: Split, val: Split, seed: int) -> Fitted:
+    start = time.perf_counter()
+    cause_booster = _lgbm(train.X, train.y, val.X, val.y, len(CAUSES), seed)
+    red_booster = _lgbm(train.X, train.red, val.X, val.red, 2, seed)
+    cause = Scorer("lightgbm", cause_booster, len(CAUSES))
+    red = Scorer("lightgbm", red_booster, 2)
+    params = {"model": "lightgbm.train", **LGBM_PARAMS}
+    params |= {
+        "rounds_cause": cause_booster.best_iteration,
+        "rounds_red_flag": red_booster.best_iteration,
+    }
+    triage = _calibrated_triage("lightgbm", cause, red, val, params)
+    return _fitted_tree("lightgbm", triage, params, time.perf_counter() - start)
+
+
+# -- the ceiling --------------------------------------------------------------------------------
+
+
+def fit_bayes_posterior(train: Split, val: Split, seed: int) -> Fitted:
+    """The generator's exact posterior: the ceiling. Not deployable: it knows the generator."""
+
+    def proba(s: Split) -> np.ndarray:
+        return posterior(s.frame)[list(CAUSES)].to_numpy()
+
+    return Fitted(
+        "bayes_posterior",
+        {"model": "vignettes.posterior", "learned": False},
+        proba,
+        lambda s: posterior(s.frame)["red_flag"].to_numpy(),
+        0.0,
+        deployable=False,
+    )
+
+
+CANDIDATES = {
+    "article_rules": fit_article_rules,
+    "logistic_regression": fit_logistic,
+    "hist_gradient_boosting": fit_hgb,
+    "lightgbm": fit_lightgbm,
+    "bayes_posterior": fit_bayes_posterior,
+}
+"""Every candidate, in the order they are trained and shown."""
+
+__all__ = ["CANDIDATES", "Calibration", "Fitted", "Split"]

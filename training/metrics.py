@@ -1,0 +1,74 @@
+"""Metrics every candidate is judged by, on one shared test set."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    f1_score,
+    log_loss,
+    recall_score,
+    roc_auc_score,
+)
+
+from vignettes.schema import CAUSES
+
+RED_FLAG_TARGET_RECALL = 0.99
+
+
+def expected_calibration_error(proba: np.ndarray, y: np.ndarray, n_bins: int = 15) -> float:
+    """Top-label ECE: mean |accuracy - confidence| over equal-width confidence bins, weighted."""
+    confidence = proba.max(axis=1)
+    correct = proba.argmax(axis=1) == y
+    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    counts = np.bincount(bins, minlength=n_bins)
+    gap = np.abs(
+        np.bincount(bins, correct, minlength=n_bins) - np.bincount(bins, confidence, n_bins)
+    )
+    return float(gap.sum() / max(counts.sum(), 1))
+
+
+def top_k_accuracy(proba: np.ndarray, y: np.ndarray, k: int = 2) -> float:
+    top = np.argsort(-proba, axis=1)[:, :k]
+    return float((top == y[:, None]).any(axis=1).mean())
+
+
+def cause_metrics(proba: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Accuracy, balanced accuracy, macro F1, top-2 accuracy, log-loss, ECE, recall per cause."""
+    pred = proba.argmax(axis=1)
+    labels = np.arange(len(CAUSES))
+    clipped = np.clip(proba, 1e-15, 1.0)
+    out = {
+        "accuracy": float((pred == y).mean()),
+        "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
+        "macro_f1": float(f1_score(y, pred, average="macro", labels=labels, zero_division=0)),
+        "top2_accuracy": top_k_accuracy(proba, y, 2),
+        "log_loss": float(log_loss(y, clipped / clipped.sum(1, keepdims=True), labels=labels)),
+        "ece": expected_calibration_error(proba, y),
+    }
+    recalls = recall_score(y, pred, labels=labels, average=None, zero_division=0)
+    out |= {f"recall_{c}": float(r) for c, r in zip(CAUSES, recalls, strict=True)}
+    return out
+
+
+def threshold_for_recall(p: np.ndarray, y: np.ndarray, recall: float = RED_FLAG_TARGET_RECALL):
+    """Highest threshold whose recall on (p, y) is at least ``recall``."""
+    positives = np.sort(p[y.astype(bool)])
+    if positives.size == 0:
+        return 0.5
+    # Keep at least ceil(recall * n) positives at or above the threshold.
+    n_miss = int(np.floor((1.0 - recall) * positives.size + 1e-9))
+    return float(positives[n_miss])
+
+
+def red_flag_metrics(p: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, float]:
+    """AUROC, and recall and specificity at the chosen threshold."""
+    y = y.astype(bool)
+    decided = p >= threshold
+    return {
+        "red_flag_auroc": float(roc_auc_score(y, p)) if 0 < y.sum() < y.size else float("nan"),
+        "red_flag_recall": float(decided[y].mean()) if y.any() else float("nan"),
+        "red_flag_specificity": float((~decided[~y]).mean()) if (~y).any() else float("nan"),
+        "red_flag_threshold": float(threshold),
+        "red_flag_log_loss": float(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])),
+    }

@@ -1,0 +1,326 @@
+"""The whole training path, top to bottom: data, candidates, comparison, champion, registry.
+
+``make train`` runs :func:`train`. One parent MLflow run holds the comparison; each candidate is a
+nested run with its params, dataset inputs, metrics and figures. The champion (lowest validation
+log-loss among the tree models, which have exact attributions) is logged as a pyfunc model from
+code and registered as ``sciatica-triage``; the ``champion`` alias moves only if the new model
+beats the current champion on this run's test set.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from model.features import FIELD_ORDER, to_fields
+from model.triage import TriageModel
+from training import plots, report
+from training.candidates import CANDIDATES, Fitted, Split
+from training.metrics import cause_metrics, red_flag_metrics, threshold_for_recall
+from training.registry import log_triage_model, register_champion
+from vignettes import generate, load_knowledge, posterior
+from vignettes.schema import CAUSES, SETTINGS
+
+EXPERIMENT = "sciatica-triage"
+MODEL_NAME = "sciatica-triage"
+CEILING = "bayes_posterior"
+CHAMPION_ELIGIBLE = ("hist_gradient_boosting", "lightgbm")
+
+# Progress here is ours; MLflow's download bars and schema hints would drown it.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+warnings.filterwarnings("ignore", message=".*Integer columns in Python cannot represent.*")
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``make train`` can be told; defaults finish in minutes on two cores."""
+
+    n_train: int = 300_000
+    n_val: int = 50_000
+    n_test: int = 50_000
+    seed: int = 7
+    setting: str = "primary_care"
+    candidates: tuple[str, ...] = tuple(CANDIDATES)
+    experiment: str = EXPERIMENT
+    model_name: str = MODEL_NAME
+    learning_curve: bool = True
+    robustness: bool = True
+    register: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.candidates) - set(CANDIDATES)
+        if unknown:
+            raise ValueError(f"candidates: unknown {sorted(unknown)}; allowed: {list(CANDIDATES)}")
+        if self.setting not in SETTINGS:
+            raise ValueError(f"setting must be one of {list(SETTINGS)}, got {self.setting!r}")
+        if min(self.n_train, self.n_val, self.n_test) < 100:
+            raise ValueError("n_train, n_val and n_test must each be at least 100")
+
+
+@dataclass
+class Outcome:
+    """What :func:`train` produced (for the CLI and tests)."""
+
+    parent_run_id: str
+    table: pd.DataFrame
+    champion: str | None
+    model_version: str | None
+    alias_moved: bool
+    results: dict[str, dict[str, float]]
+
+
+def say(message: str) -> None:
+    """Progress output: timestamped, flushed, so long runs show where they are."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def code_version() -> str:
+    """Git commit of the checkout (``+dirty`` if it has uncommitted changes), or ``unknown``."""
+    try:
+        root = Path(__file__).resolve().parents[1]
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def make_splits(cfg: TrainConfig) -> dict[str, Split]:
+    """Disjoint row ranges of one seeded dataset: train, validation, test."""
+    n_train, n_val = cfg.n_train, cfg.n_val
+    frames = {
+        "train": generate(n_train, cfg.seed, cfg.setting),
+        "validation": generate(n_val, cfg.seed, cfg.setting, start=n_train),
+        "test": generate(cfg.n_test, cfg.seed, cfg.setting, start=n_train + n_val),
+    }
+    return {name: Split(frame) for name, frame in frames.items()}
+
+
+def _log_dataset(frame: pd.DataFrame, name: str, context: str) -> None:
+    dataset = mlflow.data.from_pandas(frame, name=name, targets="cause")
+    mlflow.log_input(dataset, context=context)
+
+
+def _evaluate(fitted: Fitted, splits: dict[str, Split]) -> tuple[dict[str, float], dict]:
+    val, test = splits["validation"], splits["test"]
+    val_proba = fitted.predict_cause(val)
+    threshold = threshold_for_recall(fitted.predict_red_flag(val), val.red)
+    start = time.perf_counter()
+    proba = fitted.predict_cause(test)
+    red = fitted.predict_red_flag(test)
+    predict_seconds = time.perf_counter() - start
+    metrics = cause_metrics(proba, test.y) | red_flag_metrics(red, test.red, threshold)
+    metrics["val_log_loss"] = cause_metrics(val_proba, val.y)["log_loss"]
+    metrics["fit_seconds"] = fitted.fit_seconds
+    metrics["predict_ms_per_1000"] = 1000 * predict_seconds / len(test.y) * 1000
+    return metrics, {"proba": proba, "red": red, "threshold": threshold}
+
+
+def _log_figures(fitted: Fitted, outputs: dict, test: Split) -> None:
+    proba = outputs["proba"]
+    name = fitted.name
+    fig = plots.confusion_matrix_figure(test.y, proba.argmax(1), f"{name}: confusion (test)")
+    mlflow.log_figure(fig, "confusion_matrix.png")
+    fig = plots.reliability_figure(proba, test.y, f"{name}: reliability (test)")
+    mlflow.log_figure(fig, "reliability_diagram.png")
+    mlflow.log_text(_per_cause_report(proba, test.y), "per_cause_report.md")
+    if fitted.triage is not None:
+        sample = test.X[:2000]
+        values, _ = fitted.triage.cause.contributions(sample)
+        k = fitted.triage.cause.proba(sample).argmax(1)
+        per_field = to_fields(values[np.arange(len(sample)), :, k])
+        importance = np.abs(per_field).mean(axis=0)
+        fig = plots.importance_figure(list(FIELD_ORDER), importance, f"{name}: mean |SHAP|")
+        mlflow.log_figure(fig, "shap_importance.png")
+        mlflow.log_dict(
+            dict(zip(FIELD_ORDER, importance.tolist(), strict=True)), "shap_importance.json"
+        )
+    plots.plt.close("all")
+
+
+def _per_cause_report(proba: np.ndarray, y: np.ndarray) -> str:
+    pred = proba.argmax(1)
+    lines = [
+        "| cause | support | precision | recall | mean P(true cause) |",
+        "|---|---|---|---|---|",
+    ]
+    for k, cause in enumerate(CAUSES):
+        truth, said = y == k, pred == k
+        precision = (truth & said).sum() / max(said.sum(), 1)
+        recall = (truth & said).sum() / max(truth.sum(), 1)
+        mean_p = proba[truth, k].mean() if truth.any() else float("nan")
+        lines.append(f"| {cause} | {truth.sum()} | {precision:.3f} | {recall:.3f} | {mean_p:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _run_candidate(name: str, cfg: TrainConfig, splits: dict[str, Split], version: str):
+    with mlflow.start_run(run_name=name, nested=True) as run:
+        say(f"fitting {name} ...")
+        fitted = CANDIDATES[name](splits["train"], splits["validation"], cfg.seed)
+        metrics, outputs = _evaluate(fitted, splits)
+        mlflow.set_tags(
+            {"candidate": name, "deployable": fitted.deployable, "code_version": version}
+        )
+        params = {"seed": cfg.seed, "setting": cfg.setting, "n_train": cfg.n_train}
+        mlflow.log_params(params | {k: str(v)[:250] for k, v in fitted.params.items()})
+        _log_dataset(splits["train"].frame, "vignettes-train", "training")
+        _log_dataset(splits["test"].frame, "vignettes-test", "testing")
+        mlflow.log_metrics(metrics)
+        _log_figures(fitted, outputs, splits["test"])
+        model_uri = None
+        if fitted.triage is not None:
+            fitted.triage.meta |= {
+                "red_flag_threshold": outputs["threshold"],
+                "version": f"run-{run.info.run_id[:8]}",
+                "training_run_id": run.info.run_id,
+                "code_version": version,
+                "config": {k: v for k, v in asdict(cfg).items() if k != "extra"},
+            }
+            card = report.model_card(cfg.model_name, name, metrics, asdict(cfg))
+            model_uri = log_triage_model(fitted.triage, card, splits["test"].frame.head(3))
+        say(
+            f"  {name}: test accuracy {metrics['accuracy']:.4f},"
+            f" log-loss {metrics['log_loss']:.4f},"
+            f" val log-loss {metrics['val_log_loss']:.4f} ({metrics['fit_seconds']:.0f}s)"
+        )
+        return fitted, metrics, model_uri, run.info.run_id
+
+
+def _learning_curve(name: str, cfg: TrainConfig, splits: dict[str, Split], results) -> None:
+    sizes = [s for s in (5_000, 20_000, 80_000) if s < cfg.n_train] + [cfg.n_train]
+    acc, loss = [], []
+    for size in sizes[:-1]:
+        say(f"learning curve: {name} on {size:,} cases")
+        fitted = CANDIDATES[name](
+            Split(splits["train"].frame.iloc[:size]), splits["validation"], cfg.seed
+        )
+        m = cause_metrics(fitted.predict_cause(splits["test"]), splits["test"].y)
+        acc.append(m["accuracy"])
+        loss.append(m["log_loss"])
+    acc.append(results[name]["accuracy"])
+    loss.append(results[name]["log_loss"])
+    bayes = results[CEILING]
+    fig = plots.learning_curve_figure(
+        sizes, {name: acc}, {name: loss}, bayes["accuracy"], bayes["log_loss"]
+    )
+    mlflow.log_figure(fig, "learning_curve.png")
+    for size, a, lo in zip(sizes, acc, loss, strict=True):
+        mlflow.log_metrics({"learning_curve_accuracy": a, "learning_curve_log_loss": lo}, step=size)
+    plots.plt.close("all")
+
+
+def _hide_answers(frame: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    out = frame.copy()
+    for name in FIELD_ORDER:
+        if name != "age":
+            out.loc[rng.random(len(out)) < share, name] = pd.NA
+    return out
+
+
+def _robustness(champion: TriageModel, cfg: TrainConfig, test: Split) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    shares = [0.0, 0.2, 0.4, 0.6, 0.8]
+    model_acc, bayes_acc = [], []
+    for share in shares:
+        hidden = Split(_hide_answers(test.frame, share, cfg.seed))
+        model_acc.append(float((champion.cause.proba(hidden.X).argmax(1) == hidden.y).mean()))
+        post = posterior(hidden.frame)[list(CAUSES)].to_numpy()
+        bayes_acc.append(float((post.argmax(1) == hidden.y).mean()))
+        metrics[f"robust_missing_{int(share * 100)}_accuracy"] = model_acc[-1]
+        metrics[f"robust_missing_{int(share * 100)}_bayes_accuracy"] = bayes_acc[-1]
+    mlflow.log_figure(
+        plots.robustness_figure(shares, model_acc, bayes_acc), "robustness_missing.png"
+    )
+    other = next(s for s in SETTINGS if s != cfg.setting)
+    shifted = Split(generate(cfg.n_test, cfg.seed + 1, other))
+    proba = champion.cause.proba(shifted.X)
+    prior = load_knowledge().prior
+    ratio = prior[SETTINGS.index(other)] / prior[SETTINGS.index(cfg.setting)]
+    adjusted = proba * ratio
+    adjusted /= adjusted.sum(axis=1, keepdims=True)
+    bayes = posterior(shifted.frame)[list(CAUSES)].to_numpy()
+    for label, p in (("unadjusted", proba), ("prior_adjusted", adjusted), ("bayes", bayes)):
+        m = cause_metrics(p, shifted.y)
+        metrics[f"shift_{other}_{label}_accuracy"] = m["accuracy"]
+        metrics[f"shift_{other}_{label}_log_loss"] = m["log_loss"]
+    plots.plt.close("all")
+    return metrics
+
+
+def train(cfg: TrainConfig) -> Outcome:
+    """Generate, fit every candidate, compare, and register the champion.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+
+    Returns
+    -------
+    Outcome
+    """
+    mlflow.set_experiment(cfg.experiment)
+    version = code_version()
+    with mlflow.start_run(run_name=f"comparison-seed{cfg.seed}-n{cfg.n_train}") as parent:
+        say(f"tracking to {mlflow.get_tracking_uri()} (experiment {cfg.experiment!r})")
+        mlflow.set_tags({"role": "comparison", "code_version": version})
+        mlflow.log_params(
+            {k: v for k, v in asdict(cfg).items() if k not in ("extra", "candidates")}
+        )
+        say(f"generating {cfg.n_train:,} / {cfg.n_val:,} / {cfg.n_test:,} cases ({cfg.setting})")
+        splits = make_splits(cfg)
+        _log_dataset(splits["train"].frame, "vignettes-train", "training")
+        results, fitted_by_name, uris = {}, {}, {}
+        for i, name in enumerate(cfg.candidates, start=1):
+            say(f"candidate {i}/{len(cfg.candidates)}: {name}")
+            fitted, metrics, uri, _ = _run_candidate(name, cfg, splits, version)
+            results[name], fitted_by_name[name], uris[name] = metrics, fitted, uri
+        eligible = [n for n in cfg.candidates if n in CHAMPION_ELIGIBLE]
+        champion = min(eligible, key=lambda n: results[n]["val_log_loss"]) if eligible else None
+        has_ceiling = CEILING in results
+        table = (
+            report.comparison_table(results, CEILING) if has_ceiling else pd.DataFrame(results).T
+        )
+        mlflow.log_text(report.to_markdown(table, champion), "comparison.md")
+        mlflow.log_text(
+            report.to_html(table, champion, "sciatica-triage: candidates"), "comparison.html"
+        )
+        mlflow.log_table(table.reset_index(), "comparison.json")
+        if champion:
+            mlflow.set_tag("champion_candidate", champion)
+            mlflow.log_metrics({f"champion_{k}": v for k, v in results[champion].items()})
+            if cfg.learning_curve and has_ceiling:
+                _learning_curve(champion, cfg, splits, results)
+            if cfg.robustness:
+                say("robustness: missing answers and a change of setting")
+                mlflow.log_metrics(
+                    _robustness(fitted_by_name[champion].triage, cfg, splits["test"])
+                )
+        version_id, moved = None, False
+        if champion and cfg.register:
+            version_id, moved = register_champion(
+                cfg.model_name, uris[champion], fitted_by_name[champion].triage, splits["test"], say
+            )
+        print("\n" + report.to_markdown(table, champion), flush=True)
+        return Outcome(parent.info.run_id, table, champion, version_id, moved, results)
+
+
+__all__ = ["CEILING", "EXPERIMENT", "MODEL_NAME", "Outcome", "TrainConfig", "train"]

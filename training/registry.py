@@ -1,0 +1,133 @@
+"""Log the pyfunc model from code, register it, and move the champion alias only when earned."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
+
+import model as model_package
+import vignettes as vignettes_package
+from model.triage import OUTPUT_COLUMNS, TriageModel
+from training.candidates import Split
+from training.metrics import cause_metrics
+from vignettes.schema import FIELDS
+
+ALIAS = "champion"
+MODEL_CODE = Path(model_package.__file__).with_name("mlflow_model.py")
+_MLFLOW_TYPES = {"int": "long", "float": "double", "bool": "boolean", "category": "string"}
+_RUNTIME_PACKAGES = (
+    "mlflow",
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "lightgbm",
+    "shap",
+    "skops",
+)
+
+
+def input_schema() -> Schema:
+    """Every contract field, typed; only ``age`` is required."""
+    return Schema(
+        [ColSpec(_MLFLOW_TYPES[f.kind], f.name, required=f.name == "age") for f in FIELDS]
+    )
+
+
+def output_schema(sample: pd.DataFrame) -> Schema:
+    kinds = {"b": "boolean", "f": "double", "i": "long"}
+    return Schema([ColSpec(kinds.get(sample[c].dtype.kind, "string"), c) for c in OUTPUT_COLUMNS])
+
+
+def input_example(frame: pd.DataFrame) -> list[dict]:
+    """A few cases as JSON-ready dicts, with unknown answers simply left out."""
+    records = []
+    for _, row in frame[[f.name for f in FIELDS]].iterrows():
+        case = {k: v for k, v in row.items() if not pd.isna(v)}
+        records.append({k: v.item() if isinstance(v, np.generic) else v for k, v in case.items()})
+    return records
+
+
+def pip_requirements() -> list[str]:
+    return [f"{name}=={metadata.version(name)}" for name in _RUNTIME_PACKAGES]
+
+
+def log_triage_model(triage: TriageModel, card: str, example_frame: pd.DataFrame) -> str:
+    """Log ``triage`` as a pyfunc model from code in the active run; return its model URI."""
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = triage.save(Path(tmp) / "bundle")
+        (bundle / "MODEL_CARD.md").write_text(card)
+        example = input_example(example_frame)
+        output = triage.predict(pd.DataFrame(example))
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(MODEL_CODE),
+            artifacts={"bundle": str(bundle)},
+            code_paths=[
+                str(Path(model_package.__file__).parent),
+                str(Path(vignettes_package.__file__).parent),
+            ],
+            signature=ModelSignature(input_schema(), output_schema(output)),
+            input_example=pd.DataFrame(example),
+            pip_requirements=pip_requirements(),
+        )
+        mlflow.log_text(card, "MODEL_CARD.md")
+    return info.model_uri
+
+
+def _current_champion_log_loss(name: str, test: Split) -> tuple[str | None, float]:
+    client = mlflow.MlflowClient()
+    try:
+        current = client.get_model_version_by_alias(name, ALIAS)
+    except MlflowException:
+        return None, float("inf")
+    try:
+        loaded = mlflow.pyfunc.load_model(f"models:/{name}@{ALIAS}")
+        triage = loaded.unwrap_python_model().model
+        return current.version, cause_metrics(triage.cause.proba(test.X), test.y)["log_loss"]
+    except Exception as exc:  # an older, incompatible champion is replaced, and we say why
+        print(f"  current champion v{current.version} could not be scored ({exc}); replacing it")
+        return current.version, float("inf")
+
+
+def register_champion(
+    name: str, model_uri: str, triage: TriageModel, test: Split, say: Callable[[str], None]
+) -> tuple[str, bool]:
+    """Register a new version; move ``@champion`` only if it beats the current one on ``test``.
+
+    Both models are scored on the same test set, so the comparison is fair even when the
+    current champion was trained on other data.
+    """
+    current_version, current_loss = _current_champion_log_loss(name, test)
+    new_loss = cause_metrics(triage.cause.proba(test.X), test.y)["log_loss"]
+    registered = mlflow.register_model(model_uri, name)
+    client = mlflow.MlflowClient()
+    client.set_model_version_tag(name, registered.version, "test_log_loss", f"{new_loss:.5f}")
+    moved = new_loss < current_loss
+    if moved:
+        client.set_registered_model_alias(name, ALIAS, registered.version)
+        say(
+            f"registered {name} v{registered.version} and moved @{ALIAS} to it "
+            f"(test log-loss {new_loss:.4f} vs {current_loss:.4f} of v{current_version})"
+        )
+    else:
+        say(
+            f"registered {name} v{registered.version}; @{ALIAS} stays on v{current_version} "
+            f"(test log-loss {new_loss:.4f} vs {current_loss:.4f})"
+        )
+    client.set_model_version_tag(
+        name,
+        registered.version,
+        "champion_decision",
+        "promoted" if moved else "kept previous champion",
+    )
+    return registered.version, moved
