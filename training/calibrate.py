@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
-from scipy.special import log_expit, log_softmax
+from scipy.special import expit, log_expit, log_softmax
 
 from model.scorers import Calibration
 
@@ -28,9 +28,11 @@ def fit_platt(raw: np.ndarray, y: np.ndarray) -> Calibration:
     """``a * raw + b`` minimising the binary log-loss of ``sigmoid(a * raw + b)``."""
     score, target = raw.reshape(-1), y.astype(bool)
 
-    def nll(params: np.ndarray) -> float:
+    def nll(params: np.ndarray) -> tuple[float, np.ndarray]:
         z = params[0] * score + params[1]
-        return float(-(np.where(target, log_expit(z), log_expit(-z))).mean())
+        loss = -(np.where(target, log_expit(z), log_expit(-z))).mean()
+        residual = expit(z) - target  # d loss / d z
+        return float(loss), np.array([(residual * score).mean(), residual.mean()])
 
-    best = minimize(nll, x0=np.array([1.0, 0.0]), method="Nelder-Mead")
+    best = minimize(nll, x0=np.array([1.0, 0.0]), jac=True, method="BFGS")
     return Calibration(scale=float(best.x[0]), shift=float(best.x[1]))

@@ -104,25 +104,28 @@ def fit_logistic(train: Split, val: Split, seed: int) -> Fitted:
 
 # -- gradient boosting --------------------------------------------------------------------------
 
+# Small trees, many rounds: the generator's log-posterior is close to additive in the answers
+# (a naive-Bayes core with a few latent interactions), and on 300k cases trees of 4-7 leaves came
+# within 2.5-3% of the Bayes log-loss where 31 leaves stayed 5% away (measured; see README).
 HGB_PARAMS = {
-    "learning_rate": 0.1,
-    "max_iter": 600,
-    "max_leaf_nodes": 31,
-    "min_samples_leaf": 40,
-    "l2_regularization": 1.0,
+    "learning_rate": 0.15,
+    "max_iter": 2000,
+    "max_leaf_nodes": 5,
+    "min_samples_leaf": 200,
+    "l2_regularization": 10.0,
     "early_stopping": True,
     "validation_fraction": 0.1,
-    "n_iter_no_change": 20,
+    "n_iter_no_change": 30,
 }
 
 LGBM_PARAMS = {
-    "learning_rate": 0.08,
-    "num_leaves": 31,
-    "min_data_in_leaf": 40,
-    "lambda_l2": 1.0,
-    "feature_fraction": 0.9,
-    "max_rounds": 1500,
-    "early_stopping_rounds": 30,
+    "learning_rate": 0.15,
+    "num_leaves": 5,
+    "min_data_in_leaf": 200,
+    "lambda_l2": 10.0,
+    "feature_fraction": 1.0,
+    "max_rounds": 4000,
+    "early_stopping_rounds": 50,
 }
 
 

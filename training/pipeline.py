@@ -296,9 +296,7 @@ def train(cfg: TrainConfig) -> Outcome:
         eligible = [n for n in cfg.candidates if n in CHAMPION_ELIGIBLE]
         champion = min(eligible, key=lambda n: results[n]["val_log_loss"]) if eligible else None
         has_ceiling = CEILING in results
-        table = (
-            report.comparison_table(results, CEILING) if has_ceiling else pd.DataFrame(results).T
-        )
+        table = report.comparison_table(results, CEILING)
         mlflow.log_text(report.to_markdown(table, champion), "comparison.md")
         mlflow.log_text(
             report.to_html(table, champion, "sciatica-triage: candidates"), "comparison.html"

@@ -25,9 +25,10 @@ DISPLAY_COLUMNS = {
 def comparison_table(results: dict[str, dict[str, float]], ceiling: str) -> pd.DataFrame:
     """One row per candidate with its test metrics and the gap to the Bayes ceiling."""
     table = pd.DataFrame(results).T
-    bayes = table.loc[ceiling]
-    table["gap_accuracy_pp"] = 100 * (bayes["accuracy"] - table["accuracy"])
-    table["log_loss_ratio"] = table["log_loss"] / bayes["log_loss"]
+    if ceiling in table.index:
+        bayes = table.loc[ceiling]
+        table["gap_accuracy_pp"] = 100 * (bayes["accuracy"] - table["accuracy"])
+        table["log_loss_ratio"] = table["log_loss"] / bayes["log_loss"]
     columns = [c for c in DISPLAY_COLUMNS if c in table]
     table = table[columns].rename(columns=DISPLAY_COLUMNS)
     table.index.name = "candidate"

@@ -1,0 +1,174 @@
+"""Training on small data: runs, metrics, artifacts, the registry alias, and the pyfunc model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from scipy.special import softmax
+
+import vignettes
+from training import TrainConfig, train
+from training.calibrate import fit_platt, fit_temperature
+from training.metrics import expected_calibration_error, threshold_for_recall
+from vignettes.schema import CAUSES
+
+CANDIDATE_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "top2_accuracy",
+    "log_loss",
+    "ece",
+    "red_flag_auroc",
+    "red_flag_recall",
+    "red_flag_specificity",
+    "fit_seconds",
+    "predict_ms_per_1000",
+    *(f"recall_{c}" for c in CAUSES),
+)
+
+
+def _children(parent_id: str) -> dict[str, mlflow.entities.Run]:
+    runs = MlflowClient().search_runs(
+        [MlflowClient().get_run(parent_id).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
+    )
+    return {r.data.tags["candidate"]: r for r in runs}
+
+
+def _artifacts(run_id: str, path: str = "") -> set[str]:
+    return {a.path for a in MlflowClient().list_artifacts(run_id, path)}
+
+
+def test_every_candidate_is_a_nested_run_with_metrics(trained) -> None:
+    children = _children(trained.parent_run_id)
+    assert set(children) == set(trained.results)
+    for name, run in children.items():
+        missing = [m for m in CANDIDATE_METRICS if m not in run.data.metrics]
+        assert not missing, f"{name} lacks {missing}"
+        assert run.data.params["seed"] == "3"
+        assert run.data.tags["code_version"]
+        assert {"confusion_matrix.png", "reliability_diagram.png", "per_cause_report.md"} <= (
+            _artifacts(run.info.run_id)
+        )
+    tree = children["lightgbm"].info.run_id
+    assert "shap_importance.png" in _artifacts(tree)
+
+
+def test_training_data_is_logged_as_a_dataset_input(trained) -> None:
+    run = _children(trained.parent_run_id)["lightgbm"]
+    inputs = run.inputs.dataset_inputs
+    names = {i.dataset.name for i in inputs}
+    assert "vignettes-train" in names
+    assert all(i.dataset.digest for i in inputs)
+
+
+def test_parent_run_holds_comparison_and_robustness(trained) -> None:
+    parent = MlflowClient().get_run(trained.parent_run_id)
+    assert {"comparison.md", "comparison.html", "robustness_missing.png"} <= _artifacts(
+        parent.info.run_id
+    )
+    table = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=parent.info.run_id, artifact_path="comparison.md"
+        )
+    ).read_text()
+    for name in trained.results:
+        assert name in table
+    metrics = parent.data.metrics
+    assert "robust_missing_80_accuracy" in metrics
+    assert metrics["robust_missing_80_accuracy"] < metrics["robust_missing_0_accuracy"]
+    assert "shift_spine_clinic_prior_adjusted_accuracy" in metrics
+    assert "gap to Bayes (pp)" in trained.table.columns
+
+
+def test_no_candidate_beats_the_bayes_ceiling(trained) -> None:
+    bayes = trained.results["bayes_posterior"]["log_loss"]
+    for name, metrics in trained.results.items():
+        assert metrics["log_loss"] >= bayes - 0.01, name
+
+
+def test_champion_alias_loads_as_pyfunc(trained) -> None:
+    assert trained.champion in ("hist_gradient_boosting", "lightgbm")
+    version = MlflowClient().get_model_version_by_alias("sciatica-triage", "champion")
+    assert version.version == trained.model_version
+    loaded = mlflow.pyfunc.load_model("models:/sciatica-triage@champion")
+    cases = vignettes.generate(50, seed=99)[list(vignettes.FIELD_NAMES)]
+    # The pyfunc takes JSON-like columns (what `mlflow models serve` and Spark send).
+    out = loaded.predict(pd.DataFrame(json.loads(cases.to_json(orient="records"))))
+    probs = out[[f"prob_{c}" for c in CAUSES]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
+    assert out["red_flag"].dtype == bool
+    assert "disclaimer" in out and out["disclaimer"].str.contains("not a medical device").all()
+
+
+def test_registered_model_has_no_pickles_and_is_from_code(trained) -> None:
+    local = Path(mlflow.artifacts.download_artifacts("models:/sciatica-triage@champion"))
+    files = [p.name for p in local.rglob("*") if p.is_file()]
+    assert not [f for f in files if f.endswith((".pkl", ".pickle", ".cloudpickle"))], files
+    mlmodel = (local / "MLmodel").read_text()
+    assert "mlflow_model.py" in mlmodel
+    assert "MODEL_CARD.md" in files
+    assert "signature" in mlmodel
+
+
+def test_second_training_registers_but_keeps_the_better_champion(trained) -> None:
+    worse = train(
+        TrainConfig(
+            n_train=300,
+            n_val=300,
+            n_test=2_000,
+            seed=3,
+            candidates=("lightgbm",),
+            learning_curve=False,
+            robustness=False,
+        )
+    )
+    assert int(worse.model_version) > int(trained.model_version)
+    assert not worse.alias_moved
+    current = MlflowClient().get_model_version_by_alias("sciatica-triage", "champion")
+    assert current.version == trained.model_version
+
+
+def test_threshold_reaches_the_recall_target() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.random(5_000) < 0.05
+    p = np.clip(y * 0.3 + rng.random(5_000) * 0.7, 0, 1)
+    t = threshold_for_recall(p, y, 0.99)
+    assert (p[y] >= t).mean() >= 0.99
+    assert (p[y] >= np.nextafter(t, 1)).mean() < 0.99 or t == p[y].min()
+
+
+def test_calibration_recovers_a_known_temperature() -> None:
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(40_000, 7)) * 2
+    y = np.array([rng.choice(7, p=row) for row in softmax(logits, axis=1)])
+    cal = fit_temperature(logits * 3.0, y)  # scores three times too confident
+    assert cal.scale == pytest.approx(1 / 3, rel=0.05)
+    raw = rng.normal(size=20_000)
+    y_bin = rng.random(20_000) < 1 / (1 + np.exp(-(0.5 * raw - 1)))
+    platt = fit_platt(raw, y_bin)
+    assert platt.scale == pytest.approx(0.5, abs=0.08)
+    assert platt.shift == pytest.approx(-1.0, abs=0.1)
+
+
+def test_ece_is_zero_for_perfect_calibration_and_large_for_overconfidence() -> None:
+    rng = np.random.default_rng(2)
+    proba = softmax(rng.normal(size=(50_000, 7)), axis=1)
+    y = (rng.random(50_000)[:, None] > np.cumsum(proba, axis=1)).sum(axis=1)
+    assert expected_calibration_error(proba, y) < 0.01
+    sharp = softmax(np.log(proba) * 4, axis=1)
+    assert expected_calibration_error(sharp, y) > 0.1
+
+
+def test_bad_config_names_the_setting() -> None:
+    with pytest.raises(ValueError, match="candidates"):
+        TrainConfig(candidates=("random_forest",))
+    with pytest.raises(ValueError, match="setting"):
+        TrainConfig(setting="icu")
