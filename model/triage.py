@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from model import rules
+from model.conformal import ConformalSets
 from model.features import FIELD_ORDER, encode, to_fields
 from model.intake import validate_frame
 from model.scorers import Scorer
@@ -35,6 +36,8 @@ ATTRIBUTION_UNITS = (
 OUTPUT_SCALARS = (
     "cause",
     *(f"prob_{c}" for c in CAUSES),
+    "differential",
+    "differential_coverage",
     "red_flag",
     "red_flag_probability",
     "red_flag_model",
@@ -121,10 +124,24 @@ class TriageModel:
         red = self.red_flag.proba(X)
         out = pd.DataFrame({f"prob_{c}": proba[:, i] for i, c in enumerate(CAUSES)}, index=index)
         out.insert(0, "cause", np.asarray(CAUSES, dtype=object)[proba.argmax(axis=1)])
+        out["differential"], out["differential_coverage"] = self._differential(proba)
         out["red_flag_probability"] = red
         out["red_flag_model"] = red >= self.threshold
         out["red_flag_threshold"] = self.threshold
         return out
+
+    def _differential(self, proba: np.ndarray) -> tuple[list[str], float]:
+        """Causes in the conformal set, most probable first, as JSON lists (all if uncalibrated)."""
+        if "conformal" not in self.meta:
+            member, coverage = np.ones_like(proba, dtype=bool), 1.0
+        else:
+            sets = ConformalSets.from_dict(self.meta["conformal"])
+            member, coverage = sets.sets(proba), 1.0 - sets.alpha
+        order = np.argsort(-proba, axis=1)
+        names = np.asarray(CAUSES, dtype=object)
+        keep = np.take_along_axis(member, order, axis=1)
+        lists = [json.dumps(list(names[o[m]])) for o, m in zip(order, keep, strict=True)]
+        return lists, coverage
 
     def _attributions(self, X: np.ndarray, cause: np.ndarray, index: pd.Index) -> pd.DataFrame:
         values, base = self.cause.contributions(X)

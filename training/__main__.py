@@ -25,6 +25,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n-train", type=int, default=300_000, help="training cases")
     parser.add_argument("--n-val", type=int, default=50_000, help="validation cases")
     parser.add_argument("--n-test", type=int, default=50_000, help="test cases")
+    parser.add_argument("--n-cal", type=int, default=50_000, help="conformal calibration cases")
+    parser.add_argument(
+        "--alpha", type=float, default=0.05, help="differential miscoverage (1 - coverage)"
+    )
     parser.add_argument("--seed", type=int, default=7, help="dataset and model seed")
     parser.add_argument("--setting", choices=SETTINGS, default="primary_care")
     parser.add_argument(
@@ -47,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         n_train=args.n_train,
         n_val=args.n_val,
         n_test=args.n_test,
+        n_cal=args.n_cal,
+        alpha=args.alpha,
         seed=args.seed,
         setting=args.setting,
         candidates=tuple(args.candidates),

@@ -21,6 +21,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from model.conformal import ConformalSets, coverage_report
 from model.features import FIELD_ORDER, to_fields
 from model.triage import TriageModel
 from training import plots, report
@@ -47,6 +48,8 @@ class TrainConfig:
     n_train: int = 300_000
     n_val: int = 50_000
     n_test: int = 50_000
+    n_cal: int = 50_000
+    alpha: float = 0.05
     seed: int = 7
     setting: str = "primary_care"
     candidates: tuple[str, ...] = tuple(CANDIDATES)
@@ -63,8 +66,10 @@ class TrainConfig:
             raise ValueError(f"candidates: unknown {sorted(unknown)}; allowed: {list(CANDIDATES)}")
         if self.setting not in SETTINGS:
             raise ValueError(f"setting must be one of {list(SETTINGS)}, got {self.setting!r}")
-        if min(self.n_train, self.n_val, self.n_test) < 100:
-            raise ValueError("n_train, n_val and n_test must each be at least 100")
+        if min(self.n_train, self.n_val, self.n_test, self.n_cal) < 100:
+            raise ValueError("n_train, n_val, n_test and n_cal must each be at least 100")
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
 
 
 @dataclass
@@ -104,13 +109,17 @@ def code_version() -> str:
 
 
 def make_splits(cfg: TrainConfig) -> dict[str, Split]:
-    """Disjoint row ranges of one seeded dataset: train, validation, test."""
-    n_train, n_val = cfg.n_train, cfg.n_val
-    frames = {
-        "train": generate(n_train, cfg.seed, cfg.setting),
-        "validation": generate(n_val, cfg.seed, cfg.setting, start=n_train),
-        "test": generate(cfg.n_test, cfg.seed, cfg.setting, start=n_train + n_val),
-    }
+    """Disjoint row ranges of one seeded dataset: train, validation, test, conformal calibration.
+
+    Validation picks the red-flag threshold, calibrates probabilities and chooses the champion;
+    the calibration split is used only by the conformal differential, so its guarantee holds.
+    """
+    sizes = {"train": cfg.n_train, "validation": cfg.n_val, "test": cfg.n_test}
+    sizes["calibration"] = cfg.n_cal
+    frames, start = {}, 0
+    for name, size in sizes.items():
+        frames[name] = generate(size, cfg.seed, cfg.setting, start=start)
+        start += size
     return {name: Split(frame) for name, frame in frames.items()}
 
 
@@ -187,7 +196,10 @@ def _run_candidate(name: str, cfg: TrainConfig, splits: dict[str, Split], versio
         _log_figures(fitted, outputs, splits["test"])
         model_uri = None
         if fitted.triage is not None:
+            cal = splits["calibration"]
+            sets = ConformalSets.fit(fitted.triage.cause.proba(cal.X), cal.y, cfg.alpha)
             fitted.triage.meta |= {
+                "conformal": sets.to_dict(),
                 "red_flag_threshold": outputs["threshold"],
                 "version": f"run-{run.info.run_id[:8]}",
                 "training_run_id": run.info.run_id,
@@ -266,6 +278,59 @@ def _robustness(champion: TriageModel, cfg: TrainConfig, test: Split) -> dict[st
     return metrics
 
 
+def _differential_report(fitted_by_name: dict, champion: str, cfg: TrainConfig, splits) -> None:
+    """Per-cause coverage and set size of the conformal differential, champion vs Bayes."""
+    cal, test = splits["calibration"], splits["test"]
+    rows = []
+    models = {champion: fitted_by_name[champion]}
+    if CEILING in fitted_by_name:
+        models[CEILING] = fitted_by_name[CEILING]
+    for name, fitted in models.items():
+        sets = ConformalSets.fit(fitted.predict_cause(cal), cal.y, cfg.alpha)
+        rep = coverage_report(sets.sets(fitted.predict_cause(test)), test.y)
+        mlflow.log_metrics(
+            {
+                f"differential_{name}_coverage": float(rep["coverage"]),
+                f"differential_{name}_mean_size": float(rep["mean_size"]),
+            }
+        )
+        for k, cause in enumerate(CAUSES):
+            rows.append(
+                {
+                    "model": name,
+                    "cause": cause,
+                    "coverage": rep["coverage_per_cause"][k],
+                    "mean_set_size": rep["size_per_cause"][k],
+                }
+            )
+        rows.append(
+            {
+                "model": name,
+                "cause": "all",
+                "coverage": float(rep["coverage"]),
+                "mean_set_size": float(rep["mean_size"]),
+            }
+        )
+    table = pd.DataFrame(rows)
+    mlflow.log_table(table, "differential_coverage.json")
+    lines = [
+        f"Conformal differential, target coverage {1 - cfg.alpha:.0%} per cause (test set)",
+        "",
+        "| model | cause | coverage | mean set size |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.model} | {r.cause} | {r.coverage:.3f} | {r.mean_set_size:.2f} |"
+        for r in table.itertuples()
+    ]
+    mlflow.log_text("\n".join(lines) + "\n", "differential_coverage.md")
+    champion_row = table[(table["model"] == champion) & (table["cause"] == "all")].iloc[0]
+    say(
+        f"differential: coverage {champion_row.coverage:.3f} at target {1 - cfg.alpha:.2f}, "
+        f"mean size {champion_row.mean_set_size:.2f} causes"
+    )
+
+
 def train(cfg: TrainConfig) -> Outcome:
     """Generate, fit every candidate, compare, and register the champion.
 
@@ -307,6 +372,7 @@ def train(cfg: TrainConfig) -> Outcome:
             mlflow.log_metrics({f"champion_{k}": v for k, v in results[champion].items()})
             if cfg.learning_curve and has_ceiling:
                 _learning_curve(champion, cfg, splits, results)
+            _differential_report(fitted_by_name, champion, cfg, splits)
             if cfg.robustness:
                 say("robustness: missing answers and a change of setting")
                 mlflow.log_metrics(

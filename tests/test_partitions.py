@@ -1,0 +1,37 @@
+"""Generation that scales out: partitions of a dataset do not depend on how it was split."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import vignettes
+
+
+@pytest.mark.parametrize("setting", ["primary_care", "spine_clinic"])
+def test_two_partitionings_give_the_same_rows(setting: str) -> None:
+    n_total = 50_000  # spans several random blocks, with partition edges inside blocks
+    three = [
+        vignettes.generate_partition(k, 3, n_total, seed=21, setting=setting) for k in range(3)
+    ]
+    seven = [
+        vignettes.generate_partition(k, 7, n_total, seed=21, setting=setting) for k in range(7)
+    ]
+    a = pd.concat(three, ignore_index=True)
+    b = pd.concat(seven, ignore_index=True)
+    pd.testing.assert_frame_equal(a, b)
+    assert a["case_id"].tolist() == list(range(n_total))
+
+
+def test_partitions_equal_one_process() -> None:
+    parts = [vignettes.generate_partition(k, 4, 20_000, seed=5) for k in range(4)]
+    pd.testing.assert_frame_equal(
+        pd.concat(parts, ignore_index=True), vignettes.generate(20_000, seed=5)
+    )
+
+
+def test_partition_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="partition"):
+        vignettes.generate_partition(3, 3, 100)
+    with pytest.raises(ValueError, match="n_partitions"):
+        vignettes.generate_partition(0, 0, 100)
