@@ -1,11 +1,15 @@
 """Reproducibility, dtypes and value domains of generated frames against the contract."""
 
+import copy
+import tomllib
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import vignettes
-from vignettes.schema import FIELDS
+from vignettes.knowledge import KNOWLEDGE_PATH, parse_knowledge
+from vignettes.schema import CAUSES, FIELD_BY_NAME, FIELDS
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +74,53 @@ def test_posterior_rows_sum_to_one(frame: pd.DataFrame) -> None:
     sums = post[list(vignettes.CAUSES)].sum(axis=1)
     np.testing.assert_allclose(sums, 1.0, atol=1e-9)
     assert post["red_flag"].between(0, 1).all()
+
+
+@pytest.mark.parametrize("setting", vignettes.SETTINGS)
+def test_answers_never_contradict_each_other(setting: str) -> None:
+    """Within every joint group, the answered members always form one of its joint answers."""
+    frame = vignettes.generate(100_000, seed=13, setting=setting)
+    kb = vignettes.load_knowledge()
+    assert kb.groups
+    for group in kb.groups.values():
+        codes = []
+        for name in group.fields:
+            column = frame[name]
+            if FIELD_BY_NAME[name].kind == "bool":
+                codes.append(column.astype("Int8").fillna(-1).to_numpy(dtype=int))
+            else:
+                codes.append(column.cat.codes.to_numpy(dtype=int))
+        observed = np.column_stack(codes)  # -1 = unknown
+        known = observed >= 0
+        # a row agrees with a joint answer if every answered member has the answer's value
+        agrees = ((observed[:, None, :] == group.codes[None]) | ~known[:, None, :]).all(axis=2)
+        assert agrees.any(axis=1).all(), group.name
+        # and the combinations that never happen indeed never show up
+        both = known.all(axis=1)
+        seen = {tuple(row) for row in observed[both].tolist()}
+        assert seen <= {tuple(row) for row in group.codes.tolist()}, group.name
+
+
+def test_a_group_changes_only_its_own_members() -> None:
+    """The group draws with its first member's uniform and keeps every other field's draws: made
+    independent again (same marginals), only the second member's answers differ."""
+    with open(KNOWLEDGE_PATH, "rb") as fh:
+        doc = tomllib.load(fh)
+    kb = vignettes.load_knowledge()
+    plain = copy.deepcopy(doc)
+    del plain["groups"]["sitting"]
+    for name in ("worse_sitting", "better_sitting"):
+        rate = kb.tables[name][0, :, 0, 0, 1]
+        plain["fields"][name] = {
+            "kind": "bernoulli",
+            "source": "assumption: the same rates, answered independently",
+            "cause": dict(zip(CAUSES, rate.tolist(), strict=True)),
+        }
+    independent = vignettes.generate(20_000, seed=4, knowledge=parse_knowledge(plain))
+    grouped = vignettes.generate(20_000, seed=4)
+    pd.testing.assert_frame_equal(
+        independent.drop(columns="better_sitting"), grouped.drop(columns="better_sitting")
+    )
+    assert not independent["better_sitting"].equals(grouped["better_sitting"])
+    both = independent["worse_sitting"].fillna(False) & independent["better_sitting"].fillna(False)
+    assert both.sum() > 100  # independent answers contradict each other; the group's never do

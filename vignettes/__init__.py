@@ -1,12 +1,13 @@
 """Labelled synthetic vignettes of lower back pain radiating to the leg.
 
 A declarative knowledge base (``knowledge.toml``) encodes the source article; a vectorised,
-seeded sampler draws cases from it; the exact posterior of the same model is the Bayes ceiling.
+seeded sampler draws cases from it; the exact posterior of the same model is the Bayes ceiling,
+and :func:`answer_distribution` is the same model's prediction of a question's answer.
 """
 
 from vignettes.generate import BLOCK_ROWS, generate, generate_partition, partition_bounds
-from vignettes.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
-from vignettes.posterior import posterior
+from vignettes.knowledge import FieldGroup, KnowledgeBase, KnowledgeError, load_knowledge
+from vignettes.posterior import InputError, answer_distribution, posterior
 from vignettes.schema import (
     CAUSES,
     FIELD_BY_NAME,
@@ -38,8 +39,11 @@ __all__ = [
     "SERIOUS_CONDITIONS",
     "SETTINGS",
     "Field",
+    "FieldGroup",
+    "InputError",
     "KnowledgeBase",
     "KnowledgeError",
+    "answer_distribution",
     "generate",
     "generate_partition",
     "load_knowledge",

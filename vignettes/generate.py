@@ -4,6 +4,17 @@ Rows are drawn in fixed blocks of :data:`BLOCK_ROWS`; block ``b`` of a dataset h
 stream, derived from ``(seed, setting, b)``. Row ``i`` of a dataset is therefore the same whether it
 is drawn alone, in one big frame, or in any partition of a larger one (:func:`generate_partition`),
 on any machine: a Spark or Dask job that maps partitions builds the same rows as one process.
+
+Within a block the draws follow a fixed order: cause, age, sex, serious condition, nerve root,
+duration; then one uniform per table field in schema order; then the missingness draws. The
+fields are drawn unit by unit (:attr:`~vignettes.knowledge.KnowledgeBase.units`): a joint group
+draws its joint answer with its first member's uniform and maps it to all its members, whose own
+uniforms stay unused, so adding or removing a group changes its members' answers only. Because a
+group's joint answers are sorted by the members' codes, its first member is drawn exactly as from
+its own marginal.
+
+The output is preallocated in the frame's own layout and filled block by block, so the peak
+memory is about the size of the returned frame plus one block.
 """
 
 from __future__ import annotations
@@ -14,7 +25,13 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from vignettes.knowledge import AGE_MIN, TABLE_FIELDS, KnowledgeBase, load_knowledge
+from vignettes.knowledge import (
+    AGE_MIN,
+    TABLE_FIELDS,
+    FieldGroup,
+    KnowledgeBase,
+    load_knowledge,
+)
 from vignettes.schema import (
     CAUSE_DTYPE,
     FIELDS,
@@ -50,13 +67,25 @@ def _draw(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 @cache
 def _cdfs(kb: KnowledgeBase) -> dict[str, np.ndarray]:
-    """Cumulative tables, flattened over the latent state ``(band, cause, serious, root)``."""
-    out = {name: np.cumsum(t, axis=-1).reshape(-1, t.shape[-1]) for name, t in kb.tables.items()}
-    out["prior"] = np.cumsum(kb.prior, axis=-1)
-    out["age"] = np.cumsum(kb.age_pmf, axis=-1)
-    out["serious"] = np.cumsum(kb.serious, axis=-1)
-    out["root"] = np.cumsum(kb.root, axis=-1)
-    return out
+    """Cumulative tables of the demographics and latent variables."""
+    return {
+        "prior": np.cumsum(kb.prior, axis=-1),
+        "age": np.cumsum(kb.age_pmf, axis=-1),
+        "serious": np.cumsum(kb.serious, axis=-1),
+        "root": np.cumsum(kb.root, axis=-1),
+    }
+
+
+@cache
+def _unit_cdfs(kb: KnowledgeBase) -> dict[str, tuple[FieldGroup, np.ndarray]]:
+    """Every unit with its cumulative table over its joint answers, keyed by its first member.
+
+    The tables are flattened over the latent state ``(band, cause, serious, root)``.
+    """
+    return {
+        unit.fields[0]: (unit, np.cumsum(unit.table, axis=-1).reshape(-1, unit.table.shape[-1]))
+        for unit in kb.units
+    }
 
 
 def _block(kb: KnowledgeBase, seed: int, setting: int, block: int) -> dict[str, np.ndarray]:
@@ -76,8 +105,15 @@ def _block(kb: KnowledgeBase, seed: int, setting: int, block: int) -> dict[str, 
     ] + root
     out = {"cause": cause, "age": age, "sex": np.where(female, 0, 1).astype(np.int8)}
     out |= {"serious_condition": serious, "nerve_root": root, "duration_weeks": duration}
+    units = _unit_cdfs(kb)
     for name in TABLE_FIELDS:
-        out[name] = _draw(cdf[name][state], rng.random(m))
+        u = rng.random(m)  # every field has its uniform; a group uses its first member's
+        if name not in units:
+            continue
+        unit, unit_cdf = units[name]
+        answer = _draw(unit_cdf[state], u)
+        for i, member in enumerate(unit.fields):
+            out[member] = unit.codes[answer, i].astype(np.int8)
     # Unknown answers, completely at random, plus intakes where no red-flag question was asked.
     red_flag_block = rng.random(m) < kb.red_flag_block
     for field in FIELDS:
@@ -88,16 +124,52 @@ def _block(kb: KnowledgeBase, seed: int, setting: int, block: int) -> dict[str, 
     return out
 
 
-def _column(field, values: np.ndarray, unknown: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    dtype = pandas_dtype(field)
+def _allocate(n: int) -> dict[str, np.ndarray]:
+    """Empty output arrays for ``n`` rows, already in the frame's own layout.
+
+    Category codes use ``-1`` for unknown; booleans and numbers have a separate ``__unknown``
+    mask. Blocks are written straight into these arrays and the frame wraps them without a copy,
+    so the frame is the only full-size allocation.
+    """
+    out = {
+        "cause": np.empty(n, dtype=np.int8),
+        "nerve_root": np.empty(n, dtype=np.int8),
+        "serious_condition": np.empty(n, dtype=np.int8),
+    }
+    for field in FIELDS:
+        if field.kind == "category":
+            out[field.name] = np.empty(n, dtype=np.int8)
+            continue
+        dtype = {"bool": bool, "int": np.int64, "float": np.float64}[field.kind]
+        out[field.name] = np.empty(n, dtype=dtype)
+        out[f"{field.name}__unknown"] = np.empty(n, dtype=bool)
+    return out
+
+
+def _fill(out: dict[str, np.ndarray], block: dict[str, np.ndarray], src: slice, dst: slice) -> None:
+    """Copy rows ``src`` of a drawn block into rows ``dst`` of the output arrays."""
+    for name in ("cause", "nerve_root", "serious_condition"):
+        out[name][dst] = block[name][src]
+    for field in FIELDS:
+        values, unknown = block[field.name][src], block[f"{field.name}__unknown"][src]
+        if field.kind == "category":
+            out[field.name][dst] = np.where(unknown, -1, values)
+        else:
+            out[field.name][dst] = values
+            out[f"{field.name}__unknown"][dst] = unknown
+
+
+def _column(field, arrays: dict[str, np.ndarray]) -> pd.api.extensions.ExtensionArray:
+    """Wrap a field's output arrays as a pandas extension array, without copying them."""
+    values = arrays[field.name]
     if field.kind == "category":
-        codes = np.where(unknown, -1, values).astype(np.int8)
-        return pd.Categorical.from_codes(codes, dtype=dtype)
+        return pd.Categorical.from_codes(values, dtype=pandas_dtype(field))
+    unknown = arrays[f"{field.name}__unknown"]
     if field.kind == "bool":
-        return pd.arrays.BooleanArray(values.astype(bool), unknown.copy())
+        return pd.arrays.BooleanArray(values, unknown)
     if field.kind == "int":
-        return pd.arrays.IntegerArray(values.astype(np.int64), unknown.copy())
-    return pd.arrays.FloatingArray(values.astype(np.float64), unknown.copy())
+        return pd.arrays.IntegerArray(values, unknown)
+    return pd.arrays.FloatingArray(values, unknown)
 
 
 def _frame(arrays: dict[str, np.ndarray], start: int, setting: str) -> pd.DataFrame:
@@ -109,14 +181,15 @@ def _frame(arrays: dict[str, np.ndarray], start: int, setting: str) -> pd.DataFr
         ),
     }
     for field in FIELDS:
-        columns[field.name] = _column(field, arrays[field.name], arrays[f"{field.name}__unknown"])
+        columns[field.name] = _column(field, arrays)
     columns["cause"] = pd.Categorical.from_codes(arrays["cause"], dtype=CAUSE_DTYPE)
     columns["red_flag"] = arrays["serious_condition"] > 0
     columns["nerve_root"] = pd.Categorical.from_codes(arrays["nerve_root"], dtype=ROOT_DTYPE)
     columns["serious_condition"] = pd.Categorical.from_codes(
         arrays["serious_condition"], dtype=SERIOUS_DTYPE
     )
-    return pd.DataFrame(columns)
+    # copy=False: pandas would otherwise copy every column of a dict (doubling the peak).
+    return pd.DataFrame(columns, copy=False)
 
 
 def generate(
@@ -165,13 +238,18 @@ def generate(
     n, seed, start = _check_int("n", n), _check_int("seed", seed), _check_int("start", start)
     setting_index = _check_setting(setting)
     kb = knowledge or load_knowledge()
-    first, last = start // BLOCK_ROWS, (start + n - 1) // BLOCK_ROWS
-    blocks = [_block(kb, seed, setting_index, b) for b in range(first, last + 1)] if n else []
-    if not blocks:
-        blocks = [{k: v[:0] for k, v in _block(kb, seed, setting_index, 0).items()}]
-    offset = start - first * BLOCK_ROWS
-    arrays = {k: np.concatenate([b[k] for b in blocks])[offset : offset + n] for k in blocks[0]}
-    return _frame(arrays, start, setting)
+    out = _allocate(n)
+    stop = start + n
+    for b in range(start // BLOCK_ROWS, -(-stop // BLOCK_ROWS)):
+        lo, hi = max(start, b * BLOCK_ROWS), min(stop, (b + 1) * BLOCK_ROWS)
+        block = _block(kb, seed, setting_index, b)
+        _fill(
+            out,
+            block,
+            slice(lo - b * BLOCK_ROWS, hi - b * BLOCK_ROWS),
+            slice(lo - start, hi - start),
+        )
+    return _frame(out, start, setting)
 
 
 def partition_bounds(n_total: int, n_partitions: int, partition: int) -> tuple[int, int]:

@@ -4,85 +4,334 @@ For each case the posterior enumerates every latent state ``(cause, serious cond
 root)`` (7 x 5 x 6 = 210 states), adds the log-probability of every *observed* answer under that
 state, and normalises. Unknown answers are left out, which is exact marginalisation because the
 generator hides answers completely at random. Age is always known, so the age band is too.
+
+Answers are scored one unit at a time (:attr:`~vignettes.knowledge.KnowledgeBase.units`): a
+field of its own, or a joint group of fields answered together. For a group, every *observation
+pattern* (each member known with one of its values, or unknown) has a precomputed table
+``log P(pattern | state)``: the log of the summed probability of the joint answers that agree
+with the known members. A group of members with ``K_1, K_2, ...`` values has
+``(K_1 + 1) (K_2 + 1) ...`` patterns, so scoring it is one gather, exactly as for a single field.
+
+:func:`answer_distribution` gives, for one field, the predictive distribution of its answer given
+the other answers: what a next-best-question search needs.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import infer_dtype, is_bool_dtype, is_numeric_dtype, is_object_dtype
 from scipy.special import logsumexp
 
-from vignettes.knowledge import AGE_MAX, AGE_MIN, TABLE_FIELDS, KnowledgeBase, load_knowledge
-from vignettes.schema import CAUSES, FIELD_BY_NAME, NERVE_ROOTS, SERIOUS_CONDITIONS, SETTINGS
+from vignettes.knowledge import (
+    AGE_MAX,
+    AGE_MIN,
+    TABLE_FIELDS,
+    FieldGroup,
+    KnowledgeBase,
+    load_knowledge,
+)
+from vignettes.schema import (
+    CAUSES,
+    FIELD_BY_NAME,
+    FIELD_NAMES,
+    NERVE_ROOTS,
+    SERIOUS_CONDITIONS,
+    SETTINGS,
+)
 
 CHUNK_ROWS = 16_384
 """Rows per chunk; bounds memory to about ``CHUNK_ROWS * 210 * 8`` bytes per array."""
+
+OTHER_COLUMNS: frozenset[str] = frozenset(
+    {"case_id", "setting", "cause", "red_flag", "nerve_root", "serious_condition", "narrative"}
+)
+"""Columns that are not intake answers but may accompany them with ``strict=True``: the row id,
+the clinical setting (which *is* read), the labels and latent truth of a generated frame, and a
+narrative text. Columns starting with one of :data:`OTHER_PREFIXES` are accepted too."""
+OTHER_PREFIXES: tuple[str, ...] = ("prob_",)
+"""Prefixes of accepted non-intake columns: predicted probabilities (``prob_<cause>``)."""
+
+_BOOL_HINT = (
+    "a boolean True/False (numbers such as 1/0 and strings such as 'yes' are not accepted; "
+    "use None or <NA> for unknown)"
+)
+
+
+class InputError(ValueError):
+    """A case the posterior cannot score: names the field (or column) and what is allowed.
+
+    Parameters
+    ----------
+    field : str
+        The offending field or column (several fields joined by ``" and "`` for answers that
+        contradict each other).
+    message : str
+        The full message; it starts with ``field``.
+
+    Attributes
+    ----------
+    field : str
+        As passed.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.field, str(self)))
+
+
+def _at(index: pd.Index, mask: np.ndarray) -> str:
+    """``, row <label>`` of the first row where ``mask`` holds."""
+    return f", row {index[int(np.argmax(mask))]!r}"
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the input
+# --------------------------------------------------------------------------------------------
+
+
+def _check_columns(df: pd.DataFrame, strict: bool) -> None:
+    """With ``strict``, refuse columns that are neither intake fields nor known extras."""
+    if not strict:
+        return
+    for column in df.columns:
+        name = str(column)
+        if column in FIELD_BY_NAME or column in OTHER_COLUMNS or name.startswith(OTHER_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, FIELD_NAMES, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise InputError(
+            name,
+            f"{name}: unknown column; {hint}expected an intake field "
+            f"(vignettes.FIELD_NAMES), one of {sorted(OTHER_COLUMNS)}, or a column starting "
+            f"with {' or '.join(map(repr, OTHER_PREFIXES))}; pass strict=False to ignore "
+            "other columns",
+        )
+
+
+def _bool_values(col: pd.Series, known: np.ndarray) -> np.ndarray:
+    """The booleans of a column (False where unknown), refusing anything but booleans."""
+    if is_bool_dtype(col.dtype):
+        return col.to_numpy(dtype=bool, na_value=False)
+    if is_object_dtype(col.dtype) and infer_dtype(col, skipna=True) == "boolean":
+        return np.where(known, col.to_numpy(dtype=object), False).astype(bool)
+    raise _wrong_type(col, known, lambda v: isinstance(v, bool | np.bool_), _BOOL_HINT)
+
+
+def _wrong_type(
+    col: pd.Series, known: np.ndarray, fits: Callable[[object], bool], allowed: str
+) -> InputError:
+    """The error for the first known value of ``col`` that does not fit (error path only)."""
+    values = col.to_numpy(dtype=object)
+    bad = known & ~np.fromiter((fits(v) for v in values), dtype=bool, count=len(values))
+    if not bad.any():  # the column's dtype is wrong even where its values look right
+        bad = known
+    first = values[bad][0]
+    return InputError(
+        str(col.name),
+        f"{col.name}{_at(col.index, bad)}: got {type(first).__name__} {first!r} (column dtype "
+        f"{col.dtype}); expected {allowed}",
+    )
 
 
 def field_codes(df: pd.DataFrame, name: str) -> np.ndarray:
     """Integer code of each answer (``-1`` = unknown), refusing values outside the contract.
 
-    A column that is absent means the question was never asked.
+    A column that is absent means the question was never asked. Booleans must be booleans
+    (``False`` = 0, ``True`` = 1); categories must be one of the field's values.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Cases.
+    name : str
+        A boolean or categorical intake field.
+
+    Returns
+    -------
+    ndarray of int16
+        The value's index in the field's values (booleans: 0 or 1), ``-1`` where unknown.
+
+    Raises
+    ------
+    InputError
+        If a value is not allowed; the message names the field, the first offending row and
+        what is allowed.
     """
     field = FIELD_BY_NAME[name]
     if name not in df:
         return np.full(len(df), -1, dtype=np.int16)
     col = df[name]
     known = col.notna().to_numpy()
+    if not known.any():
+        return np.full(len(df), -1, dtype=np.int16)
     if field.kind == "category":
         codes = pd.Categorical(col, categories=list(field.values)).codes.astype(np.int16)
         bad = known & (codes < 0)
         if bad.any():
-            raise ValueError(
-                f"{name}: {col[bad].iloc[0]!r} is not allowed; expected {field.allowed()}"
+            value = col[bad].iloc[0]
+            close = difflib.get_close_matches(str(value), field.values, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise InputError(
+                name,
+                f"{name}{_at(col.index, bad)}: {value!r} is not allowed; expected "
+                f"{field.allowed()}{hint}",
             )
         return codes
     if field.kind == "bool":
-        values = col.astype("boolean").fillna(False).to_numpy(dtype=bool)
-        return np.where(known, values.astype(np.int16), -1)
+        return np.where(known, _bool_values(col, known).astype(np.int16), -1)
     raise TypeError(f"{name} is numeric; use its value, not a code")
 
 
-def _numeric(df: pd.DataFrame, name: str, fill: float) -> tuple[np.ndarray, np.ndarray]:
+def _numeric(df: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Values (NaN where unknown) and the known mask of a numeric field, refusing non-numbers."""
+    field = FIELD_BY_NAME[name]
     if name not in df:
-        return np.full(len(df), fill), np.zeros(len(df), dtype=bool)
-    values = pd.to_numeric(df[name]).astype("Float64")
-    known = values.notna().to_numpy()
-    return values.fillna(fill).to_numpy(dtype=float), known
+        return np.full(len(df), np.nan), np.zeros(len(df), dtype=bool)
+    col = df[name]
+    known = col.notna().to_numpy()
+    numeric = not is_bool_dtype(col.dtype) and (
+        is_numeric_dtype(col.dtype)
+        or (
+            is_object_dtype(col.dtype)
+            and infer_dtype(col, skipna=True) in ("integer", "floating", "mixed-integer-float")
+        )
+    )
+    if known.any() and not numeric:
+
+        def fits(v: object) -> bool:
+            return isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)
+
+        raise _wrong_type(col, known, fits, field.allowed())
+    if not known.any():
+        return np.full(len(df), np.nan), known
+    values = col.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    bad = known & ~np.isfinite(values)
+    if bad.any():
+        raise InputError(
+            name, f"{name}{_at(col.index, bad)}: not a finite number; expected {field.allowed()}"
+        )
+    return values, known
 
 
 def _settings(df: pd.DataFrame, setting: str | None) -> np.ndarray:
     if setting is not None:
         if setting not in SETTINGS:
-            raise ValueError(f"setting must be one of {list(SETTINGS)}, got {setting!r}")
+            raise InputError("setting", f"setting must be one of {list(SETTINGS)}, got {setting!r}")
         return np.full(len(df), SETTINGS.index(setting))
     if "setting" not in df:
         return np.zeros(len(df), dtype=int)  # the documented default: primary_care
     codes = pd.Categorical(df["setting"], categories=list(SETTINGS)).codes
     if (codes < 0).any():
-        raise ValueError(f"setting: expected one of {list(SETTINGS)} in every row")
+        raise InputError(
+            "setting",
+            f"setting{_at(df.index, codes < 0)}: expected one of {list(SETTINGS)} in every row",
+        )
     return codes
 
 
+def _inputs(
+    df: pd.DataFrame, kb: KnowledgeBase, setting: str | None, strict: bool
+) -> dict[str, np.ndarray]:
+    """Validated arrays of the answers: codes per table field, age, band, duration, setting."""
+    if not isinstance(df, pd.DataFrame):
+        raise InputError("df", f"df: expected a pandas DataFrame, got {type(df).__name__}")
+    _check_columns(df, strict)
+    allowed = FIELD_BY_NAME["age"].allowed()
+    if "age" not in df:
+        raise InputError("age", f"age: required; expected {allowed}")
+    age, known = _numeric(df, "age")
+    if not known.all():
+        raise InputError("age", f"age{_at(df.index, ~known)}: required in every row; {allowed}")
+    bad = (age < AGE_MIN) | (age > AGE_MAX)
+    if bad.any():
+        raise InputError(
+            "age", f"age{_at(df.index, bad)}: {age[bad][0]:g} is out of range; {allowed}"
+        )
+    bad = age != np.floor(age)
+    if bad.any():
+        raise InputError(
+            "age", f"age{_at(df.index, bad)}: {age[bad][0]:g} is not a whole number; {allowed}"
+        )
+    age_arr = age.astype(np.int64)
+    duration, duration_known = _numeric(df, "duration_weeks")
+    bad = duration_known & (duration < 0)
+    if bad.any():
+        allowed = FIELD_BY_NAME["duration_weeks"].allowed()
+        raise InputError(
+            "duration_weeks",
+            f"duration_weeks{_at(df.index, bad)}: {duration[bad][0]:g} is negative; {allowed}",
+        )
+    inputs = {
+        "age": age_arr,
+        "band": kb.band_of(age_arr),
+        "setting": _settings(df, setting),
+        "sex": field_codes(df, "sex"),
+        # The model's durations are whole weeks: compare in whole weeks.
+        "duration": np.floor(np.where(duration_known, duration, 0.0) + 0.5),
+        "duration_known": duration_known,
+    }
+    return inputs | {name: field_codes(df, name) for name in TABLE_FIELDS}
+
+
+# --------------------------------------------------------------------------------------------
+# Observation-pattern tables
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class _Patterns:
+    """``log P(observation pattern | state)`` of one unit, shape ``(bands, patterns, states)``.
+
+    A pattern gives each member a value code, or its number of values ``K_i`` for unknown; its
+    index is ``sum_i code_i * strides[i]`` (first member slowest). ``possible[band, pattern]``
+    says whether any state gives the pattern a positive probability.
+    """
+
+    unit: FieldGroup
+    strides: np.ndarray
+    log: np.ndarray
+    possible: np.ndarray
+
+    def index(self, codes: list[np.ndarray]) -> np.ndarray:
+        """Pattern index of each row from the members' codes (``-1`` = unknown)."""
+        out = np.zeros(codes[0].shape, dtype=np.int64)
+        for code, k, stride in zip(codes, self.unit.n_values, self.strides, strict=True):
+            out += np.where(code < 0, k, code) * stride
+        return out
+
+
+def _patterns(unit: FieldGroup) -> _Patterns:
+    sizes = [k + 1 for k in unit.n_values]
+    strides = np.array([int(np.prod(sizes[i + 1 :])) for i in range(len(sizes))], dtype=np.int64)
+    pattern_codes = np.indices(sizes).reshape(len(sizes), -1).T  # (patterns, members)
+    unknown = pattern_codes == np.array(unit.n_values)
+    agrees = (pattern_codes[:, None, :] == unit.codes[None, :, :]) | unknown[:, None, :]
+    consistent = agrees.all(axis=2).astype(float)  # (patterns, answers)
+    n_bands, n_answers = unit.table.shape[0], unit.table.shape[-1]
+    flat = unit.table.reshape(n_bands, -1, n_answers)  # (bands, states, answers)
+    prob = flat @ consistent.T  # (bands, states, patterns)
+    prob[..., unknown.all(axis=1)] = 1.0  # nothing observed: exactly 1, not a rounded sum
+    with np.errstate(divide="ignore"):
+        log = np.ascontiguousarray(np.log(prob).transpose(0, 2, 1))
+    return _Patterns(unit, strides, log, np.isfinite(log).any(axis=2))
+
+
 @cache
-def _log_tables(kb: KnowledgeBase) -> dict[str, np.ndarray]:
-    """Per field, log P(value | state) as ``(band, value, state)``, with a zero row for unknown."""
-    out = {}
-    for name, table in kb.tables.items():
-        n_bands, n_values = table.shape[0], table.shape[-1]
-        flat = table.reshape(n_bands, -1, n_values).transpose(0, 2, 1)
-        with np.errstate(divide="ignore"):
-            logs = np.log(flat)
-        unknown = np.zeros((n_bands, 1, flat.shape[-1]))
-        out[name] = np.ascontiguousarray(np.concatenate([logs, unknown], axis=1))
-    return out
+def _pattern_tables(kb: KnowledgeBase) -> tuple[_Patterns, ...]:
+    return tuple(_patterns(unit) for unit in kb.units)
 
 
-def _log_joint(kb: KnowledgeBase, chunk: dict[str, np.ndarray]) -> np.ndarray:
-    """log P(observed answers, state) for every row and state, shape (rows, 7, 5, 6)."""
-    n_c, n_s, n_r = len(CAUSES), len(SERIOUS_CONDITIONS), len(NERVE_ROOTS)
+def _base(kb: KnowledgeBase, chunk: dict[str, np.ndarray]) -> np.ndarray:
+    """log P(cause, serious, root, age, sex, duration) per row and state, shape (rows, 210)."""
     band, setting, age = chunk["band"], chunk["setting"], chunk["age"]
     with np.errstate(divide="ignore"):
         per_cause = np.log(kb.prior[setting]) + np.log(kb.age_pmf[:, age - AGE_MIN].T)
@@ -94,37 +343,85 @@ def _log_joint(kb: KnowledgeBase, chunk: dict[str, np.ndarray]) -> np.ndarray:
         serious = np.log(kb.serious[setting, band])  # (rows, c, s)
         root = np.log(kb.root)  # (c, r)
     logp = per_cause[:, :, None, None] + serious[:, :, :, None] + root[None, :, None, :]
-    logp = logp.reshape(len(band), -1)
-    tables = _log_tables(kb)
-    for name in TABLE_FIELDS:
-        table = tables[name]
-        code = np.where(chunk[name] < 0, table.shape[1] - 1, chunk[name])
-        logp += table[band, code]
-    return logp.reshape(len(band), n_c, n_s, n_r)
+    return logp.reshape(len(band), -1)
 
 
-def _inputs(df: pd.DataFrame, kb: KnowledgeBase, setting: str | None) -> dict[str, np.ndarray]:
-    if "age" not in df:
-        raise ValueError("age: required; expected an integer >= 18 and <= 100")
-    age = pd.to_numeric(df["age"]).astype("Float64")
-    if age.isna().any() or not age.between(AGE_MIN, AGE_MAX).all():
-        raise ValueError(
-            f"age: required in every row; expected an integer >= {AGE_MIN} and <= {AGE_MAX}"
+def _log_joint(
+    kb: KnowledgeBase, chunk: dict[str, np.ndarray], skip: FieldGroup | None = None
+) -> np.ndarray:
+    """log P(observed answers, state) for every row and state, shape (rows, 210).
+
+    ``skip`` leaves one unit out (its answers count as unknown).
+    """
+    logp = _base(kb, chunk)
+    band = chunk["band"]
+    for patterns in _pattern_tables(kb):
+        if patterns.unit is skip:
+            continue
+        index = patterns.index([chunk[name] for name in patterns.unit.fields])
+        logp += patterns.log[band, index]
+    return logp
+
+
+def _show(names: tuple[str, ...], codes: list[int]) -> str:
+    """``name=value`` for each field and value code."""
+    shown = []
+    for name, code in zip(names, codes, strict=True):
+        field = FIELD_BY_NAME[name]
+        value = (False, True)[code] if field.kind == "bool" else field.values[code]
+        shown.append(f"{name}={value}")
+    return ", ".join(shown)
+
+
+def _impossible(
+    kb: KnowledgeBase, chunk: dict[str, np.ndarray], logp: np.ndarray, index: pd.Index
+) -> None:
+    """Refuse rows whose answers have probability 0 under every latent state."""
+    dead = ~np.isfinite(logp).any(axis=1)
+    if not dead.any():
+        return
+    row = int(np.argmax(dead))
+    where = f", row {index[row]!r}"
+    band = chunk["band"][row]
+    for patterns in _pattern_tables(kb):
+        unit = patterns.unit
+        codes = [int(chunk[name][row]) for name in unit.fields]
+        pattern = patterns.index([np.array([c]) for c in codes])[0]
+        if patterns.possible[band, pattern]:
+            continue
+        observed = [(n, c) for n, c in zip(unit.fields, codes, strict=True) if c >= 0]
+        names = " and ".join(n for n, _ in observed)
+        if len(unit.fields) == 1:
+            raise InputError(
+                names,
+                f"{names}{where}: the answer {_show(unit.fields, codes)} has probability 0 "
+                "under every latent state of the knowledge base",
+            )
+        answers = "; ".join(
+            f"{a} ({_show(unit.fields, c)})"
+            for a, c in zip(unit.answers, unit.codes.tolist(), strict=True)
         )
-    age_arr = age.to_numpy(dtype=float).round().astype(np.int64)
-    duration, duration_known = _numeric(df, "duration_weeks", 0.0)
-    if (duration[duration_known] < 0).any():
-        raise ValueError("duration_weeks: expected a number >= 0")
-    inputs = {
-        "age": age_arr,
-        "band": kb.band_of(age_arr),
-        "setting": _settings(df, setting),
-        "sex": field_codes(df, "sex"),
-        # The model's durations are whole weeks: compare in whole weeks.
-        "duration": np.floor(duration + 0.5),
-        "duration_known": duration_known,
-    }
-    return inputs | {name: field_codes(df, name) for name in TABLE_FIELDS}
+        shown = _show(tuple(n for n, _ in observed), [c for _, c in observed])
+        raise InputError(
+            names,
+            f"{names}{where}: the answers {shown} contradict each other (the knowledge base "
+            f"gives them probability 0); the joint answers of [groups.{unit.name}] are: "
+            f"{answers}",
+        )
+    raise InputError(
+        "case",
+        f"case{where}: the answers have probability 0 under every latent state of the "
+        "knowledge base",
+    )
+
+
+def _chunks(n: int, size: int = CHUNK_ROWS):
+    return (slice(lo, lo + size) for lo in range(0, n, size))
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
 
 
 def posterior(
@@ -132,6 +429,7 @@ def posterior(
     setting: str | None = None,
     *,
     latents: bool = False,
+    strict: bool = True,
     knowledge: KnowledgeBase | None = None,
 ) -> pd.DataFrame:
     """Exact posterior P(cause | observed answers) and P(red_flag | observed answers).
@@ -140,13 +438,17 @@ def posterior(
     ----------
     df : pandas.DataFrame
         Cases with the contract's intake columns; ``<NA>`` or an absent column means unknown.
-        Only ``age`` is required.
+        Only ``age`` is required (a whole number of years, 18..100). Booleans must be booleans.
     setting : {"primary_care", "spine_clinic"}, optional
         Clinical setting whose priors apply. By default each row's ``setting`` column, or
         ``"primary_care"`` when there is none.
     latents : bool, default=False
         Also return the posterior of the latent nerve root (``root_<root>``) and serious
         condition (``serious_<condition>``).
+    strict : bool, default=True
+        Refuse columns that are neither intake fields nor in :data:`OTHER_COLUMNS` (or start
+        with one of :data:`OTHER_PREFIXES`), naming the closest field: a misspelt field would
+        otherwise silently count as unknown. ``False`` ignores such columns.
     knowledge : KnowledgeBase, optional
         Another knowledge base (default: the packaged one).
 
@@ -157,8 +459,11 @@ def posterior(
 
     Raises
     ------
-    ValueError
-        If ``age`` is missing or out of range, or a value is outside the contract.
+    InputError
+        A ``ValueError`` naming the field (and the first offending row) and what is allowed: if
+        ``age`` is missing, out of range or not a whole number, a value is of the wrong type or
+        outside the contract, a column is unknown (with ``strict``), or answers contradict each
+        other (e.g. both worse and better when sitting: the model gives them probability 0).
 
     Examples
     --------
@@ -169,12 +474,14 @@ def posterior(
     True
     """
     kb = knowledge or load_knowledge()
-    inputs = _inputs(df, kb, setting)
+    inputs = _inputs(df, kb, setting, strict)
     parts = []
-    for lo in range(0, len(df), CHUNK_ROWS):
-        chunk = {k: v[lo : lo + CHUNK_ROWS] for k, v in inputs.items()}
+    for rows in _chunks(len(df)):
+        chunk = {k: v[rows] for k, v in inputs.items()}
         logp = _log_joint(kb, chunk)
-        joint = np.exp(logp - logsumexp(logp, axis=(1, 2, 3), keepdims=True))
+        _impossible(kb, chunk, logp, df.index[rows])
+        joint = np.exp(logp - logsumexp(logp, axis=1, keepdims=True))
+        joint = joint.reshape(len(logp), len(CAUSES), len(SERIOUS_CONDITIONS), len(NERVE_ROOTS))
         cols = [joint.sum(axis=(2, 3)), joint[:, :, 1:, :].sum(axis=(1, 2, 3))[:, None]]
         if latents:
             cols += [joint.sum(axis=(1, 2)), joint.sum(axis=(1, 3))]
@@ -184,3 +491,116 @@ def posterior(
         names += [f"root_{r}" for r in NERVE_ROOTS] + [f"serious_{s}" for s in SERIOUS_CONDITIONS]
     values = np.concatenate(parts) if parts else np.empty((0, len(names)))
     return pd.DataFrame(values, columns=names, index=df.index)
+
+
+def answer_distribution(
+    df: pd.DataFrame,
+    field: str,
+    setting: str | None = None,
+    *,
+    strict: bool = True,
+    knowledge: KnowledgeBase | None = None,
+) -> pd.DataFrame:
+    """Exact predictive distribution of one answer given the other answers of each case.
+
+    For each row, P(field = value | the row's other observed answers) under the generator's
+    model: the posterior over the latent states times each state's chance of the value, summed
+    over states. Within a joint group the other members' answers count (e.g. with
+    ``worse_sitting`` True, ``better_sitting`` True has probability 0).
+
+    The row's own answer to ``field``, if any, is ignored: the result is what the answer was
+    expected to be before it was given, the same as for a row where the field is unknown. (For
+    a next-best-question search, ask it of the fields still unknown.)
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Cases, as for :func:`posterior`.
+    field : str
+        A boolean or categorical intake field.
+    setting : {"primary_care", "spine_clinic"}, optional
+        As for :func:`posterior`.
+    strict : bool, default=True
+        As for :func:`posterior`.
+    knowledge : KnowledgeBase, optional
+        Another knowledge base (default: the packaged one).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per value, in schema order (``False``, ``True`` for a boolean field); rows
+        sum to 1; indexed like ``df``.
+
+    Raises
+    ------
+    InputError
+        If ``field`` is not a boolean or categorical intake field, or as for :func:`posterior`.
+
+    Examples
+    --------
+    >>> import pandas as pd, vignettes
+    >>> case = pd.DataFrame([{"age": 70, "worse_walking": True}])
+    >>> p = vignettes.answer_distribution(case, "better_sitting")
+    >>> list(p.columns), bool(abs(p.sum(axis=1) - 1).max() < 1e-12)
+    ([False, True], True)
+    """
+    if field not in FIELD_BY_NAME:
+        close = difflib.get_close_matches(str(field), FIELD_NAMES, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise InputError(str(field), f"{field}: unknown field; {hint}expected an intake field")
+    kind = FIELD_BY_NAME[field].kind
+    if kind not in ("bool", "category"):
+        raise InputError(
+            field,
+            f"{field}: answer_distribution covers boolean and categorical fields; {field} is "
+            f"{'an integer' if kind == 'int' else 'a number'}",
+        )
+    if field not in TABLE_FIELDS:  # sex: a demographic with its own table
+        return _sex_distribution(df, setting, strict, knowledge or load_knowledge())
+    kb = knowledge or load_knowledge()
+    inputs = _inputs(df, kb, setting, strict)
+    unit = kb.unit_of(field)
+    patterns = next(p for p in _pattern_tables(kb) if p.unit is unit)
+    member = unit.fields.index(field)
+    n_values, stride = unit.n_values[member], patterns.strides[member]
+    parts = []
+    for rows in _chunks(len(df)):
+        chunk = {k: v[rows] for k, v in inputs.items()}
+        chunk[field] = np.full(len(chunk["age"]), -1, dtype=np.int16)  # ignore its own answer
+        rest = _log_joint(kb, chunk, skip=unit)
+        base = patterns.index([chunk[name] for name in unit.fields]) - n_values * stride
+        log_m = np.empty((len(rest), n_values))
+        for value in range(n_values):
+            table = patterns.log[chunk["band"], base + value * stride]
+            log_m[:, value] = logsumexp(rest + table, axis=1)
+        if not np.isfinite(log_m).any(axis=1).all():
+            _impossible(
+                kb,
+                chunk,
+                rest + patterns.log[chunk["band"], base + n_values * stride],
+                df.index[rows],
+            )
+        parts.append(np.exp(log_m - logsumexp(log_m, axis=1, keepdims=True)))
+    labels = [False, True] if kind == "bool" else list(FIELD_BY_NAME[field].values)
+    values = np.concatenate(parts) if parts else np.empty((0, len(labels)))
+    return pd.DataFrame(values, columns=pd.Index(labels, dtype=object), index=df.index)
+
+
+def _sex_distribution(
+    df: pd.DataFrame, setting: str | None, strict: bool, kb: KnowledgeBase
+) -> pd.DataFrame:
+    """answer_distribution for ``sex``: it depends on the cause only."""
+    inputs = _inputs(df, kb, setting, strict)
+    parts = []
+    for rows in _chunks(len(df)):
+        chunk = {k: v[rows] for k, v in inputs.items()}
+        chunk["sex"] = np.full(len(chunk["age"]), -1, dtype=np.int16)
+        logp = _log_joint(kb, chunk)
+        _impossible(kb, chunk, logp, df.index[rows])
+        joint = np.exp(logp - logsumexp(logp, axis=1, keepdims=True))
+        cause = joint.reshape(len(logp), len(CAUSES), -1).sum(axis=2)
+        female = cause @ kb.female
+        parts.append(np.column_stack([female, 1 - female]))
+    labels = list(FIELD_BY_NAME["sex"].values)
+    values = np.concatenate(parts) if parts else np.empty((0, len(labels)))
+    return pd.DataFrame(values, columns=pd.Index(labels, dtype=object), index=df.index)

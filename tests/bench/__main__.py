@@ -1,0 +1,123 @@
+"""Run the benchmarks: ``python -m tests.bench [--only NAME] [--quick] [--out PATH]``.
+
+Imports every ``tests/bench/bench_*.py`` module in name order, calls its ``run()`` (with
+``quick=`` when the module accepts it), prints each result as it is measured, and writes all of
+them with a description of the machine to ``bench-results/bench.json`` at the project root.
+A module that fails is reported and the others still run; the exit status is then 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import inspect
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from tests.bench import RESULT_KEYS, emit, header
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parents[1]
+DEFAULT_OUT = PROJECT_ROOT / "bench-results" / "bench.json"
+
+
+def discover() -> list[str]:
+    """Names of the benchmark modules, e.g. ``["bench_serve", "bench_vignettes"]``."""
+    return sorted(p.stem for p in PACKAGE_DIR.glob("bench_*.py"))
+
+
+def select(modules: list[str], only: str | None) -> list[str]:
+    """The modules ``--only`` picks (``vignettes`` or ``bench_vignettes``), or all of them."""
+    if only is None:
+        return modules
+    wanted = only.removesuffix(".py")
+    wanted = wanted if wanted.startswith("bench_") else f"bench_{wanted}"
+    if wanted not in modules:
+        names = ", ".join(m.removeprefix("bench_") for m in modules)
+        raise SystemExit(f"--only: no benchmark {only!r}; available: {names}")
+    return [wanted]
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    import numpy as np
+    import pandas as pd
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+    }
+
+
+def run_module(name: str, quick: bool) -> list[dict[str, Any]]:
+    """Import ``tests.bench.<name>``, call its ``run`` and check the rows it returns."""
+    module = importlib.import_module(f"tests.bench.{name}")
+    run = module.run
+    kwargs = {"quick": quick} if "quick" in inspect.signature(run).parameters else {}
+    rows = list(run(**kwargs))
+    for row in rows:
+        emit(row)  # rows a module built without tests.bench.result are printed now
+        missing = [k for k in RESULT_KEYS if k not in row]
+        if missing:
+            raise ValueError(f"{name}: result {row.get('name')!r} lacks {missing}")
+    return [{"module": name, **row} for row in rows]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
+    parser.add_argument("--only", metavar="NAME", help="run one module, e.g. vignettes")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON file to write")
+    args = parser.parse_args(argv)
+
+    modules = select(discover(), args.only)
+    info = machine()
+    print(
+        f"benchmarks: {', '.join(modules)}{' (quick)' if args.quick else ''} | "
+        f"Python {info['python']}, NumPy {info['numpy']}, {info['cpu_count']} CPUs, "
+        f"{info['machine']}",
+        flush=True,
+    )
+    print(header(), flush=True)
+    results: list[dict[str, Any]] = []
+    failures: dict[str, str] = {}
+    started = time.perf_counter()
+    for name in modules:
+        print(f"-- {name}", flush=True)
+        t0 = time.perf_counter()
+        try:
+            results += run_module(name, args.quick)
+        except Exception:
+            failures[name] = traceback.format_exc()
+            print(f"!! {name} failed:\n{failures[name]}", file=sys.stderr, flush=True)
+        print(f"   ({time.perf_counter() - t0:.1f} s)", flush=True)
+
+    report = {
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "modules": modules,
+        "machine": info,
+        "seconds": round(time.perf_counter() - started, 2),
+        "results": results,
+        "failures": failures,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"{len(results)} results written to {args.out}", flush=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

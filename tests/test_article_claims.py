@@ -1,0 +1,409 @@
+"""The article's claims about each cause, checked as statistics of generated data.
+
+Every test reads proportions off large seeded samples (200,000 rows per setting, drawn once per
+module) and compares them with margins many standard errors wide, so a test fails only when the
+knowledge base or the sampler stops saying what the article says. The standard error of a
+proportion near 0.5 from 10,000 rows is 0.005; the smallest group a margin rests on is named next
+to it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import vignettes
+from vignettes.schema import CAUSES, RED_FLAG_FIELDS
+
+N_ROWS = 200_000
+SEED = 20_240_601
+
+# The article's table "How to Tell Which Nerve Is Involved"; without a root, pain stays in the back.
+ROOT_REGION = {
+    "none": "back_only",
+    "L2-L3": "front_of_thigh",
+    "L3-L4": "knee_inner_leg",
+    "L5": "outer_leg_big_toe",
+    "S1": "back_of_leg_heel",
+    "S1-S2": "outer_foot",
+}
+NEURO_SIGNS = ("numbness", "tingling", "weakness", "reflex_changes")
+
+
+@pytest.fixture(scope="module")
+def primary() -> pd.DataFrame:
+    return vignettes.generate(N_ROWS, seed=SEED, setting="primary_care")
+
+
+@pytest.fixture(scope="module")
+def clinic() -> pd.DataFrame:
+    return vignettes.generate(N_ROWS, seed=SEED + 1, setting="spine_clinic")
+
+
+@pytest.fixture(scope="module")
+def both(primary: pd.DataFrame, clinic: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat([primary, clinic], ignore_index=True)
+
+
+def rate(df: pd.DataFrame, column: str, mask: pd.Series | None = None) -> float:
+    """Share of ``True`` among the known answers of ``column`` (within ``mask``)."""
+    values = df[column] if mask is None else df.loc[mask, column]
+    values = values.dropna().astype(bool)
+    assert len(values) >= 300, f"too few known answers of {column} to test a proportion"
+    return float(values.mean())
+
+
+def share(df: pd.DataFrame, column: str, value: str, mask: pd.Series | None = None) -> float:
+    """Share of ``value`` among the known answers of a categorical ``column`` (within ``mask``)."""
+    values = df[column] if mask is None else df.loc[mask, column]
+    values = values.dropna()
+    assert len(values) >= 300, f"too few known answers of {column} to test a proportion"
+    return float((values == value).mean())
+
+
+def by_cause(df: pd.DataFrame, column: str) -> pd.Series:
+    """Share of ``True`` among known answers of ``column``, per cause."""
+    return pd.Series({c: rate(df, column, df["cause"] == c) for c in CAUSES})
+
+
+def mri_done(df: pd.DataFrame) -> pd.Series:
+    return df["mri_finding"].notna() & (df["mri_finding"] != "not_done")
+
+
+def age_band(df: pd.DataFrame) -> pd.Series:
+    kb = vignettes.load_knowledge()
+    names = np.array(kb.band_names)
+    return pd.Series(names[kb.band_of(df["age"].to_numpy(dtype=int))], index=df.index)
+
+
+# --- 2. Lumbar spinal stenosis ------------------------------------------------------------------
+
+
+def test_stenosis_is_mostly_over_50(primary: pd.DataFrame) -> None:
+    stenosis = primary["cause"] == "spinal_stenosis"
+    over_50 = primary["age"] > 50
+    assert over_50[stenosis].mean() > 0.85
+    # "more common in adults over 50": its share of cases is several times higher above 50
+    assert stenosis[over_50].mean() > 3 * stenosis[~over_50].mean()
+
+
+def test_stenosis_worse_walking_better_sitting_or_bending(primary: pd.DataFrame) -> None:
+    stenosis = primary["cause"] == "spinal_stenosis"  # ~20,000 rows
+    for column in ("worse_walking", "better_sitting", "better_bending_forward"):
+        own, rest = rate(primary, column, stenosis), rate(primary, column, ~stenosis)
+        assert own > 0.7, column
+        assert own > rest + 0.4, column
+    # and sitting does not make it worse, unlike disc herniation
+    assert rate(primary, "worse_sitting", stenosis) < 0.2
+
+
+def test_stenosis_more_often_bilateral_than_disc_herniation(primary: pd.DataFrame) -> None:
+    stenosis = primary["cause"] == "spinal_stenosis"
+    disc = primary["cause"] == "disc_herniation"
+    both_legs = share(primary, "sides", "both", stenosis)
+    assert both_legs > 0.45  # "often affects both legs"
+    assert both_legs > 5 * share(primary, "sides", "both", disc)
+
+
+def test_stenosis_feels_heavy_rather_than_sharp(primary: pd.DataFrame) -> None:
+    stenosis = primary["cause"] == "spinal_stenosis"
+    quality = primary.loc[stenosis, "pain_quality"].value_counts(normalize=True)
+    assert quality.idxmax() == "heaviness_fatigue"
+    assert quality["heaviness_fatigue"] > 2 * quality["sharp_electric"]
+
+
+# --- 1. Lumbar disc herniation ------------------------------------------------------------------
+
+
+def test_disc_herniation_worse_with_cough_sneeze(primary: pd.DataFrame) -> None:
+    per_cause = by_cause(primary, "worse_cough_sneeze")  # smallest group: piriformis ~6,000
+    disc = per_cause.pop("disc_herniation")
+    assert disc > 0.5
+    assert disc > per_cause.max() + 0.3
+
+
+def test_disc_herniation_worse_sitting_and_bending_forward(primary: pd.DataFrame) -> None:
+    disc = primary["cause"] == "disc_herniation"  # ~60,000 rows
+    for column in ("worse_sitting", "worse_bending_forward"):
+        own, rest = rate(primary, column, disc), rate(primary, column, ~disc)
+        assert own > 0.55, column
+        assert own > rest + 0.2, column
+        assert own > rate(primary, column, primary["cause"] == "spinal_stenosis") + 0.4, column
+
+
+def test_disc_herniation_leg_pain_worse_than_back_pain(primary: pd.DataFrame) -> None:
+    disc = primary["cause"] == "disc_herniation"
+    own = rate(primary, "leg_pain_worse_than_back", disc)
+    assert own > 0.6
+    assert own > rate(primary, "leg_pain_worse_than_back", ~disc) + 0.2
+    quality = primary.loc[disc, "pain_quality"].value_counts(normalize=True)
+    assert quality.idxmax() == "sharp_electric"  # "Sharp leg pain"
+
+
+def test_disc_herniation_roots_mostly_l5_s1(primary: pd.DataFrame) -> None:
+    roots = primary.loc[primary["cause"] == "disc_herniation", "nerve_root"]
+    assert roots.isin(["L5", "S1"]).mean() > 0.8
+    assert (roots == "none").mean() < 0.02  # a herniation irritates a root
+
+
+def test_disc_herniation_neurological_signs_may_occur(primary: pd.DataFrame) -> None:
+    disc = primary["cause"] == "disc_herniation"
+    mechanical = primary["cause"] == "mechanical_pain"
+    for column in ("numbness", "tingling", "weakness"):
+        own = rate(primary, column, disc)
+        assert 0.15 < own < 0.9, column  # "may occur": common, not universal
+        assert own > 5 * rate(primary, column, mechanical), column
+
+
+# --- 3. Foraminal stenosis ----------------------------------------------------------------------
+
+
+def test_foraminal_stenosis_one_sided(primary: pd.DataFrame) -> None:
+    foraminal = primary["cause"] == "foraminal_stenosis"  # ~10,000 rows
+    one_side = 1 - share(primary, "sides", "both", foraminal)
+    assert one_side > 0.85
+    assert one_side > 1 - share(primary, "sides", "both", primary["cause"] == "spinal_stenosis")
+
+
+def test_foraminal_stenosis_worse_with_extension(primary: pd.DataFrame) -> None:
+    foraminal = primary["cause"] == "foraminal_stenosis"
+    own = rate(primary, "worse_extension", foraminal)
+    assert own > 0.7
+    assert own > rate(primary, "worse_extension", ~foraminal) + 0.3
+    assert own > rate(primary, "worse_extension", primary["cause"] == "disc_herniation") + 0.5
+
+
+# --- 4. Piriformis syndrome ---------------------------------------------------------------------
+
+
+def test_piriformis_prominent_buttock_pain_little_back_pain(primary: pd.DataFrame) -> None:
+    buttock = by_cause(primary, "buttock_pain")  # piriformis ~6,000 rows
+    back = by_cause(primary, "back_pain")
+    assert buttock["piriformis_syndrome"] > 0.8
+    assert buttock.idxmax() == "piriformis_syndrome"
+    assert buttock["piriformis_syndrome"] > buttock.drop("piriformis_syndrome").max() + 0.2
+    assert back["piriformis_syndrome"] < 0.4  # "minimal or absent"
+    assert back["piriformis_syndrome"] < back.drop("piriformis_syndrome").min() - 0.2
+    # and it worsens with prolonged sitting
+    assert rate(primary, "worse_sitting", primary["cause"] == "piriformis_syndrome") > 0.65
+
+
+def test_piriformis_mri_shows_only_the_age_background(both: pd.DataFrame) -> None:
+    """No lesion of its own: findings as in mechanical pain, more often normal than in herniation.
+
+    Pooled over both settings: ~14,000 piriformis cases, ~5,000 with an MRI; the older band is the
+    smallest (~500 imaged cases).
+    """
+    done, band, cause = mri_done(both), age_band(both), both["cause"]
+    for name in vignettes.load_knowledge().band_names:
+        in_band = done & (band == name)
+        piriformis = in_band & (cause == "piriformis_syndrome")
+        normal = share(both, "mri_finding", "normal", piriformis)
+        disc_normal = share(both, "mri_finding", "normal", in_band & (cause == "disc_herniation"))
+        assert normal > 2 * disc_normal + 0.03, name
+        # the same findings as another cause without a lesion of its own
+        mechanical = in_band & (cause == "mechanical_pain")
+        for finding in ("normal", "disc_herniation", "degenerative_changes"):
+            gap = share(both, "mri_finding", finding, piriformis) - share(
+                both, "mri_finding", finding, mechanical
+            )
+            assert abs(gap) < 0.07, (name, finding)
+    young = done & (band == "young") & (cause == "piriformis_syndrome")
+    assert both.loc[young, "mri_finding"].value_counts().idxmax() == "normal"
+
+
+# --- 5. Spondylolisthesis -----------------------------------------------------------------------
+
+
+def test_spondylolisthesis_worse_standing_and_extension(primary: pd.DataFrame) -> None:
+    spondy = primary["cause"] == "spondylolisthesis"  # ~10,000 rows
+    for column in ("worse_standing", "worse_extension"):
+        own = rate(primary, column, spondy)
+        assert own > 0.6, column
+        assert own > rate(primary, column, ~spondy) + 0.25, column
+
+
+def test_spondylolisthesis_more_progressive(primary: pd.DataFrame) -> None:
+    per_cause = by_cause(primary, "progressive_symptoms")
+    assert per_cause.idxmax() == "spondylolisthesis"
+    assert per_cause["spondylolisthesis"] > 2 * rate(
+        primary, "progressive_symptoms", primary["cause"] != "spondylolisthesis"
+    )
+
+
+# --- Mechanical pain vs neurological pain -------------------------------------------------------
+
+
+def test_mechanical_pain_dull_and_eased_by_rest_or_movement(primary: pd.DataFrame) -> None:
+    mechanical = primary["cause"] == "mechanical_pain"
+    dull = pd.Series(
+        {c: share(primary, "pain_quality", "dull_aching", primary["cause"] == c) for c in CAUSES}
+    )
+    assert dull["mechanical_pain"] > 0.7
+    assert dull.idxmax() == "mechanical_pain"
+    eased = by_cause(primary, "better_rest_movement")
+    assert eased["mechanical_pain"] > 0.7
+    assert eased["mechanical_pain"] > eased.drop("mechanical_pain").max() + 0.2
+    # "Localized to the lower back or a specific region of the leg"
+    assert share(primary, "pain_region", "back_only", mechanical) > 0.5
+
+
+def test_mechanical_pain_has_no_neurological_signs_or_root(primary: pd.DataFrame) -> None:
+    mechanical = primary["cause"] == "mechanical_pain"  # ~70,000 rows
+    disc = primary["cause"] == "disc_herniation"
+    assert (primary.loc[mechanical, "nerve_root"] == "none").all()
+    for column in NEURO_SIGNS:
+        own = rate(primary, column, mechanical)
+        assert own < 0.05, column
+        assert own < rate(primary, column, disc) / 5, column
+    no_sign = ~primary.loc[mechanical, list(NEURO_SIGNS)].fillna(False).astype(bool).any(axis=1)
+    assert no_sign.mean() > 0.9
+
+
+def test_neurological_pain_worse_at_night(primary: pd.DataFrame) -> None:
+    radicular = primary["nerve_root"] != "none"
+    assert rate(primary, "worse_at_night", radicular) > 2.5 * rate(
+        primary, "worse_at_night", primary["cause"] == "mechanical_pain"
+    )
+
+
+# --- Nerve roots and pain location --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("root", "region"), list(ROOT_REGION.items()))
+def test_pain_region_follows_the_root_table(primary: pd.DataFrame, root: str, region: str) -> None:
+    at_root = primary["nerve_root"] == root  # smallest: L2-L3 ~2,500 rows, S1-S2 ~2,800
+    regions = primary.loc[at_root, "pain_region"].value_counts(normalize=True)
+    assert regions.idxmax() == region
+    assert regions[region] > 0.6
+    assert regions[region] > regions.drop(region).max() + 0.4
+
+
+def test_true_sciatica_mostly_l5_s1_and_reaches_below_knee(primary: pd.DataFrame) -> None:
+    root = primary["nerve_root"]
+    radicular = root[root != "none"]
+    assert radicular.isin(["L5", "S1"]).mean() > 0.65
+    assert rate(primary, "below_knee", root.isin(["L5", "S1", "S1-S2"])) > 0.8
+    assert rate(primary, "below_knee", root == "L2-L3") < 0.2  # front of the thigh only
+
+
+def test_below_the_knee_agrees_with_where_the_pain_is(both: pd.DataFrame) -> None:
+    """'Reach the calf, ankle, or foot': pain in the back or the front of the thigh never does,
+    pain in the outer foot always does, and the L5 and S1 patterns mostly do."""
+    region = both["pain_region"]
+    for where in ("back_only", "front_of_thigh"):
+        assert rate(both, "below_knee", region == where) == 0.0, where
+    assert rate(both, "below_knee", region == "outer_foot") == 1.0
+    radicular = both["nerve_root"] != "none"  # smallest group: S1 back of leg ~40,000 rows
+    for where in ("outer_leg_big_toe", "back_of_leg_heel"):
+        assert rate(both, "below_knee", radicular & (region == where)) > 0.9, where
+    # referred pain without a root mostly stays above the knee
+    assert rate(both, "below_knee", ~radicular & (region != "back_only")) < 0.4
+
+
+def test_a_posture_worsens_or_relieves_never_both(primary: pd.DataFrame) -> None:
+    """Disc herniation worse sitting and bending forward, stenosis better: one answer each."""
+    for posture in ("sitting", "bending_forward"):
+        worse, better = primary[f"worse_{posture}"], primary[f"better_{posture}"]
+        answered = worse.notna() & better.notna()
+        assert answered.sum() > 100_000
+        assert not (worse[answered].astype(bool) & better[answered].astype(bool)).any(), posture
+        disc = answered & (primary["cause"] == "disc_herniation")
+        stenosis = answered & (primary["cause"] == "spinal_stenosis")
+        assert worse[disc].astype(bool).mean() > 0.6 > better[disc].astype(bool).mean(), posture
+        assert better[stenosis].astype(bool).mean() > 0.7 > worse[stenosis].astype(bool).mean()
+
+
+# --- Imaging ------------------------------------------------------------------------------------
+
+
+def test_mri_incidental_findings_grow_with_age(both: pd.DataFrame) -> None:
+    mechanical = mri_done(both) & (both["cause"] == "mechanical_pain")  # older band ~2,000 rows
+    band = age_band(both)
+    abnormal = {
+        name: 1 - share(both, "mri_finding", "normal", mechanical & (band == name))
+        for name in ("young", "middle", "older")
+    }
+    assert abnormal["young"] + 0.1 < abnormal["middle"] < abnormal["older"] - 0.1
+    assert abnormal["young"] > 0.3  # common even in the young: findings without a lesion
+
+
+def test_an_mri_finding_alone_does_not_diagnose(primary: pd.DataFrame) -> None:
+    done = mri_done(primary)
+    for finding, cause in (
+        ("disc_herniation", "disc_herniation"),
+        ("degenerative_changes", "degenerative_disc_disease"),
+        ("central_stenosis", "spinal_stenosis"),
+    ):
+        shows = done & (primary["mri_finding"] == finding)
+        other = (primary.loc[shows, "cause"] != cause).mean()
+        assert other > 0.05, finding  # the finding also turns up with other causes
+
+
+# --- Red flags ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sign", RED_FLAG_FIELDS)
+def test_red_flag_signs_much_more_common_with_red_flag(both: pd.DataFrame, sign: str) -> None:
+    red = both["red_flag"]  # ~9,000 red-flag cases over both settings
+    assert rate(both, sign, red) > 3 * rate(both, sign, ~red)
+
+
+def test_reported_red_flag_signs_are_mostly_false_alarms(primary: pd.DataFrame) -> None:
+    signs = primary[list(RED_FLAG_FIELDS)].fillna(False).astype(bool).any(axis=1)
+    red = primary["red_flag"]
+    assert red.mean() < 0.05  # "These cases are rare"
+    assert signs[red].mean() > 0.6  # a serious condition usually shows a sign
+    assert signs[~red].mean() < 0.15
+    assert signs.sum() > 5_000
+    assert (~red[signs]).mean() > 0.7  # most reported signs are false alarms
+
+
+def test_cancer_history_most_informative_flag_for_malignancy(both: pd.DataFrame) -> None:
+    malignancy = both["serious_condition"] == "malignancy"
+    ppv = pd.Series(
+        {sign: malignancy[both[sign].fillna(False).astype(bool)].mean() for sign in RED_FLAG_FIELDS}
+    )
+    assert ppv.idxmax() == "cancer_history"
+
+
+# --- Settings -----------------------------------------------------------------------------------
+
+
+def test_spine_clinic_sees_more_stenosis_less_mechanical(
+    primary: pd.DataFrame, clinic: pd.DataFrame
+) -> None:
+    p = primary["cause"].value_counts(normalize=True)
+    c = clinic["cause"].value_counts(normalize=True)
+    assert c["spinal_stenosis"] > p["spinal_stenosis"] + 0.05
+    assert c["spondylolisthesis"] > p["spondylolisthesis"] + 0.03
+    assert c["mechanical_pain"] < p["mechanical_pain"] / 2
+    assert clinic["red_flag"].mean() > 1.5 * primary["red_flag"].mean()
+
+
+# --- Suri et al., JAMA 2010 ---------------------------------------------------------------------
+
+
+def suri_lr(df: pd.DataFrame, column: str) -> float:
+    """Likelihood ratio of a ``True`` answer for stenosis against other causes, age >= 50."""
+    older = df["age"] >= 50
+    stenosis = df["cause"] == "spinal_stenosis"
+    return rate(df, column, older & stenosis) / rate(df, column, older & ~stenosis)
+
+
+def test_better_sitting_likelihood_ratio_near_suri(primary: pd.DataFrame) -> None:
+    # Suri 2010: "no pain when seated" LR 7.4. Measured 7.9 (seeds 1-3 and 20240601: 7.9-8.0,
+    # standard error ~0.1): P(better_sitting) is 0.85 in stenosis and ~0.11 in the other causes
+    # over 50. Accept 25% either way.
+    lr = suri_lr(primary, "better_sitting")
+    assert 7.4 / 1.25 <= lr <= 7.4 * 1.25, lr
+
+
+def test_other_suri_signs_likelihood_ratios(primary: pd.DataFrame) -> None:
+    # Suri 2010: improvement bending forward LR 6.4 (measured 7.1-7.3, se ~0.1), neurogenic
+    # claudication LR 3.7 (worse walking, measured 2.8, se ~0.02).
+    lr = suri_lr(primary, "better_bending_forward")
+    assert 6.4 / 1.25 <= lr <= 6.4 * 1.25, lr
+    lr = suri_lr(primary, "worse_walking")
+    assert 3.7 / 1.5 <= lr <= 3.7 * 1.5, lr
