@@ -12,7 +12,7 @@ import pandas as pd
 from model.triage import TriageModel
 
 
-class TriagePyfunc(mlflow.pyfunc.PythonModel):
+class TriagePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
     """Serves :meth:`TriageModel.predict` through MLflow (``models serve``, ``spark_udf``)."""
 
     def load_context(self, context):

@@ -61,10 +61,12 @@ class Scorer:
 
     def raw(self, X: np.ndarray) -> np.ndarray:
         """Uncalibrated scores, shape ``(n, n_scores)``."""
+        if len(X) == 0:
+            return np.zeros((0, self.n_scores))
         if self.kind == "hgb":
             out = self.estimator.decision_function(X)
         else:
-            out = self.estimator.predict(X, raw_score=True)
+            out = self.estimator.predict(X, raw_score=True, num_threads=_threads(len(X)))
         return np.asarray(out, dtype=float).reshape(len(X), self.n_scores)
 
     def score(self, X: np.ndarray) -> np.ndarray:
@@ -90,8 +92,11 @@ class Scorer:
 
     def _tree_shap(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n, k = len(X), self.n_scores
+        if n == 0:
+            return np.zeros((0, X.shape[1], k)), np.zeros(k)
         if self.kind == "lightgbm":
-            contrib = np.asarray(self.estimator.predict(X, pred_contrib=True), dtype=float)
+            contrib = self.estimator.predict(X, pred_contrib=True, num_threads=_threads(n))
+            contrib = np.asarray(contrib, dtype=float)
             contrib = contrib.reshape(n, k, -1).transpose(0, 2, 1)  # (n, F + 1, k)
             return contrib[:, :-1, :], contrib[0, -1, :] if n else np.zeros(k)
         if self._explainer is None:
@@ -130,6 +135,11 @@ class Scorer:
             raise ValueError(f"scorer kind must be 'hgb' or 'lightgbm', got {meta['kind']!r}")
         calibration = Calibration(meta["scale"], meta["shift"])
         return cls(meta["kind"], estimator, meta["n_classes"], calibration)
+
+
+def _threads(n_rows: int) -> int:
+    """One thread for small inputs: waking a thread pool costs more than a few rows of trees."""
+    return 1 if n_rows < 1000 else 0  # 0: LightGBM's default (all cores)
 
 
 def to_proba(score: np.ndarray) -> np.ndarray:

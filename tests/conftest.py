@@ -8,7 +8,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-SMALL = {"n_train": 4_000, "n_val": 2_000, "n_test": 2_000, "n_cal": 2_000, "seed": 3}
+SMALL = {"n_train": 4_000, "n_val": 10_000, "n_test": 2_000, "n_cal": 2_000, "seed": 3}
 
 
 @pytest.fixture(scope="session")

@@ -145,6 +145,19 @@ def test_threshold_reaches_the_recall_target() -> None:
     assert (p[y] >= np.nextafter(t, 1)).mean() < 0.99 or t == p[y].min()
 
 
+def test_served_threshold_counts_the_reported_signs() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.random(20_000) < 0.05
+    p = np.clip(y * 0.3 + rng.random(20_000) * 0.7, 0, 1)
+    fired = y & (rng.random(20_000) < 0.7)  # the rules catch 70% of serious cases
+    alone = threshold_for_recall(p, y, 0.99)
+    served = threshold_for_recall(p, y, 0.99, fired=fired)
+    assert served > alone  # the model needs to catch fewer cases itself
+    assert ((p >= served) | fired)[y].mean() >= 0.99
+    everything = threshold_for_recall(p, y, 0.99, fired=y)
+    assert everything == 1.0
+
+
 def test_calibration_recovers_a_known_temperature() -> None:
     rng = np.random.default_rng(1)
     logits = rng.normal(size=(40_000, 7)) * 2

@@ -51,24 +51,49 @@ def cause_metrics(proba: np.ndarray, y: np.ndarray) -> dict[str, float]:
     return out
 
 
-def threshold_for_recall(p: np.ndarray, y: np.ndarray, recall: float = RED_FLAG_TARGET_RECALL):
-    """Highest threshold whose recall on (p, y) is at least ``recall``."""
-    positives = np.sort(p[y.astype(bool)])
-    if positives.size == 0:
-        return 0.5
-    # Keep at least ceil(recall * n) positives at or above the threshold.
-    n_miss = int(np.floor((1.0 - recall) * positives.size + 1e-9))
-    return float(positives[n_miss])
+def threshold_for_recall(
+    p: np.ndarray,
+    y: np.ndarray,
+    recall: float = RED_FLAG_TARGET_RECALL,
+    fired: np.ndarray | None = None,
+) -> float:
+    """Highest threshold at which the served decision reaches ``recall`` on ``(p, y)``.
 
-
-def red_flag_metrics(p: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, float]:
-    """AUROC, and recall and specificity at the chosen threshold."""
+    The served decision is ``fired | (p >= threshold)``: reported red-flag signs (``fired``)
+    always escalate, so the model only has to find the serious cases that reported none.
+    Without ``fired`` this is the model's own recall.
+    """
     y = y.astype(bool)
-    decided = p >= threshold
+    fired = np.zeros_like(y) if fired is None else fired.astype(bool)
+    if not y.any():
+        return 0.5
+    n_miss = int(np.floor((1.0 - recall) * y.sum() + 1e-9))  # misses the target allows
+    silent = np.sort(p[y & ~fired])  # serious cases the rules alone would miss
+    if silent.size <= n_miss:
+        return 1.0  # the rules already reach the target; the model adds nothing
+    return float(silent[n_miss])
+
+
+def red_flag_metrics(
+    p: np.ndarray, y: np.ndarray, threshold: float, fired: np.ndarray | None = None
+) -> dict[str, float]:
+    """AUROC; recall and specificity of the served decision and of the model alone."""
+    y = y.astype(bool)
+    model = p >= threshold
+    served = model | (np.zeros_like(y) if fired is None else fired.astype(bool))
+
+    def rates(decided: np.ndarray) -> tuple[float, float]:
+        recall = float(decided[y].mean()) if y.any() else float("nan")
+        return recall, float((~decided[~y]).mean()) if (~y).any() else float("nan")
+
+    served_recall, served_specificity = rates(served)
+    model_recall, model_specificity = rates(model)
     return {
         "red_flag_auroc": float(roc_auc_score(y, p)) if 0 < y.sum() < y.size else float("nan"),
-        "red_flag_recall": float(decided[y].mean()) if y.any() else float("nan"),
-        "red_flag_specificity": float((~decided[~y]).mean()) if (~y).any() else float("nan"),
+        "red_flag_recall": served_recall,
+        "red_flag_specificity": served_specificity,
+        "red_flag_model_recall": model_recall,
+        "red_flag_model_specificity": model_specificity,
         "red_flag_threshold": float(threshold),
         "red_flag_log_loss": float(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])),
     }

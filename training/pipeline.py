@@ -124,19 +124,19 @@ def make_splits(cfg: TrainConfig) -> dict[str, Split]:
 
 
 def _log_dataset(frame: pd.DataFrame, name: str, context: str) -> None:
-    dataset = mlflow.data.from_pandas(frame, name=name, targets="cause")
+    dataset = mlflow.data.from_pandas(frame, name=name, targets="cause")  # type: ignore[attr-defined]
     mlflow.log_input(dataset, context=context)
 
 
 def _evaluate(fitted: Fitted, splits: dict[str, Split]) -> tuple[dict[str, float], dict]:
     val, test = splits["validation"], splits["test"]
     val_proba = fitted.predict_cause(val)
-    threshold = threshold_for_recall(fitted.predict_red_flag(val), val.red)
+    threshold = threshold_for_recall(fitted.predict_red_flag(val), val.red, fired=val.fired)
     start = time.perf_counter()
     proba = fitted.predict_cause(test)
     red = fitted.predict_red_flag(test)
     predict_seconds = time.perf_counter() - start
-    metrics = cause_metrics(proba, test.y) | red_flag_metrics(red, test.red, threshold)
+    metrics = cause_metrics(proba, test.y) | red_flag_metrics(red, test.red, threshold, test.fired)
     metrics["val_log_loss"] = cause_metrics(val_proba, val.y)["log_loss"]
     metrics["fit_seconds"] = fitted.fit_seconds
     metrics["predict_ms_per_1000"] = 1000 * predict_seconds / len(test.y) * 1000

@@ -1,0 +1,279 @@
+"""The Python API: :func:`load`, :func:`predict`, :func:`predict_batch` and :class:`Predictor`.
+
+Models are loaded once per (tracking store, model URI) and cached for the life of the process;
+the first load of a URI holds a lock, so threads that ask at the same moment share one load.
+:func:`predict` and :func:`predict_batch` use the model of the last :func:`load` call, or the
+registered champion on first use.
+
+Thread safety
+-------------
+A :class:`Predictor` is immutable and may be shared by threads, and ``TriageModel.predict`` is
+safe to call from several threads at once: it keeps no per-call state on the model (validation,
+encoding, the article's rules and the output frame are built per call); scikit-learn estimators
+and LightGBM boosters are only read - LightGBM's predictor set-up writes the booster's iteration
+range without a lock (LightGBM issue #6142), but every call here asks for the same range, so the
+values written are identical; ``shap.TreeExplainer.shap_values`` allocates its output per call.
+The only lazily built state, a scorer's cached ``shap.TreeExplainer``, is built by a warm-up
+prediction while the load lock is held, before any other thread can see the model.
+``tests/test_serve.py`` checks that 8 threads predicting at once get exactly the sequential
+answers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from model.intake import validate_case, validate_frame
+from model.triage import OUTPUT_COLUMNS, TriageModel
+from serve.loading import DEFAULT_MODEL_URI, LoadedModel, load_triage_model, tracking_uri
+from serve.prediction import Prediction
+from vignettes.schema import FIELDS, Field, pandas_dtype
+
+__all__ = ["Predictor", "clear_cache", "load", "predict", "predict_batch"]
+
+_WARM_UP_CASE = {"age": 50}
+
+
+def _column(field: Field, values: list[Any]) -> Any:
+    """One field's validated values as a pandas array in the contract dtype (fast path)."""
+    if field.kind == "category":
+        return pd.Categorical(values, dtype=pandas_dtype(field))
+    missing = np.array([v is None for v in values], dtype=bool)
+    if field.kind == "bool":
+        return pd.arrays.BooleanArray(np.array([v is True for v in values]), missing)
+    if field.kind == "int":
+        data = np.array([0 if v is None else v for v in values], dtype=np.int64)
+        return pd.arrays.IntegerArray(data, missing)
+    data = np.array([0.0 if v is None else v for v in values], dtype=np.float64)
+    return pd.arrays.FloatingArray(data, missing)
+
+
+def answers_frame(answers: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Validated answers (``validate_case`` results) as a frame in the contract's dtypes.
+
+    The frame is what ``validate_frame`` would return for the same cases, so it can go to
+    ``TriageModel.predict(..., validated=True)`` without a second validation pass.
+    """
+    rows = list(answers)
+    return pd.DataFrame(
+        {f.name: _column(f, [row[f.name] for row in rows]) for f in FIELDS}, copy=False
+    )
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A loaded triage model, ready to predict.
+
+    Get one with :func:`load`. Its answers carry :attr:`model_name` and :attr:`model_version`
+    (the registry's, when loaded from the registry).
+
+    Attributes
+    ----------
+    model : TriageModel
+        The model; its metadata carries the registry name and version.
+    model_uri : str
+        The URI it was loaded from.
+    resolved_uri : str
+        The concrete URI loaded (``models:/<name>/<version>`` for registry URIs).
+    tracking_uri : str
+        The MLflow tracking store it came from.
+    """
+
+    model: TriageModel
+    model_uri: str
+    resolved_uri: str
+    tracking_uri: str
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedModel) -> Predictor:
+        """Wrap a loaded model, stamping its registry name and version into a copy of its meta.
+
+        The pyfunc's own metadata names the training run (e.g. ``run-1a2b3c4d``); the registry
+        version is only known after registration, so it is set here.
+        """
+        source = loaded.model
+        meta = dict(source.meta)
+        meta["training_version"] = source.meta.get("version")
+        meta |= {"name": loaded.name, "version": loaded.version}
+        return cls(
+            replace(source, meta=meta), loaded.model_uri, loaded.resolved_uri, loaded.tracking_uri
+        )
+
+    @property
+    def model_name(self) -> str:
+        return str(self.model.meta.get("name"))
+
+    @property
+    def model_version(self) -> str:
+        return str(self.model.meta.get("version"))
+
+    def predict(self, case: Mapping[str, Any] | Any) -> Prediction:
+        """Predict one case.
+
+        Parameters
+        ----------
+        case : mapping or dataclass instance
+            Field name -> answer (see ``vignettes.schema.FIELDS``); absent or ``None`` = unknown;
+            only ``age`` is required.
+
+        Returns
+        -------
+        Prediction
+
+        Raises
+        ------
+        model.intake.IntakeError
+            (a ``ValueError``) for a bad case; the message names the field and what is allowed.
+        """
+        return self.predict_many([case])[0]
+
+    def predict_many(self, cases: Iterable[Mapping[str, Any] | Any]) -> list[Prediction]:
+        """Predict several cases in one vectorised pass; the same answers as :meth:`predict`.
+
+        Raises
+        ------
+        model.intake.IntakeError
+            For the first bad case; the error names the field (not the case's position).
+        """
+        return self._predict_answers([validate_case(case) for case in cases])
+
+    def _predict_answers(self, answers: list[dict[str, Any]]) -> list[Prediction]:
+        """Predictions for answers that already passed ``validate_case``."""
+        if not answers:
+            return []
+        out = self.model.predict(answers_frame(answers), validated=True)
+        columns = list(out.columns)
+        rows = out.to_numpy(dtype=object)  # ~20x faster than to_dict("records") for one row
+        return [
+            Prediction.from_row(dict(zip(columns, row, strict=True)), case)
+            for row, case in zip(rows, answers, strict=True)
+        ]
+
+    def predict_batch(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Predict every row of a frame (vectorised).
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            One case per row; columns are contract fields (any subset including ``age``) and,
+            optionally, the label columns of a generated frame (ignored).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``model.triage.OUTPUT_COLUMNS`` in the input's row order and index: ``cause``,
+            ``prob_<cause>`` for the seven causes, ``red_flag``, ``red_flag_probability``, the
+            rest of the triage, and ``attr_<field>`` / ``red_flag_attr_<field>``. List-valued
+            cells (``red_flags_fired``, ``mri_reasons``, ``advice``) are JSON strings, exactly
+            as the MLflow pyfunc serves them; :meth:`Prediction.from_row` decodes them.
+
+        Raises
+        ------
+        model.intake.IntakeError
+            For a bad column or value; the message names the field and the first bad row.
+        """
+        return self._predict_frame(validate_frame(frame))
+
+    def _predict_frame(self, valid: pd.DataFrame) -> pd.DataFrame:
+        """:meth:`predict_batch` for a frame that already passed ``validate_frame``."""
+        if valid.empty:  # LightGBM's pred_contrib cannot take zero rows
+            return pd.DataFrame({c: [] for c in OUTPUT_COLUMNS}, index=valid.index)
+        return self.model.predict(valid, validated=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The cache and the module-level API
+# --------------------------------------------------------------------------------------------
+
+_cache: dict[tuple[str, str], Predictor] = {}
+_lock = threading.Lock()
+_current: Predictor | None = None
+
+
+def load(model_uri: str | None = None, *, reload: bool = False) -> Predictor:
+    """Load a model (default: the registered champion) and make it the one :func:`predict` uses.
+
+    Parameters
+    ----------
+    model_uri : str, optional
+        ``models:/<name>@<alias>``, ``models:/<name>/<version>``, ``runs:/...`` or a local path;
+        default ``models:/sciatica-triage@champion``. The tracking store is MLflow's
+        (``MLFLOW_TRACKING_URI``, else MLflow's default).
+    reload : bool, default=False
+        Load again even if cached (e.g. after the champion alias moved).
+
+    Returns
+    -------
+    Predictor
+
+    Raises
+    ------
+    serve.ModelNotFoundError
+        If no model is registered there ("run `make train` first").
+    """
+    global _current
+    uri = model_uri or DEFAULT_MODEL_URI
+    key = (tracking_uri(), uri)
+    predictor = None if reload else _cache.get(key)
+    if predictor is None:
+        with _lock:
+            predictor = None if reload else _cache.get(key)
+            if predictor is None:
+                predictor = Predictor.from_loaded(load_triage_model(uri))
+                predictor.predict(_WARM_UP_CASE)  # builds lazy state before threads share it
+                _cache[key] = predictor
+    _current = predictor
+    return predictor
+
+
+def clear_cache() -> None:
+    """Forget every loaded model (the next :func:`predict` loads the champion again)."""
+    global _current
+    with _lock:
+        _cache.clear()
+        _current = None
+
+
+def _current_predictor() -> Predictor:
+    return _current if _current is not None else load()
+
+
+def predict(case: Mapping[str, Any] | Any) -> Prediction:
+    """Predict one case with the current model (:func:`load`; the champion by default).
+
+    The case is validated before any model is loaded, so bad input fails fast.
+
+    Parameters
+    ----------
+    case : mapping or dataclass instance
+        Field name -> answer; absent or ``None`` = unknown; only ``age`` is required.
+
+    Returns
+    -------
+    Prediction
+
+    Raises
+    ------
+    model.intake.IntakeError
+        (a ``ValueError``) naming the field and what is allowed.
+    serve.ModelNotFoundError
+        If no model is registered.
+    """
+    answers = validate_case(case)
+    return _current_predictor()._predict_answers([answers])[0]
+
+
+def predict_batch(frame: pd.DataFrame) -> pd.DataFrame:
+    """Predict every row of ``frame`` with the current model; see :meth:`Predictor.predict_batch`.
+
+    Returns a frame with at least ``cause``, ``prob_<cause>`` (seven), ``red_flag`` and
+    ``red_flag_probability``, in the input's order and index, plus the rest of the triage.
+    """
+    valid = validate_frame(frame)
+    return _current_predictor()._predict_frame(valid)

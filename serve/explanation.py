@@ -1,0 +1,198 @@
+"""A prediction in words: what ``str(prediction)`` prints.
+
+The text follows the order a clinician reads a triage note in: the disclaimer, the likely causes,
+why the model leans to the top one, the red-flag reasoning, the nerve root and pain mechanism,
+imaging, and the next step with the article's advice.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import TYPE_CHECKING, Any
+
+from model.rules import DERMATOME_ROOT, RED_FLAG_TEXT
+from vignettes.schema import FIELD_BY_NAME
+
+if TYPE_CHECKING:
+    from serve.prediction import Prediction
+
+__all__ = ["explain", "format_answer", "strongest_contributions"]
+
+MIN_SHOWN_CONTRIBUTION = 0.005
+"""Contributions smaller than this (in logit units) are not worth listing as reasons."""
+
+_WIDTH = 100
+REGION_TEXT = {
+    "front_of_thigh": "front of the thigh",
+    "knee_inner_leg": "knee and inner leg",
+    "outer_leg_big_toe": "outer leg to the big toe",
+    "back_of_leg_heel": "back of the leg to the heel",
+    "outer_foot": "outer foot",
+}
+"""The article's pain locations ("How to Tell Which Nerve Is Involved"), in its words."""
+_STEP_TEXT = {
+    "urgent_evaluation": "URGENT medical evaluation",
+    "imaging_and_specialist_review": "imaging (MRI) and specialist review",
+    "conservative_care": "conservative care (first-line management)",
+}
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def format_answer(field: str, value: Any) -> str:
+    """A patient's answer as shown to a reader: ``yes``/``no``, ``67``, ``not answered``."""
+    if value is None:
+        return "not answered"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:g}"
+    if FIELD_BY_NAME[field].kind == "category":
+        return _label(str(value))
+    return str(value)
+
+
+def strongest_contributions(
+    attributions: dict[str, float], n: int
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """The ``n`` fields that pushed most towards and the ``n`` that pushed most against.
+
+    Parameters
+    ----------
+    attributions : dict of str to float
+        Field -> contribution.
+    n : int
+        How many of each to keep.
+
+    Returns
+    -------
+    towards, against : list of (field, contribution)
+        Largest first by size; contributions below :data:`MIN_SHOWN_CONTRIBUTION` are dropped.
+    """
+    ranked = sorted(attributions.items(), key=lambda item: -abs(item[1]))
+    towards = [(f, v) for f, v in ranked if v >= MIN_SHOWN_CONTRIBUTION][:n]
+    against = [(f, v) for f, v in ranked if v <= -MIN_SHOWN_CONTRIBUTION][:n]
+    return towards, against
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    return textwrap.wrap(text, _WIDTH, initial_indent=indent, subsequent_indent=indent + "  ")
+
+
+def _causes(p: Prediction) -> list[str]:
+    lines = [f"Most likely cause: {_label(p.cause)} ({p.probabilities[p.cause]:.1%})"]
+    for rank, (cause, prob) in enumerate(p.top_causes(3), start=1):
+        lines.append(f"  {rank}. {_label(cause):<28} {prob:6.1%}")
+    causes = ", ".join(_label(c) for c in p.differential)
+    lines += _wrap(f"Differential ({p.differential_coverage:.0%} coverage): {causes}", "")
+    return lines
+
+
+def _reasons(p: Prediction, n: int) -> list[str]:
+    answered = {f: v for f, v in p.attributions.items() if p.answers.get(f) is not None}
+    unanswered = {f: v for f, v in p.attributions.items() if p.answers.get(f) is None}
+    towards, against = strongest_contributions(answered, n)
+    lines = [
+        f"Why {_label(p.cause)}: how each answer moved its score",
+        f"  (logit units; average case {p.attribution_base:+.2f}, this case {p.score:+.2f})",
+    ]
+    for title, items in (("pushed towards it", towards), ("pushed against it", against)):
+        lines.append(f"  {title}:")
+        if not items:
+            lines.append("    (no answer did notably)")
+        for field, value in items:
+            answer = format_answer(field, p.answers.get(field))
+            lines.append(f"    {value:+6.2f}  {_label(field)} = {answer}")
+    if unanswered:
+        total = sum(unanswered.values())
+        field, value = max(unanswered.items(), key=lambda item: abs(item[1]))
+        lines.append(
+            f"  questions not answered ({len(unanswered)}), together: {total:+.2f} "
+            f"(largest: {_label(field)} {value:+.2f})"
+        )
+    return lines
+
+
+def _red_flag(p: Prediction) -> list[str]:
+    verdict = "YES - needs urgent medical evaluation" if p.red_flag else "no"
+    lines = [f"Red flag: {verdict}"]
+    if p.red_flags_fired:
+        lines.append("  red-flag signs reported (each one alone means urgent evaluation):")
+        lines += [f"    - {RED_FLAG_TEXT.get(f, _label(f))}" for f in p.red_flags_fired]
+    else:
+        lines.append("  red-flag signs reported: none")
+    if p.red_flags_unasked:
+        lines.append(
+            "  none of the six red-flag questions was answered: red flags cannot be ruled out"
+        )
+    elif p.red_flag_questions_unanswered:
+        unasked = ", ".join(_label(f) for f in p.red_flag_questions_unanswered)
+        lines.append(f"  red-flag questions not answered: {unasked}")
+    relation = ">=" if p.red_flag_model else "<"
+    says = "urgent" if p.red_flag_model else "not urgent"
+    lines.append(
+        f"  model: P(serious condition) = {p.red_flag_probability:.3g} {relation} threshold "
+        f"{p.red_flag_threshold:.3g} -> {says}"
+    )
+    if p.red_flag and not p.red_flag_model:
+        lines.append("  (the safety net overrides the model: a reported red-flag sign is urgent)")
+    return lines
+
+
+def _nerve_and_mechanism(p: Prediction) -> list[str]:
+    region = p.answers.get("pain_region")
+    if p.nerve_root is not None:
+        root = f"{p.nerve_root} (pain reaches the {REGION_TEXT.get(str(region), region)})"
+    elif region is None:
+        root = "unknown (where the pain reaches was not answered)"
+    elif region not in DERMATOME_ROOT:
+        root = "none indicated (the pain stays in the back)"
+    else:
+        root = "unknown"
+    return [f"Likely nerve root: {root}", f"Pain mechanism: {p.pain_mechanism}"]
+
+
+def _imaging(p: Prediction) -> list[str]:
+    lines = [f"MRI indicated: {'yes' if p.mri_indicated else 'no'}"]
+    for reason in p.mri_reasons:
+        lines += _wrap(f"- {reason['text']}", "  ")
+    return lines
+
+
+def _next_step(p: Prediction) -> list[str]:
+    lines = [f"Next step: {_STEP_TEXT.get(p.next_step, _label(p.next_step))}"]
+    for text in p.advice:
+        lines += _wrap(f"- {text}", "  ")
+    return lines
+
+
+def explain(p: Prediction, n_reasons: int = 4) -> str:
+    """Explain a prediction in plain text.
+
+    Parameters
+    ----------
+    p : Prediction
+    n_reasons : int, default=4
+        How many answers to list as pushing towards, and as pushing against, the top cause.
+
+    Returns
+    -------
+    str
+        Several lines: disclaimer and model, the three most likely causes and the conformal
+        differential, the answers that
+        pushed most for and against the top cause (with the patient's answers; the unanswered
+        questions are summed on one line), the red-flag reasoning, nerve root, pain mechanism,
+        MRI indication with reasons, next step and advice.
+    """
+    sections = [
+        [p.disclaimer, f"Model: {p.model_name}, version {p.model_version}"],
+        _causes(p),
+        _reasons(p, n_reasons),
+        _red_flag(p),
+        _nerve_and_mechanism(p),
+        _imaging(p),
+        _next_step(p),
+    ]
+    return "\n\n".join("\n".join(section) for section in sections)

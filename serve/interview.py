@@ -1,0 +1,182 @@
+"""``sciatica-triage interview``: ask the next best question at the terminal until the
+differential is a single cause or the user stops.
+
+The loop is a plain function of two callables, ``ask`` (prompt -> answer) and ``show`` (text ->
+None), so it runs the same at a terminal, in tests and in a notebook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from model.intake import IntakeError, validate_case, validate_frame
+from serve.questions import rank_questions
+from vignettes.schema import FIELD_BY_NAME, RED_FLAG_FIELDS, SETTINGS
+
+YES = {"y", "yes", "true", "t"}
+NO = {"n", "no", "false", "f"}
+UNKNOWN = {"", "?", "dk", "don't know", "dont know", "unknown", "skip"}
+QUIT = {"q", "quit", "exit", "stop"}
+
+
+class Quit(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """The user asked to stop."""
+
+
+def parse_answer(field: str, text: str) -> Any:
+    """Turn a typed answer into a contract value; ``None`` means "don't know".
+
+    Booleans take yes/no (y/n, true/false); categories take the value or its number in the list
+    shown; numbers take a number. Raises :class:`Quit` on q/quit, ``ValueError`` otherwise.
+    """
+    answer = text.strip().lower()
+    if answer in QUIT:
+        raise Quit
+    if answer in UNKNOWN:
+        return None
+    spec = FIELD_BY_NAME[field]
+    if spec.kind == "bool":
+        if answer in YES | NO:
+            return answer in YES
+        raise ValueError("please answer yes or no (or press Enter if you don't know)")
+    if spec.kind == "category":
+        if answer.isdigit() and 1 <= int(answer) <= len(spec.values):
+            return spec.values[int(answer) - 1]
+        if answer in spec.values:
+            return answer
+        raise ValueError(f"please answer with a number 1-{len(spec.values)} or {spec.allowed()}")
+    try:
+        value = float(answer)
+    except ValueError:
+        raise ValueError(f"please answer with {spec.allowed()}") from None
+    return int(value) if spec.kind == "int" and value.is_integer() else value
+
+
+def prompt_for(field: str) -> str:
+    spec = FIELD_BY_NAME[field]
+    if spec.kind == "bool":
+        choices = "[y]es / [n]o"
+    elif spec.kind == "category":
+        choices = "  ".join(f"{i}) {v}" for i, v in enumerate(spec.values, start=1))
+    else:
+        choices = spec.allowed()
+    return f"{spec.question}\n  {choices}   (Enter = don't know, q = quit)\n> "
+
+
+def _ask_until_valid(field: str, ask: Callable[[str], str], show: Callable[[str], None]) -> Any:
+    while True:
+        try:
+            value = parse_answer(field, ask(prompt_for(field)))
+        except ValueError as exc:
+            show(f"  {exc}")
+            continue
+        if value is None:
+            return None
+        try:
+            return validate_case({"age": 50, field: value})[field]
+        except IntakeError as exc:
+            show(f"  {exc}")
+
+
+def differential_line(prediction: Any) -> str:
+    probs = prediction.probabilities
+    names = prediction.differential or sorted(probs, key=probs.get, reverse=True)
+    shown = ", ".join(f"{c} {probs[c]:.0%}" for c in names)
+    coverage = f"{prediction.differential_coverage:.0%}" if prediction.differential else "all"
+    urgent = "  URGENT: red flag" if prediction.red_flag else ""
+    return f"  differential ({coverage} coverage): {shown}{urgent}"
+
+
+def run_interview(
+    predictor: Any,
+    case: Mapping[str, Any] | None = None,
+    *,
+    ask: Callable[[str], str] = input,
+    show: Callable[[str], None] = print,
+    setting: str = "primary_care",
+) -> tuple[dict[str, Any], Any]:
+    """Ask questions in order of expected information gain; return the case and the prediction.
+
+    Stops when the differential is a single cause (after the red-flag questions, which come
+    first), when nothing is left to ask, or when the user types ``q``.
+    """
+    start = dict(case or {})
+    answers: dict[str, Any] = {}
+    skipped: set[str] = set()
+    prediction = None
+    try:
+        while start.get("age") is None:  # the one required answer
+            start["age"] = _ask_until_valid("age", ask, show)
+        answers = validate_case(start)
+        prediction = predictor.predict(answers)
+        show(differential_line(prediction))
+        while True:
+            red_pending = any(answers[f] is None and f not in skipped for f in RED_FLAG_FIELDS)
+            if len(prediction.differential) == 1 and not red_pending:
+                show("  The differential is a single cause.")
+                break
+            frame = _frame(answers)
+            ranked = [q for q in rank_questions(frame, None, setting)[0] if q.field not in skipped]
+            if not ranked:
+                show("  No questions left to ask.")
+                break
+            question = ranked[0]
+            show(f"\n({question.information_gain:.2f} bits about the {question.target})")
+            value = _ask_until_valid(question.field, ask, show)
+            if value is None:
+                skipped.add(question.field)
+                continue
+            answers[question.field] = value
+            prediction = predictor.predict(answers)
+            show(differential_line(prediction))
+    except (Quit, EOFError):
+        show("  Stopped.")
+        if prediction is None:
+            raise Quit from None
+    return {k: v for k, v in answers.items() if v is not None}, prediction
+
+
+def _frame(answers: Mapping[str, Any]) -> pd.DataFrame:
+    return validate_frame(pd.DataFrame([dict(answers)]))
+
+
+def run_interview_command(args: argparse.Namespace) -> int:
+    from serve.api import load
+
+    case = json.loads(Path(args.case).read_text()) if args.case else None
+    predictor = load(args.model)
+    print("sciatica-triage interview. Research software on synthetic data: not medical advice.")
+    try:
+        answers, prediction = run_interview(predictor, case, setting=args.setting)
+    except Quit:
+        return 0
+    print("\n" + "=" * 72 + "\nSummary\n" + "=" * 72)
+    print(str(prediction))
+    if args.save:
+        Path(args.save).write_text(json.dumps(answers, indent=2))
+        print(f"\nAnswers saved to {args.save}")
+    return 0
+
+
+def add_interview_command(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "interview",
+        help="ask the most informative questions, showing the differential after each answer",
+        description=(
+            "Asks the unanswered intake questions in order of expected information gain "
+            "(red-flag questions first), shows the differential after each answer, accepts "
+            '"don\'t know" (press Enter), and stops when the differential is a single cause or '
+            "you type q. Ends with the full prediction."
+        ),
+    )
+    parser.add_argument("case", nargs="?", help="a partial case (JSON object) to start from")
+    parser.add_argument("--model", default=None, help="model URI (default: the champion)")
+    parser.add_argument("--setting", choices=SETTINGS, default="primary_care")
+    parser.add_argument("--save", metavar="FILE", help="write the answers as JSON when done")
+    parser.set_defaults(handler=run_interview_command)

@@ -1,0 +1,217 @@
+"""One case's answer from the model: :class:`Prediction`.
+
+A :class:`Prediction` is built from one output row of :meth:`model.triage.TriageModel.predict`
+(the same row the MLflow pyfunc serves) and the validated answers it was computed from. It holds
+plain Python values only, so :meth:`Prediction.to_dict` is ready for ``json.dumps``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from model.rules import MRI_REASON_TEXT
+from model.triage import ATTRIBUTION_UNITS
+from vignettes.schema import CAUSES, FIELD_NAMES, RED_FLAG_FIELDS
+
+__all__ = ["Prediction"]
+
+
+def _scalar(value: Any) -> Any:
+    """A NumPy or pandas scalar as the plain Python value it holds (``None`` for missing)."""
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    try:
+        if value != value:  # NaN, pandas.NA raise or compare unequal
+            return None
+    except TypeError:
+        return None
+    return value
+
+
+def _json_list(value: Any) -> list[Any]:
+    """A list cell of the model's output: stored as a JSON string (pyfunc) or already a list."""
+    if isinstance(value, str):
+        return list(json.loads(value))
+    return list(value)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The triage of one case: cause, red flag, attributions and the article's next steps.
+
+    Attributes are plain Python values (``str``, ``float``, ``bool``, ``None``, ``list``,
+    ``dict``). The dataclass is frozen: attributes cannot be reassigned (the lists and dicts
+    are this prediction's own copies; treat them as read-only).
+
+    Attributes
+    ----------
+    cause : str
+        The most likely cause (one of ``vignettes.schema.CAUSES``).
+    probabilities : dict of str to float
+        Calibrated probability of each of the seven causes, in ``CAUSES`` order; they sum to 1.
+    differential : list of str
+        The conformal differential: the causes that together hold the true cause with
+        probability at least ``differential_coverage``, most probable first.
+    differential_coverage : float
+        Its target coverage (e.g. 0.95; 1.0, all causes, for a model without conformal sets).
+    red_flag : bool
+        The final decision "needs urgent medical evaluation": the model's decision OR any
+        red-flag sign answered yes (the safety net; the model can add urgency, never remove it).
+    red_flag_probability : float
+        The model's calibrated probability of a serious condition.
+    red_flag_model : bool
+        The model's own decision, ``red_flag_probability >= red_flag_threshold``.
+    red_flag_threshold : float
+        The decision threshold chosen at training time (for high recall).
+    red_flags_fired : list of str
+        The red-flag questions answered yes (field names, schema order).
+    red_flags_unasked : bool
+        ``True`` when none of the six red-flag questions was answered: the case cannot be
+        cleared of the article's red flags.
+    red_flag_questions_unanswered : list of str
+        The red-flag questions left unanswered (field names, schema order).
+    attributions : dict of str to float
+        Exact TreeSHAP contribution of every intake field to the calibrated score of the
+        predicted cause (its softmax logit), in schema order. ALL fields are included: an
+        unanswered field has a contribution too (often small, not always zero), because "not
+        known" routes a case differently through the trees than the average case does.
+        ``sum(attributions.values()) + attribution_base`` is the calibrated logit.
+    attribution_base : float
+        The calibrated logit of the predicted cause for the average training case.
+    red_flag_attributions : dict of str to float
+        The same for the red-flag log-odds: ``sum + red_flag_attribution_base ==
+        logit(red_flag_probability)``.
+    red_flag_attribution_base : float
+        The red-flag log-odds of the average training case.
+    attribution_units : str
+        What the attribution numbers are, in words.
+    nerve_root : str or None
+        Likely nerve root from the article's pain-location table (``"L5"``, ``"S1"``, ...);
+        ``None`` when the pain stays in the back or its region was not answered.
+    pain_mechanism : str
+        ``"neurological"``, ``"mechanical"``, ``"mixed"`` or ``"unclear"``.
+    mri_indicated : bool
+        Whether one of the article's MRI criteria applies.
+    mri_reasons : list of dict
+        ``{"code": ..., "text": ...}`` for each reason (texts from ``model.rules.MRI_REASON_TEXT``;
+        ``already_imaged`` is information only).
+    next_step : str
+        ``"urgent_evaluation"``, ``"imaging_and_specialist_review"`` or ``"conservative_care"``.
+    advice : list of str
+        The article's advice for this next step.
+    model_name, model_version : str
+        The model that answered (registry name and version when loaded from the registry).
+    disclaimer : str
+        Research software on synthetic data; not a medical device.
+    answers : dict
+        The validated answers (every field, ``None`` = unknown) the prediction was made from.
+    """
+
+    cause: str
+    probabilities: dict[str, float]
+    differential: list[str]
+    differential_coverage: float
+    red_flag: bool
+    red_flag_probability: float
+    red_flag_model: bool
+    red_flag_threshold: float
+    red_flags_fired: list[str]
+    red_flags_unasked: bool
+    red_flag_questions_unanswered: list[str]
+    attributions: dict[str, float]
+    attribution_base: float
+    red_flag_attributions: dict[str, float]
+    red_flag_attribution_base: float
+    attribution_units: str
+    nerve_root: str | None
+    pain_mechanism: str
+    mri_indicated: bool
+    mri_reasons: list[dict[str, str]]
+    next_step: str
+    advice: list[str]
+    model_name: str
+    model_version: str
+    disclaimer: str
+    answers: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], answers: Mapping[str, Any]) -> Prediction:
+        """Build a prediction from one output row of ``TriageModel.predict``.
+
+        Parameters
+        ----------
+        row : mapping
+            One row of :data:`model.triage.OUTPUT_COLUMNS` (e.g. a pandas ``Series``).
+        answers : mapping
+            The validated answers of the case (``model.intake.validate_case``).
+
+        Returns
+        -------
+        Prediction
+        """
+        reasons = [str(code) for code in _json_list(row["mri_reasons"])]
+        return cls(
+            cause=str(row["cause"]),
+            probabilities={c: float(row[f"prob_{c}"]) for c in CAUSES},
+            differential=[str(c) for c in _json_list(row["differential"])],
+            differential_coverage=float(row["differential_coverage"]),
+            red_flag=bool(row["red_flag"]),
+            red_flag_probability=float(row["red_flag_probability"]),
+            red_flag_model=bool(row["red_flag_model"]),
+            red_flag_threshold=float(row["red_flag_threshold"]),
+            red_flags_fired=[str(name) for name in _json_list(row["red_flags_fired"])],
+            red_flags_unasked=bool(row["red_flags_unasked"]),
+            red_flag_questions_unanswered=[f for f in RED_FLAG_FIELDS if answers.get(f) is None],
+            attributions={f: float(row[f"attr_{f}"]) for f in FIELD_NAMES},
+            attribution_base=float(row["attribution_base"]),
+            red_flag_attributions={f: float(row[f"red_flag_attr_{f}"]) for f in FIELD_NAMES},
+            red_flag_attribution_base=float(row["red_flag_attribution_base"]),
+            attribution_units=ATTRIBUTION_UNITS,
+            nerve_root=_scalar(row["nerve_root"]),
+            pain_mechanism=str(row["pain_mechanism"]),
+            mri_indicated=bool(row["mri_indicated"]),
+            mri_reasons=[{"code": c, "text": MRI_REASON_TEXT.get(c, c)} for c in reasons],
+            next_step=str(row["next_step"]),
+            advice=[str(text) for text in _json_list(row["advice"])],
+            model_name=str(row["model_name"]),
+            model_version=str(row["model_version"]),
+            disclaimer=str(row["disclaimer"]),
+            answers={name: _scalar(answers.get(name)) for name in FIELD_NAMES},
+        )
+
+    @property
+    def score(self) -> float:
+        """Calibrated logit of the predicted cause: base plus the sum of the attributions."""
+        return self.attribution_base + sum(self.attributions.values())
+
+    @property
+    def red_flag_score(self) -> float:
+        """Red-flag log-odds: base plus the sum of the red-flag attributions."""
+        return self.red_flag_attribution_base + sum(self.red_flag_attributions.values())
+
+    def top_causes(self, n: int = 3) -> list[tuple[str, float]]:
+        """The ``n`` most likely causes with their probabilities, most likely first."""
+        ranked = sorted(self.probabilities.items(), key=lambda item: -item[1])
+        return ranked[:n]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every attribute as JSON-serialisable plain Python values (``json.dumps`` works)."""
+        return asdict(self)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """:meth:`to_dict` as a JSON string (``kwargs`` go to ``json.dumps``)."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def explain(self, n_reasons: int = 4) -> str:
+        """A readable explanation; see :func:`serve.explanation.explain`."""
+        from serve.explanation import explain
+
+        return explain(self, n_reasons=n_reasons)
+
+    def __str__(self) -> str:
+        return self.explain()

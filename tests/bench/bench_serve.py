@@ -1,0 +1,256 @@
+"""Speed and memory of serving (:mod:`serve`): one case with attributions, and a large batch.
+
+Each tree kind that can be champion (LightGBM, attributions from its own ``pred_contrib``; and
+scikit-learn's HistGradientBoosting, attributions from ``shap.TreeExplainer``) is fitted here on
+50,000 generated cases (10,000 with ``--quick``) with the training code's own fitter and
+calibration, and wrapped in a :class:`serve.Predictor` without MLflow.
+
+Figures (per tree kind)
+-----------------------
+single case p50, p99
+    Latency of ``Predictor.predict(case)`` - what ``serve.predict`` runs: validation, both
+    calibrated scorers, exact TreeSHAP for the cause and the red flag, the article's rules, and
+    the :class:`serve.Prediction` - over 300 distinct generated cases (60 with ``--quick``).
+    Reference: the bare ``predict_proba`` equivalent of the same model on the same rows,
+    ``TriageModel.cause.proba`` on the already encoded row, timed in the same run. ``ratio`` =
+    predict time / reference time (same percentile).
+single case p50, 1 thread
+    The same p50s with OpenMP limited to one thread (``threadpoolctl``): for one row, starting
+    OpenMP threads can cost more than the trees themselves, above all on a busy machine.
+single case TreeSHAP share
+    p50 of the two TreeSHAP calls alone on the encoded row; reference: the p50 of
+    ``Predictor.predict``; ``ratio`` = the share of the latency spent on attributions.
+batch throughput
+    Rows per second of ``Predictor.predict_batch`` (what ``serve.predict_batch`` runs, with
+    attributions) on 100,000 generated cases (10,000 with ``--quick``), one run. Reference: the
+    bare ``cause.proba`` on the encoded matrix of the same rows; ``ratio`` = batch time /
+    reference time.
+batch peak memory
+    Peak resident memory above the level just before the batch call, sampled every 5 ms from a
+    background thread (so allocations in LightGBM's and SHAP's C++ code count too; pages the
+    allocator reuses from earlier work do not). Reference: the bytes of the returned frame;
+    ``ratio`` = peak / output.
+
+Machine load changes these figures a lot on a small machine (OpenMP threads that wait for a busy
+core); the notes give the 1-minute load average at the start of each measurement.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psutil
+from threadpoolctl import threadpool_limits
+
+import vignettes
+from model.features import encode
+from model.intake import validate_frame
+from serve import Predictor
+from tests.bench import result
+from training.candidates import Split, fit_hgb, fit_lightgbm
+from training.metrics import threshold_for_recall
+from vignettes.schema import FIELD_NAMES
+
+SEED = 7
+FITTERS: dict[str, Callable[[Split, Split, int], Any]] = {
+    "lightgbm": fit_lightgbm,
+    "hist_gradient_boosting": fit_hgb,
+}
+FULL = {"n_train": 50_000, "n_val": 20_000, "n_latency": 300, "n_batch": 100_000}
+QUICK = {"n_train": 10_000, "n_val": 5_000, "n_latency": 60, "n_batch": 10_000}
+WARM_UP_CALLS = 20
+
+
+def _load() -> str:
+    return f"load avg {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+
+
+def build_predictor(kind: str, n_train: int, n_val: int) -> tuple[Predictor, float]:
+    """Fit one tree kind as training does (calibrated, with a red-flag threshold); wrap it.
+
+    Returns
+    -------
+    predictor : Predictor
+    seconds : float
+        Fitting time, for the notes.
+    """
+    train = Split(vignettes.generate(n_train, SEED))
+    val = Split(vignettes.generate(n_val, SEED, start=n_train))
+    fitted = FITTERS[kind](train, val, SEED)
+    triage = fitted.triage
+    threshold = threshold_for_recall(triage.red_flag.proba(val.X), val.red)
+    triage.meta |= {"red_flag_threshold": threshold, "version": f"bench-{kind}"}
+    predictor = Predictor(triage, f"bench:{kind}", f"bench:{kind}", "")
+    predictor.predict({"age": 50})  # as serve.load does: build lazy state before timing
+    return predictor, fitted.fit_seconds
+
+
+def as_cases(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Generated rows as plain cases (intake fields; ``None`` = unknown)."""
+    answers = frame[list(FIELD_NAMES)].astype(object)
+    return answers.where(answers.notna(), None).to_dict("records")
+
+
+def _timings(fn: Callable[[Any], object], items: list[Any]) -> np.ndarray:
+    """Wall-clock seconds of ``fn(item)`` for each item, after a few warm-up calls."""
+    for item in items[:WARM_UP_CALLS]:
+        fn(item)
+    seconds = np.empty(len(items))
+    for i, item in enumerate(items):
+        start = time.perf_counter()
+        fn(item)
+        seconds[i] = time.perf_counter() - start
+    return seconds
+
+
+def bench_latency(kind: str, predictor: Predictor, n: int) -> list[dict[str, Any]]:
+    """p50 and p99 of one-case predictions, against the bare probability call."""
+    frame = vignettes.generate(n, SEED + 1, start=10_000_000)
+    cases = as_cases(frame)
+    rows = [encode(validate_frame(frame.iloc[[i]])) for i in range(n)]
+    model = predictor.model
+    load = _load()
+    full = _timings(predictor.predict, cases)
+    bare = _timings(model.cause.proba, rows)
+    shap = _timings(lambda X: (model.cause.contributions(X), model.red_flag.contributions(X)), rows)
+    p50, p99 = np.percentile(full, [50, 99]) * 1e3
+    ref50, ref99 = np.percentile(bare, [50, 99]) * 1e3
+    shap50 = float(np.percentile(shap, 50) * 1e3)
+    with threadpool_limits(1):  # OpenMP (LightGBM and scikit-learn) on one thread
+        one50 = float(np.percentile(_timings(predictor.predict, cases), 50) * 1e3)
+        one_ref50 = float(np.percentile(_timings(model.cause.proba, rows), 50) * 1e3)
+    where = f"{n} distinct cases; {load}"
+    return [
+        result(
+            f"serve.predict 1 case p50 ({kind})",
+            p50,
+            "ms",
+            reference=ref50,
+            ratio=p50 / ref50,
+            note=f"with attributions and triage; reference: bare cause.proba on the encoded "
+            f"row; ratio = predict / reference; {where}",
+        ),
+        result(
+            f"serve.predict 1 case p99 ({kind})",
+            p99,
+            "ms",
+            reference=ref99,
+            ratio=p99 / ref99,
+            note=f"as p50, 99th percentiles; {where}",
+        ),
+        result(
+            f"serve.predict 1 case p50, 1 thread ({kind})",
+            one50,
+            "ms",
+            reference=one_ref50,
+            ratio=one50 / one_ref50,
+            note="as p50 with OpenMP limited to one thread (threadpoolctl) for both; shows "
+            "what thread start-up costs a single row",
+        ),
+        result(
+            f"serve.predict 1 case TreeSHAP share ({kind})",
+            shap50,
+            "ms",
+            reference=p50,
+            ratio=shap50 / p50,
+            note="p50 of the cause and red-flag TreeSHAP calls alone; reference: predict p50; "
+            "ratio = share of the latency",
+        ),
+    ]
+
+
+class PeakRSS:
+    """Peak resident memory above the starting level while the block runs (sampled)."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval = interval
+        self.process = psutil.Process()
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(self.interval)
+
+    def __enter__(self) -> PeakRSS:
+        gc.collect()
+        self.start = self.process.memory_info().rss
+        self.peak = self.start
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+    @property
+    def delta(self) -> int:
+        return self.peak - self.start
+
+
+def bench_batch(kind: str, predictor: Predictor, n: int) -> list[dict[str, Any]]:
+    """Rows per second and peak memory of one large ``predict_batch``."""
+    frame = vignettes.generate(n, SEED + 2, start=20_000_000)
+    load = _load()
+    with PeakRSS() as memory:
+        start = time.perf_counter()
+        out = predictor.predict_batch(frame)
+        seconds = time.perf_counter() - start
+    X = encode(validate_frame(frame))
+    start = time.perf_counter()
+    predictor.model.cause.proba(X)
+    reference = time.perf_counter() - start
+    output = int(out.memory_usage(deep=True).sum())
+    return [
+        result(
+            f"serve.predict_batch {n:,} rows ({kind})",
+            n / seconds,
+            "rows/s",
+            reference=n / reference,
+            ratio=seconds / reference,
+            note=f"with attributions, one run: {seconds:.1f} s; reference: bare cause.proba on "
+            f"the encoded rows ({reference:.2f} s); ratio = batch / reference time; {load}",
+        ),
+        result(
+            f"serve.predict_batch peak memory ({kind})",
+            memory.delta / 2**20,
+            "MiB",
+            reference=output / 2**20,
+            ratio=memory.delta / output,
+            note=f"peak RSS above the start of the call ({memory.delta / n:,.0f} B/row); "
+            f"reference: the returned frame ({output / n:,.0f} B/row); ratio = peak / output",
+        ),
+    ]
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    """Measure single-case latency, batch throughput and batch memory for both tree kinds.
+
+    Parameters
+    ----------
+    quick : bool, default=False
+        Smaller models and sizes: a smoke run rather than a measurement.
+
+    Returns
+    -------
+    list of dict
+        One result per figure (see :mod:`tests.bench`).
+    """
+    sizes = QUICK if quick else FULL
+    rows: list[dict[str, Any]] = []
+    for kind in FITTERS:
+        predictor, fit_seconds = build_predictor(kind, sizes["n_train"], sizes["n_val"])
+        print(f"   {kind}: fitted on {sizes['n_train']:,} cases in {fit_seconds:.0f} s", flush=True)
+        rows += bench_latency(kind, predictor, sizes["n_latency"])
+        rows += bench_batch(kind, predictor, sizes["n_batch"])
+    return rows
