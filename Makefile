@@ -27,7 +27,7 @@ train: $(STAMP) ## generate data, train and compare every candidate in MLflow, r
 	$(BIN)/python -m training --n-train $(N) --seed $(SEED) --setting $(SETTING)
 
 test: $(STAMP) ## run the whole test suite
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 data: $(STAMP) ## write a seeded train/validation/test dataset (Parquet) with sample narratives to data/
 	$(BIN)/python -m vignettes --n $(N) --seed $(SEED) --setting $(SETTING) --out data

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+
+# Two pytest workers share two cores: one thread each, or OpenMP busy-waiting stalls the fits.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("SCIATICA_TRIAGE_THREADS", "1")
 from pathlib import Path
 
 import mlflow

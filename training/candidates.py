@@ -7,6 +7,7 @@ be champion: they are the ones with exact TreeSHAP attributions, which serving p
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +29,8 @@ from training.calibrate import fit_platt, fit_temperature
 from vignettes import posterior
 from vignettes.schema import CAUSES
 
-N_THREADS = 2
+# Threads per fit; the test suite runs two workers and sets 1 so they do not oversubscribe.
+N_THREADS = int(os.environ.get("SCIATICA_TRIAGE_THREADS", "2"))
 
 
 @dataclass
