@@ -278,7 +278,7 @@ def _robustness(champion: TriageModel, cfg: TrainConfig, test: Split) -> dict[st
     return metrics
 
 
-def _differential_report(fitted_by_name: dict, champion: str, cfg: TrainConfig, splits) -> None:
+def _differential_report(fitted_by_name: dict, champion: str, cfg: TrainConfig, splits) -> str:
     """Per-cause coverage and set size of the conformal differential, champion vs Bayes."""
     cal, test = splits["calibration"], splits["test"]
     rows = []
@@ -323,12 +323,14 @@ def _differential_report(fitted_by_name: dict, champion: str, cfg: TrainConfig, 
         f"| {r.model} | {r.cause} | {r.coverage:.3f} | {r.mean_set_size:.2f} |"
         for r in table.itertuples()
     ]
-    mlflow.log_text("\n".join(lines) + "\n", "differential_coverage.md")
+    text = "\n".join(lines) + "\n"
+    mlflow.log_text(text, "differential_coverage.md")
     champion_row = table[(table["model"] == champion) & (table["cause"] == "all")].iloc[0]
     say(
         f"differential: coverage {champion_row.coverage:.3f} at target {1 - cfg.alpha:.2f}, "
         f"mean size {champion_row.mean_set_size:.2f} causes"
     )
+    return text
 
 
 def train(cfg: TrainConfig) -> Outcome:
@@ -362,17 +364,19 @@ def train(cfg: TrainConfig) -> Outcome:
         champion = min(eligible, key=lambda n: results[n]["val_log_loss"]) if eligible else None
         has_ceiling = CEILING in results
         table = report.comparison_table(results, CEILING)
-        mlflow.log_text(report.to_markdown(table, champion), "comparison.md")
-        mlflow.log_text(
-            report.to_html(table, champion, "sciatica-triage: candidates"), "comparison.html"
+        differential = (
+            _differential_report(fitted_by_name, champion, cfg, splits) if champion else ""
         )
+        markdown = report.to_markdown(table, champion)
+        mlflow.log_text(markdown + "\n" + differential, "comparison.md")
+        html = report.to_html(table, champion, "sciatica-triage: candidates", differential)
+        mlflow.log_text(html, "comparison.html")
         mlflow.log_table(table.reset_index(), "comparison.json")
         if champion:
             mlflow.set_tag("champion_candidate", champion)
             mlflow.log_metrics({f"champion_{k}": v for k, v in results[champion].items()})
             if cfg.learning_curve and has_ceiling:
                 _learning_curve(champion, cfg, splits, results)
-            _differential_report(fitted_by_name, champion, cfg, splits)
             if cfg.robustness:
                 say("robustness: missing answers and a change of setting")
                 mlflow.log_metrics(

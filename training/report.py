@@ -47,14 +47,32 @@ def to_markdown(table: pd.DataFrame, champion: str | None) -> str:
     return "\n".join([header, rule, *rows]) + "\n"
 
 
-def to_html(table: pd.DataFrame, champion: str | None, title: str) -> str:
-    body = table.to_html(float_format=lambda v: f"{v:.4g}", na_rep="")
+def to_html(table: pd.DataFrame, champion: str | None, title: str, extra_markdown: str = "") -> str:
+    """The comparison as a page; ``extra_markdown`` (a note and one Markdown table) is appended."""
+    body = table.to_html(float_format=lambda v: f"{v:.4g}", na_rep="") + _markdown_table_html(
+        extra_markdown
+    )
     note = f"<p>Champion: <b>{champion}</b> (lowest validation log-loss among tree models).</p>"
     style = (
         "<style>table{border-collapse:collapse}td,th{padding:4px 8px;border:1px solid #ccc}</style>"
     )
     head = f"<head><title>{title}</title>{style}</head>"
     return f"<html>{head}<body><h1>{title}</h1>{note}{body}</body></html>"
+
+
+def _markdown_table_html(text: str) -> str:
+    """A small Markdown block (paragraphs and one pipe table) as HTML."""
+    html = []
+    rows = [line for line in text.splitlines() if line.startswith("|") and "---" not in line]
+    for line in text.splitlines():
+        if line and not line.startswith("|"):
+            html.append(f"<h2>{line}</h2>")
+    if rows:
+        cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+        head = "".join(f"<th>{c}</th>" for c in cells[0])
+        body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in cells[1:])
+        html.append(f"<table><tr>{head}</tr>{body}</table>")
+    return "".join(html)
 
 
 def model_card(name: str, candidate: str, metrics: dict[str, float], config: dict) -> str:
