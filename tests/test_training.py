@@ -82,7 +82,7 @@ def test_parent_run_holds_comparison_and_robustness(trained) -> None:
     for name in trained.results:
         assert name in table
     assert "Conformal differential" in table  # per-cause coverage, champion and Bayes
-    assert table.count("| bayes_posterior |") == len(CAUSES) + 1
+    assert table.count("| bayes_posterior |") == len(CAUSES) + 2  # its row in both tables
     metrics = parent.data.metrics
     assert "robust_missing_80_accuracy" in metrics
     assert metrics["robust_missing_80_accuracy"] < metrics["robust_missing_0_accuracy"]
