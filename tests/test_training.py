@@ -187,3 +187,17 @@ def test_bad_config_names_the_setting() -> None:
         TrainConfig(candidates=("random_forest",))
     with pytest.raises(ValueError, match="setting"):
         TrainConfig(setting="icu")
+
+
+def test_linear_baseline_has_exact_shap_importance() -> None:
+    from model.features import FIELD_ORDER
+    from training.candidates import Split, fit_logistic
+
+    train = Split(vignettes.generate(6_000, seed=4))
+    val = Split(vignettes.generate(2_000, seed=4, start=6_000))
+    fitted = fit_logistic(train, val, seed=4)
+    importance = fitted.field_importance(val)
+    assert importance.shape == (len(FIELD_ORDER),)
+    assert (importance >= 0).all()
+    by_field = dict(zip(FIELD_ORDER, importance, strict=True))
+    assert by_field["better_sitting"] > by_field["fever"]

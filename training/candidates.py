@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from model.features import encode
+from model.features import encode, to_fields
 from model.rules import ArticleRulesClassifier, red_flag_rules
 from model.scorers import Calibration, Scorer, to_proba
 from model.triage import TriageModel
@@ -61,6 +61,7 @@ class Fitted:
     fit_seconds: float = 0.0
     deployable: bool = True
     triage: TriageModel | None = None  # set for champion-eligible candidates
+    field_importance: Any = None  # Split -> mean |SHAP| per field, for non-tree candidates
 
 
 # -- the article's rules, no learning ---------------------------------------------------------
@@ -104,7 +105,24 @@ def fit_logistic(train: Split, val: Split, seed: int) -> Fitted:
         lambda s: to_proba(cal.apply(cause.decision_function(s.X))),
         lambda s: to_proba(red_cal.apply(red.decision_function(s.X)[:, None])),
         time.perf_counter() - start,
+        field_importance=lambda s: _linear_importance(cause, s.X) * cal.scale,
     )
+
+
+def _linear_importance(pipeline: Any, X: np.ndarray) -> np.ndarray:
+    """Mean |SHAP| per field of a linear model: exact, ``coef * (z - mean z)`` per input column.
+
+    The scaler centres every transformed column on the training mean, so ``coef * z`` is the
+    exact SHAP value (independent inputs); indicator columns count towards their field.
+    """
+    imputer, _, linear = pipeline.named_steps.values()
+    Z = pipeline[:-1].transform(X)
+    k = linear.decision_function(Z).argmax(axis=1)
+    contrib = Z * linear.coef_[k]  # (n, transformed columns), for the predicted cause
+    source = np.concatenate([np.arange(X.shape[1]), imputer.indicator_.features_])
+    per_column = np.zeros((len(X), X.shape[1]))
+    np.add.at(per_column.T, source, contrib.T)
+    return np.abs(to_fields(per_column)).mean(axis=0)
 
 
 # -- gradient boosting --------------------------------------------------------------------------

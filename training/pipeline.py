@@ -157,6 +157,11 @@ def _log_figures(fitted: Fitted, outputs: dict, test: Split) -> None:
         k = fitted.triage.cause.proba(sample).argmax(1)
         per_field = to_fields(values[np.arange(len(sample)), :, k])
         importance = np.abs(per_field).mean(axis=0)
+    elif fitted.field_importance is not None:
+        importance = fitted.field_importance(test)
+    else:
+        importance = None
+    if importance is not None:
         fig = plots.importance_figure(list(FIELD_ORDER), importance, f"{name}: mean |SHAP|")
         mlflow.log_figure(fig, "shap_importance.png")
         mlflow.log_dict(
