@@ -68,6 +68,15 @@ def _is(df: pd.DataFrame, name: str, value: object) -> np.ndarray:
     """Rows whose answer to ``name`` is known and equal to ``value`` (unknown -> False)."""
     if name not in df:
         return np.zeros(len(df), dtype=bool)
+    # Fast paths on the underlying arrays: these rules run on every single-case prediction.
+    array = df[name].array
+    if isinstance(array, pd.Categorical):
+        categories = array.categories
+        if value not in categories:
+            return np.zeros(len(df), dtype=bool)
+        return np.asarray(array.codes) == categories.get_loc(value)
+    if isinstance(array, pd.arrays.BooleanArray) and isinstance(value, bool):
+        return array.to_numpy(dtype=bool, na_value=not value) == value  # unknown -> False
     return df[name].eq(value).fillna(False).to_numpy(dtype=bool)
 
 
