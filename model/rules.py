@@ -35,7 +35,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from model.intake import IntakeError, validate_frame
-from vignettes.schema import CAUSES, FIELD_NAMES, RED_FLAG_FIELDS
+from vignettes.schema import CAUSES, FIELD_NAMES, MRI_FINDINGS, RED_FLAG_FIELDS
 
 __all__ = [
     "ADVICE_TEXT",
@@ -302,14 +302,7 @@ MRI_CRITERIA: tuple[str, ...] = (
 )
 PERSISTENT_WEEKS = 6.0
 """The lower end of the article's "beyond 6-8 weeks"."""
-_IMAGED = (
-    "normal",
-    "disc_herniation",
-    "central_stenosis",
-    "foraminal_stenosis",
-    "spondylolisthesis",
-    "degenerative_changes",
-)
+_IMAGED = MRI_FINDINGS[1:]  # every finding but "not_done": an MRI was done
 
 
 def _severe_weakness(df: pd.DataFrame) -> np.ndarray:
