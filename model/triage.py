@@ -165,7 +165,10 @@ class TriageModel:
         out["nerve_root"] = rules.dermatome_root(frame["pain_region"]).astype(object).to_numpy()
         out["nerve_root"] = out["nerve_root"].where(out["nerve_root"].notna(), None)
         out["pain_mechanism"] = rules.pain_mechanism(frame).to_numpy()
-        indicated, reasons = rules.mri_indication(frame, out["red_flag"])
+        # The article's MRI criterion is red flags *present*: reported signs, not the model's
+        # probability (which still makes the next step urgent).
+        reported = np.array([bool(f) for f in fired], dtype=bool)
+        indicated, reasons = rules.mri_indication(frame, reported)
         out["mri_indicated"] = indicated.to_numpy()
         out["mri_reasons"] = [json.dumps(r) for r in reasons]
         steps = rules.next_step(frame, red_flag=out["red_flag"], mri_indicated=indicated)
