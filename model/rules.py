@@ -321,7 +321,7 @@ def _progressive_deficit(df: pd.DataFrame) -> np.ndarray:
     return _is(df, "progressive_weakness", True) | (_is(df, "progressive_symptoms", True) & deficit)
 
 
-def _surgery_considered(df: pd.DataFrame) -> np.ndarray:
+def _surgery_considered(df: pd.DataFrame, mechanism: np.ndarray | None = None) -> np.ndarray:
     """Proxy for "Surgery is being considered" from the article's "Surgery" section.
 
     Surgery "is considered only when: There are progressive neurological deficits; Severe leg
@@ -329,12 +329,15 @@ def _surgery_considered(df: pd.DataFrame) -> np.ndarray:
     grade severity or disability, so the proxies are: progressive deficit (as in
     :func:`_progressive_deficit`), severe weakness = weakness that is progressing, and disabling
     pain despite conservative therapy = conservative care failed while the pain is neurological
-    (:func:`pain_mechanism`) and the leg pain is worse than the back pain.
+    (:func:`pain_mechanism`, passed in when the caller already has it) and the leg pain is worse
+    than the back pain.
     """
+    if mechanism is None:
+        mechanism = pain_mechanism(df).to_numpy()
     disabling = (
         _is(df, "conservative_care_failed", True)
         & _is(df, "leg_pain_worse_than_back", True)
-        & (pain_mechanism(df).to_numpy() == "neurological")
+        & (mechanism == "neurological")
     )
     return _progressive_deficit(df) | _severe_weakness(df) | disabling
 
@@ -512,7 +515,7 @@ def next_step(
     step = np.where(urgent, 0, np.where(indicated, 1, 2))
     mechanism = pain_mechanism(df).to_numpy()
     injection = (mechanism == "neurological") & _is(df, "conservative_care_failed", True)
-    codes = _advice_codes(step, mechanism, injection, _surgery_considered(df))
+    codes = _advice_codes(step, mechanism, injection, _surgery_considered(df, mechanism))
     return pd.DataFrame(
         {
             "next_step": pd.Categorical.from_codes(step, dtype=NEXT_STEP_DTYPE),

@@ -160,14 +160,14 @@ class TriageModel:
         fired = rules.fired_red_flags(frame)
         out["red_flags_fired"] = [json.dumps(names) for names in fired]
         out["red_flags_unasked"] = rules.red_flags_unasked(frame).to_numpy()
+        reported = np.array([bool(f) for f in fired], dtype=bool)
         # The safety net: any reported red-flag sign means urgent evaluation, whatever the model.
-        out["red_flag"] = out["red_flag_model"].to_numpy() | np.array([bool(f) for f in fired])
+        out["red_flag"] = out["red_flag_model"].to_numpy() | reported
         out["nerve_root"] = rules.dermatome_root(frame["pain_region"]).astype(object).to_numpy()
         out["nerve_root"] = out["nerve_root"].where(out["nerve_root"].notna(), None)
         out["pain_mechanism"] = rules.pain_mechanism(frame).to_numpy()
         # The article's MRI criterion is red flags *present*: reported signs, not the model's
         # probability (which still makes the next step urgent).
-        reported = np.array([bool(f) for f in fired], dtype=bool)
         indicated, reasons = rules.mri_indication(frame, reported)
         out["mri_indicated"] = indicated.to_numpy()
         out["mri_reasons"] = [json.dumps(r) for r in reasons]
