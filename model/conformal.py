@@ -56,7 +56,7 @@ class ConformalSets:
 
     def sets(self, proba: np.ndarray) -> np.ndarray:
         """Boolean membership ``(n, n_causes)``; never empty (the top cause is always in)."""
-        member = (1.0 - proba) <= np.asarray(self.thresholds)[None, :] + 1e-12
+        member = (1.0 - proba) <= np.asarray(self.thresholds) + 1e-12
         member[np.arange(len(proba)), proba.argmax(axis=1)] = True
         return member
 

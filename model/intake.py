@@ -45,7 +45,13 @@ from pandas.api.types import (
 
 from vignettes.schema import FIELD_BY_NAME, FIELD_NAMES, FIELDS, Field, pandas_dtype
 
-__all__ = ["IGNORED_COLUMNS", "IntakeError", "validate_case", "validate_frame"]
+__all__ = [
+    "IGNORED_COLUMNS",
+    "IntakeError",
+    "answers_frame",
+    "validate_case",
+    "validate_frame",
+]
 
 IGNORED_COLUMNS: frozenset[str] = frozenset(
     {"case_id", "setting", "cause", "red_flag", "nerve_root", "serious_condition"}
@@ -474,3 +480,34 @@ def validate_frame(df: pd.DataFrame) -> pd.DataFrame:
     if first is not None:
         raise _row_error(first[2], df[first[2].name], first[0])
     return pd.DataFrame(columns, index=df.index)
+
+
+# --------------------------------------------------------------------------------------------
+# Validated answers back to a frame
+# --------------------------------------------------------------------------------------------
+
+
+def _answers_column(field: Field, values: list[Any]) -> Any:
+    """One field's validated values as a pandas array in the contract dtype (fast path)."""
+    if field.kind == "category":
+        return pd.Categorical(values, dtype=pandas_dtype(field))
+    missing = np.array([v is None for v in values], dtype=bool)
+    if field.kind == "bool":
+        return pd.arrays.BooleanArray(np.array([v is True for v in values]), missing)
+    if field.kind == "int":
+        data = np.array([0 if v is None else v for v in values], dtype=np.int64)
+        return pd.arrays.IntegerArray(data, missing)
+    data = np.array([0.0 if v is None else v for v in values], dtype=np.float64)
+    return pd.arrays.FloatingArray(data, missing)
+
+
+def answers_frame(answers: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Validated answers (``validate_case`` results) as a frame in the contract's dtypes.
+
+    The frame is what ``validate_frame`` would return for the same cases, so it can go to
+    ``TriageModel.predict(..., validated=True)`` without a second validation pass.
+    """
+    rows = list(answers)
+    return pd.DataFrame(
+        {f.name: _answers_column(f, [row[f.name] for row in rows]) for f in FIELDS}, copy=False
+    )

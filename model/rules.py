@@ -1,11 +1,19 @@
-"""The article's clinical reasoning as plain, vectorised rules over a validated intake frame.
+"""The article's clinical reasoning as plain rules over validated intakes: a frame, or one case.
 
 Every rule here quotes ``shared/source-article.txt`` ("Lower Back Pain Radiates to the Leg: 7 Key
 Causes, Diagnosis & Treatments"); where the article gives no operational threshold, the proxy
-chosen is stated in the docstring. The functions take a frame with the contract's columns and
-dtypes (as returned by :func:`model.intake.validate_frame` or :func:`vignettes.generate`); an
-unknown answer (``<NA>``) or an absent column never makes a rule fire. They do not validate: call
-:func:`model.intake.validate_frame` first. :class:`ArticleRulesClassifier` validates its input.
+chosen is stated in the docstring. The functions take either a frame with the contract's columns
+and dtypes (as returned by :func:`model.intake.validate_frame` or :func:`vignettes.generate`) and
+answer with vectorised pandas objects, or one case as returned by
+:func:`model.intake.validate_case` (a dict, ``None`` = unknown) and answer with plain Python
+values. Both go through the same rule code: the few primitives below (``_is``, ``_in``,
+``_number``, ``_unknown``, ``_count``, ``_choose``) read a frame column as a NumPy array or a
+case's answer as a scalar, and the rules combine them with ``&`` and ``|``, which mean the same
+for both. One case therefore costs microseconds, not a one-row DataFrame's milliseconds, and
+``tests/test_rules.py`` checks that every rule gives each row of a frame what it gives that row
+as a case. An unknown answer (``<NA>``, ``None``) or an absent column never makes a rule fire.
+The rules do not validate: call :mod:`model.intake` first. :class:`ArticleRulesClassifier`
+validates its input.
 
 Public API
 ----------
@@ -19,15 +27,21 @@ MRI_REASON_TEXT, mri_indication
     "Imaging: When MRI Helps (And When It Doesn't)".
 NEXT_STEPS, ADVICE_TEXT, next_step
     Urgent evaluation, imaging, or the "Evidence-Based Treatment Options".
+triage
+    All of the above for the served prediction, in one pass.
 CAUSE_RULES, cause_points, ArticleRulesClassifier
     The seven causes scored by the features the article names for each.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+import operator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import compress
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -56,7 +70,11 @@ __all__ = [
     "pain_mechanism",
     "red_flag_rules",
     "red_flags_unasked",
+    "triage",
 ]
+
+Answers: TypeAlias = pd.DataFrame | Mapping[str, Any]
+"""Validated intakes: a frame (one case per row) or one case (``validate_case``'s dict)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -64,11 +82,23 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 
 
-def _is(df: pd.DataFrame, name: str, value: object) -> np.ndarray:
-    """Rows whose answer to ``name`` is known and equal to ``value`` (unknown -> False)."""
+def _one(df: Answers) -> bool:
+    """True for one case (a mapping of plain values), false for a frame."""
+    return not isinstance(df, pd.DataFrame)
+
+
+def _is(df: Answers, name: str, value: object) -> Any:
+    """Whether the answer to ``name`` is known and equal to ``value`` (unknown -> False).
+
+    Returns a ``bool`` for one case and a ``bool`` array (one per row) for a frame; so do the
+    other primitives.
+    """
+    if _one(df):
+        answer = df.get(name)
+        return answer is not None and answer == value
     if name not in df:
         return np.zeros(len(df), dtype=bool)
-    # Fast paths on the underlying arrays: these rules run on every single-case prediction.
+    # Fast paths on the underlying arrays (a generic ``eq`` costs ~10x more).
     array = df[name].array
     if isinstance(array, pd.Categorical):
         categories = array.categories
@@ -80,34 +110,71 @@ def _is(df: pd.DataFrame, name: str, value: object) -> np.ndarray:
     return df[name].eq(value).fillna(False).to_numpy(dtype=bool)
 
 
-def _in(df: pd.DataFrame, name: str, values: tuple[object, ...]) -> np.ndarray:
-    """Rows whose answer to ``name`` is known and one of ``values``."""
+def _in(df: Answers, name: str, values: tuple[object, ...]) -> Any:
+    """Whether the answer to ``name`` is known and one of ``values``."""
+    if _one(df):
+        answer = df.get(name)
+        return answer is not None and answer in values
     if name not in df:
         return np.zeros(len(df), dtype=bool)
     return df[name].isin(list(values)).fillna(False).to_numpy(dtype=bool)
 
 
-def _number(df: pd.DataFrame, name: str) -> np.ndarray:
-    """A numeric answer as floats, NaN where unknown (comparisons with NaN are False)."""
+def _number(df: Answers, name: str) -> Any:
+    """A numeric answer as float, NaN where unknown (comparisons with NaN are False)."""
+    if _one(df):
+        answer = df.get(name)
+        return math.nan if answer is None else float(answer)
     if name not in df:
         return np.full(len(df), np.nan)
     return pd.to_numeric(df[name]).astype("Float64").to_numpy(dtype=float, na_value=np.nan)
 
 
-def _unknown(df: pd.DataFrame, name: str) -> np.ndarray:
+def _unknown(df: Answers, name: str) -> Any:
+    if _one(df):
+        return df.get(name) is None
     if name not in df:
         return np.ones(len(df), dtype=bool)
     return df[name].isna().to_numpy(dtype=bool)
 
 
-def _decision(decision: Any, n: int, name: str = "red_flag") -> np.ndarray:
-    """An optional per-row decision (bool; None = all False) as a bool array, by position."""
+def _any(conditions: list[Any]) -> Any:
+    """Elementwise OR of conditions (bools or bool arrays alike)."""
+    return functools.reduce(operator.or_, conditions)
+
+
+def _all(conditions: list[Any]) -> Any:
+    """Elementwise AND of conditions (bools or bool arrays alike)."""
+    return functools.reduce(operator.and_, conditions)
+
+
+def _count(*conditions: Any) -> Any:
+    """How many of the conditions hold: an ``int``, or an ``int64`` array per row."""
+    return sum(c if isinstance(c, bool) else np.asarray(c, dtype=np.int64) for c in conditions)
+
+
+def _choose(conditions: list[Any], choices: list[Any], default: Any) -> Any:
+    """The choice of the first condition that holds (``numpy.select`` for scalars too)."""
+    if isinstance(conditions[0], bool):
+        return next((c for cond, c in zip(conditions, choices, strict=True) if cond), default)
+    return np.select(conditions, choices, default)
+
+
+def _decision(decision: Any, n: int | None, name: str = "red_flag") -> Any:
+    """An optional decision (bool; None = False): per row by position, or one for a case."""
+    if n is None:
+        return bool(decision) if decision is not None else False
     if decision is None:
         return np.zeros(n, dtype=bool)
     values = pd.Series(np.asarray(decision)).astype("boolean").fillna(False).to_numpy(dtype=bool)
     if values.shape != (n,):
         raise ValueError(f"{name}: expected {n} values (one per row), got {values.shape[0]}")
     return values
+
+
+def _rows(df: Answers) -> int | None:
+    """Rows of a frame; ``None`` for one case."""
+    return None if _one(df) else len(df)
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,7 +194,7 @@ DERMATOME_ROOT: dict[str, str] = {
 ROOT_DTYPE = pd.CategoricalDtype(list(DERMATOME_ROOT.values()))
 
 
-def dermatome_root(pain_region: pd.Series) -> pd.Series:
+def dermatome_root(pain_region: pd.Series | str | None) -> pd.Series | str | None:
     """Likely nerve root from where the pain reaches.
 
     Article, "How to Tell Which Nerve Is Involved": "The location of leg pain provides strong
@@ -135,15 +202,22 @@ def dermatome_root(pain_region: pd.Series) -> pd.Series:
 
     Parameters
     ----------
-    pain_region : pandas.Series
-        The ``pain_region`` answers (categorical or strings; ``<NA>`` = unknown).
+    pain_region : pandas.Series, str or None
+        The ``pain_region`` answers (categorical or strings; ``<NA>`` = unknown), or one answer.
 
     Returns
     -------
-    pandas.Series
-        Categorical with categories ``L2-L3, L3-L4, L5, S1, S1-S2``, named ``nerve_root``, indexed
-        like the input; ``<NA>`` for ``back_only`` and unknown.
+    pandas.Series, str or None
+        For a series: categorical with categories ``L2-L3, L3-L4, L5, S1, S1-S2``, named
+        ``nerve_root``, indexed like the input; ``<NA>`` for ``back_only`` and unknown. For one
+        answer: the root, or ``None``.
     """
+    if not isinstance(pain_region, pd.Series):
+        return DERMATOME_ROOT.get(pain_region) if isinstance(pain_region, str) else None
+    return _root_series(pain_region)
+
+
+def _root_series(pain_region: pd.Series) -> pd.Series:
     roots = pain_region.astype(object).map(DERMATOME_ROOT)
     return pd.Series(
         pd.Categorical(roots, dtype=ROOT_DTYPE), index=pain_region.index, name="nerve_root"
@@ -165,7 +239,7 @@ RED_FLAG_TEXT: dict[str, str] = {
 """The article's six red flags ("Seek urgent care if you experience: ..."), verbatim, by field."""
 
 
-def red_flag_rules(df: pd.DataFrame) -> pd.DataFrame:
+def red_flag_rules(df: Answers) -> pd.DataFrame | dict[str, bool]:
     """Which of the article's red flags each case reports.
 
     Article, "Red Flags That Require Immediate Medical Evaluation": "Seek urgent care if you
@@ -174,25 +248,40 @@ def red_flag_rules(df: pd.DataFrame) -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame
-        ``bool`` columns, one per red-flag field (schema order), indexed like ``df``.
+    pandas.DataFrame or dict
+        ``bool`` columns, one per red-flag field (schema order), indexed like ``df``; for one
+        case, a dict field -> bool in the same order.
     """
-    return pd.DataFrame({name: _is(df, name, True) for name in RED_FLAG_FIELDS}, index=df.index)
+    fired = {name: _is(df, name, True) for name in RED_FLAG_FIELDS}
+    return pd.DataFrame(fired, index=df.index) if isinstance(df, pd.DataFrame) else fired
 
 
-def fired_red_flags(df: pd.DataFrame) -> list[list[str]]:
-    """Per row, the names of the red-flag fields answered ``True`` (schema order)."""
-    fired = red_flag_rules(df).to_numpy()
+def fired_red_flags(df: Answers) -> list[list[str]] | list[str]:
+    """Per row, the names of the red-flag fields answered ``True`` (schema order).
+
+    For one case, that case's list.
+    """
+    if _one(df):
+        return [name for name in RED_FLAG_FIELDS if _is(df, name, True)]
+    fired = np.column_stack([_is(df, name, True) for name in RED_FLAG_FIELDS])
     return [list(compress(RED_FLAG_FIELDS, row)) for row in fired]
 
 
-def red_flags_unasked(df: pd.DataFrame) -> pd.Series:
+def _reported(df: Answers) -> Any:
+    """Whether any red-flag sign is answered ``True``."""
+    return _any([_is(df, name, True) for name in RED_FLAG_FIELDS])
+
+
+def red_flags_unasked(df: Answers) -> pd.Series | bool:
     """Rows where none of the red-flag questions was answered (all unknown).
 
     Such a case cannot be cleared of the article's red flags; callers should say so rather than
-    report "no red flags".
+    report "no red flags". Returns a bool series named ``red_flags_unasked`` (a ``bool`` for one
+    case).
     """
-    unasked = np.logical_and.reduce([_unknown(df, name) for name in RED_FLAG_FIELDS])
+    unasked = _all([_unknown(df, name) for name in RED_FLAG_FIELDS])
+    if not isinstance(df, pd.DataFrame):
+        return unasked
     return pd.Series(unasked, index=df.index, name="red_flags_unasked")
 
 
@@ -205,7 +294,7 @@ MECHANISM_DTYPE = pd.CategoricalDtype(list(MECHANISMS))
 _NEURO_SIGNS = ("numbness", "tingling", "weakness", "reflex_changes")
 
 
-def mechanism_scores(df: pd.DataFrame) -> pd.DataFrame:
+def mechanism_scores(df: Answers) -> pd.DataFrame | dict[str, int]:
     """Points for neurological and for mechanical pain, one per article feature present.
 
     Neurological (article, "Neurological Pain"), one point each:
@@ -229,25 +318,30 @@ def mechanism_scores(df: pd.DataFrame) -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame
-        Integer columns ``neurological`` and ``mechanical``, indexed like ``df``.
+    pandas.DataFrame or dict
+        Integer columns ``neurological`` and ``mechanical``, indexed like ``df``; for one case, a
+        dict with those two keys.
     """
-    neuro_sign = np.logical_or.reduce([_is(df, name, True) for name in _NEURO_SIGNS])
-    neurological = (
-        _in(df, "pain_quality", ("sharp_electric", "burning")).astype(np.int64)
-        + _is(df, "below_knee", True)
-        + neuro_sign
-        + _is(df, "worse_at_night", True)
-    )
-    mechanical = (
-        _is(df, "pain_quality", "dull_aching").astype(np.int64)
-        + _is(df, "better_rest_movement", True)
-        + _is(df, "pain_region", "back_only")
-    )
-    return pd.DataFrame({"neurological": neurological, "mechanical": mechanical}, index=df.index)
+    scores = _mechanism_points(df)
+    return pd.DataFrame(scores, index=df.index) if isinstance(df, pd.DataFrame) else scores
 
 
-def pain_mechanism(df: pd.DataFrame) -> pd.Series:
+def _mechanism_points(df: Answers) -> dict[str, Any]:
+    neurological = _count(
+        _in(df, "pain_quality", ("sharp_electric", "burning")),
+        _is(df, "below_knee", True),
+        _any([_is(df, name, True) for name in _NEURO_SIGNS]),
+        _is(df, "worse_at_night", True),
+    )
+    mechanical = _count(
+        _is(df, "pain_quality", "dull_aching"),
+        _is(df, "better_rest_movement", True),
+        _is(df, "pain_region", "back_only"),
+    )
+    return {"neurological": neurological, "mechanical": mechanical}
+
+
+def pain_mechanism(df: Answers) -> pd.Series | str:
     """Mechanical, neurological, mixed or unclear pain, from :func:`mechanism_scores`.
 
     Article: "Understanding the difference between mechanical pain and neurological pain is
@@ -259,22 +353,35 @@ def pain_mechanism(df: pd.DataFrame) -> pd.Series:
 
     Returns
     -------
-    pandas.Series
-        Categorical over :data:`MECHANISMS`, named ``pain_mechanism``, indexed like ``df``.
+    pandas.Series or str
+        Categorical over :data:`MECHANISMS`, named ``pain_mechanism``, indexed like ``df``; for
+        one case, the mechanism's name.
     """
-    scores = mechanism_scores(df)
-    n = scores["neurological"].to_numpy()
-    m = scores["mechanical"].to_numpy()
-    code = np.select(
-        [(n == 0) & (m == 0), ((n >= 2) & (m >= 2)) | (n == m), n > m],
-        [MECHANISMS.index("unclear"), MECHANISMS.index("mixed"), MECHANISMS.index("neurological")],
-        MECHANISMS.index("mechanical"),
-    )
+    code = _mechanism_code(df)
+    if not isinstance(df, pd.DataFrame):
+        return MECHANISMS[code]
     return pd.Series(
         pd.Categorical.from_codes(code, dtype=MECHANISM_DTYPE),
         index=df.index,
         name="pain_mechanism",
     )
+
+
+def _mechanism_code(df: Answers) -> Any:
+    """Index into :data:`MECHANISMS` (see :func:`pain_mechanism`)."""
+    scores = _mechanism_points(df)
+    n, m = scores["neurological"], scores["mechanical"]
+    return _choose(
+        [(n == 0) & (m == 0), ((n >= 2) & (m >= 2)) | (n == m), n > m],
+        [MECHANISMS.index("unclear"), MECHANISMS.index("mixed"), MECHANISMS.index("neurological")],
+        MECHANISMS.index("mechanical"),
+    )
+
+
+def _mechanism_names(df: Answers) -> Any:
+    """:func:`pain_mechanism` as a name per row (object array) or one name."""
+    code = _mechanism_code(df)
+    return MECHANISMS[code] if _one(df) else np.asarray(MECHANISMS, dtype=object)[code]
 
 
 # --------------------------------------------------------------------------------------------
@@ -305,13 +412,13 @@ PERSISTENT_WEEKS = 6.0
 _IMAGED = MRI_FINDINGS[1:]  # every finding but "not_done": an MRI was done
 
 
-def _severe_weakness(df: pd.DataFrame) -> np.ndarray:
+def _severe_weakness(df: Answers) -> Any:
     """Proxy for the article's "Severe leg weakness develops": weakness that is getting worse."""
     worsening = _is(df, "progressive_weakness", True) | _is(df, "progressive_symptoms", True)
     return _is(df, "weakness", True) & worsening
 
 
-def _progressive_deficit(df: pd.DataFrame) -> np.ndarray:
+def _progressive_deficit(df: Answers) -> Any:
     """The article's "progressive weakness or neurological deficits" (MRI and surgery sections).
 
     Fires on progressive leg weakness, or progressive nerve symptoms together with a measurable
@@ -321,7 +428,7 @@ def _progressive_deficit(df: pd.DataFrame) -> np.ndarray:
     return _is(df, "progressive_weakness", True) | (_is(df, "progressive_symptoms", True) & deficit)
 
 
-def _surgery_considered(df: pd.DataFrame, mechanism: np.ndarray | None = None) -> np.ndarray:
+def _surgery_considered(df: Answers, mechanism: Any = None) -> Any:
     """Proxy for "Surgery is being considered" from the article's "Surgery" section.
 
     Surgery "is considered only when: There are progressive neurological deficits; Severe leg
@@ -333,7 +440,7 @@ def _surgery_considered(df: pd.DataFrame, mechanism: np.ndarray | None = None) -
     than the back pain.
     """
     if mechanism is None:
-        mechanism = pain_mechanism(df).to_numpy()
+        mechanism = _mechanism_names(df)
     disabling = (
         _is(df, "conservative_care_failed", True)
         & _is(df, "leg_pain_worse_than_back", True)
@@ -342,13 +449,11 @@ def _surgery_considered(df: pd.DataFrame, mechanism: np.ndarray | None = None) -
     return _progressive_deficit(df) | _severe_weakness(df) | disabling
 
 
-def _red_flags_present(df: pd.DataFrame, red_flag: Any = None) -> np.ndarray:
-    return red_flag_rules(df).to_numpy().any(axis=1) | _decision(red_flag, len(df))
+def _red_flags_present(df: Answers, red_flag: Any = None) -> Any:
+    return _reported(df) | _decision(red_flag, _rows(df))
 
 
-def mri_indication(
-    df: pd.DataFrame, red_flag: pd.Series | None = None
-) -> tuple[pd.Series, list[list[str]]]:
+def mri_indication(df: Answers, red_flag: Any = None) -> tuple[Any, list[Any]]:
     """Whether MRI is indicated, and which of the article's criteria apply.
 
     Article, "Imaging: When MRI Helps": "MRI is most useful when: Pain persists beyond 6-8 weeks
@@ -368,32 +473,54 @@ def mri_indication(
 
     Parameters
     ----------
-    df : pandas.DataFrame
-        Validated cases.
-    red_flag : pandas.Series of bool, optional
-        An extra red-flag decision per row, aligned by position.
+    df : pandas.DataFrame or mapping
+        Validated cases, or one validated case.
+    red_flag : array-like of bool or bool, optional
+        An extra red-flag decision per row, aligned by position (one bool for one case).
 
     Returns
     -------
-    indicated : pandas.Series of bool
-        Named ``mri_indicated``, indexed like ``df``.
-    reasons : list of list of str
-        Per row, the reason codes that apply, in the order above.
+    indicated : pandas.Series of bool, or bool
+        Named ``mri_indicated``, indexed like ``df``; for one case, a bool.
+    reasons : list of list of str, or list of str
+        Per row, the reason codes that apply, in the order above; for one case, its list.
     """
-    flags = {
+    indicated, reasons = _mri_result(_mri_flags(df, red_flag))
+    if not isinstance(df, pd.DataFrame):
+        return indicated, reasons
+    return pd.Series(indicated, index=df.index, name="mri_indicated"), reasons
+
+
+def _mri_result(flags: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """Whether any criterion applies, and the reason codes (per row, or for one case)."""
+    if isinstance(flags[MRI_CRITERIA[0]], bool):
+        reasons = [code for code, applies in flags.items() if applies]
+        return any(flags[c] for c in MRI_CRITERIA), reasons
+    matrix = np.column_stack(list(flags.values()))
+    indicated = matrix[:, : len(MRI_CRITERIA)].any(axis=1)
+    return indicated, [list(compress(flags, row)) for row in matrix]
+
+
+def _mri_flags(
+    df: Answers, red_flag: Any = None, mechanism: Any = None, reported: Any = None
+) -> dict[str, Any]:
+    """Each of :func:`mri_indication`'s reasons: applies or not (per row, or for one case).
+
+    ``mechanism`` (:func:`_mechanism_names`) and ``reported`` (:func:`_reported`) may be
+    passed when the caller already has them.
+    """
+    if reported is None:
+        reported = _reported(df)
+    return {
         "persistent_beyond_6_8_weeks": (
             (_number(df, "duration_weeks") >= PERSISTENT_WEEKS)
             & _is(df, "conservative_care_failed", True)
         ),
         "progressive_neurological_deficit": _progressive_deficit(df),
-        "surgery_considered": _surgery_considered(df),
-        "red_flags_present": _red_flags_present(df, red_flag),
+        "surgery_considered": _surgery_considered(df, mechanism),
+        "red_flags_present": reported | _decision(red_flag, _rows(df)),
         "already_imaged": _in(df, "mri_finding", _IMAGED),
     }
-    matrix = np.column_stack(list(flags.values()))
-    indicated = matrix[:, : len(MRI_CRITERIA)].any(axis=1)
-    reasons = [list(compress(flags, row)) for row in matrix]
-    return pd.Series(indicated, index=df.index, name="mri_indicated"), reasons
 
 
 # --------------------------------------------------------------------------------------------
@@ -454,28 +581,32 @@ ADVICE_TEXT: dict[str, str] = {
 "Imaging", "Evidence-Based Treatment Options", "Mechanical Pain vs Neurological Pain")."""
 
 
-def _advice_codes(
-    step: np.ndarray, mechanism: np.ndarray, injection: np.ndarray, surgery: np.ndarray
-) -> list[list[str]]:
-    """Advice codes per row: the step, then the treatment options that apply."""
-    urgent = NEXT_STEPS.index("urgent_evaluation")
-    out: list[list[str]] = []
-    for s, mech, inj, surg in zip(step, mechanism, injection, surgery, strict=True):
-        codes = [NEXT_STEPS[s]]
-        if s != urgent:
-            codes += ["activity_modification", "physical_therapy", "anti_inflammatory"]
-            codes += ["epidural_steroid_injection"] * bool(inj) + ["surgery"] * bool(surg)
-            if mech in ("mechanical", "neurological"):
-                codes.append(f"{mech}_focus")
-        out.append(codes)
-    return out
+def _advice(step: int, mechanism: str, injection: bool, surgery: bool) -> list[str]:
+    """Advice codes of one case: the step, then the treatment options that apply."""
+    codes = [NEXT_STEPS[step]]
+    if step != NEXT_STEPS.index("urgent_evaluation"):
+        codes += ["activity_modification", "physical_therapy", "anti_inflammatory"]
+        codes += ["epidural_steroid_injection"] * bool(injection) + ["surgery"] * bool(surgery)
+        if mechanism in ("mechanical", "neurological"):
+            codes.append(f"{mechanism}_focus")
+    return codes
 
 
-def next_step(
-    df: pd.DataFrame,
-    red_flag: pd.Series | None = None,
-    mri_indicated: pd.Series | None = None,
-) -> pd.DataFrame:
+def _next_step_codes(
+    df: Answers, urgent: Any, indicated: Any, mechanism: Any, surgery: Any = None
+) -> tuple[Any, list[Any]]:
+    """Step index into :data:`NEXT_STEPS` and advice codes (per row, or for one case)."""
+    step = _choose([urgent, indicated], [0, 1], 2)
+    injection = (mechanism == "neurological") & _is(df, "conservative_care_failed", True)
+    if surgery is None:
+        surgery = _surgery_considered(df, mechanism)
+    if _one(df):
+        return step, _advice(step, mechanism, injection, surgery)
+    rows = zip(step.tolist(), mechanism, injection.tolist(), surgery.tolist(), strict=True)
+    return step, [_advice(*row) for row in rows]
+
+
+def next_step(df: Answers, red_flag: Any = None, mri_indicated: Any = None) -> Any:
     """The next step for each case and the article's options that go with it.
 
     * ``urgent_evaluation`` - any red flag answered ``True``, or ``red_flag`` (the model's
@@ -494,28 +625,29 @@ def next_step(
 
     Parameters
     ----------
-    df : pandas.DataFrame
-        Validated cases.
-    red_flag : pandas.Series of bool, optional
-        The model's red-flag decision per row, aligned by position.
-    mri_indicated : pandas.Series of bool, optional
+    df : pandas.DataFrame or mapping
+        Validated cases, or one validated case.
+    red_flag : array-like of bool or bool, optional
+        The model's red-flag decision per row, aligned by position (one bool for one case).
+    mri_indicated : array-like of bool or bool, optional
         The ``indicated`` result of :func:`mri_indication` when the caller already has it
         (aligned by position); computed here otherwise.
 
     Returns
     -------
-    pandas.DataFrame
+    pandas.DataFrame or dict
         Indexed like ``df``, with columns ``next_step`` (categorical over :data:`NEXT_STEPS`),
         ``advice`` (list of texts from :data:`ADVICE_TEXT`) and ``advice_codes`` (their keys).
+        For one case, a dict with the same keys and plain values.
     """
     urgent = _red_flags_present(df, red_flag)
     if mri_indicated is None:
         mri_indicated, _ = mri_indication(df, red_flag)
-    indicated = _decision(mri_indicated, len(df), "mri_indicated")
-    step = np.where(urgent, 0, np.where(indicated, 1, 2))
-    mechanism = pain_mechanism(df).to_numpy()
-    injection = (mechanism == "neurological") & _is(df, "conservative_care_failed", True)
-    codes = _advice_codes(step, mechanism, injection, _surgery_considered(df, mechanism))
+    indicated = _decision(mri_indicated, _rows(df), "mri_indicated")
+    step, codes = _next_step_codes(df, urgent, indicated, _mechanism_names(df))
+    if not isinstance(df, pd.DataFrame):
+        advice = [ADVICE_TEXT[c] for c in codes]
+        return {"next_step": NEXT_STEPS[step], "advice": advice, "advice_codes": codes}
     return pd.DataFrame(
         {
             "next_step": pd.Categorical.from_codes(step, dtype=NEXT_STEP_DTYPE),
@@ -524,6 +656,90 @@ def next_step(
         },
         index=df.index,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Everything a served prediction needs, in one pass
+# --------------------------------------------------------------------------------------------
+
+TRIAGE_KEYS: tuple[str, ...] = (
+    "red_flags_fired",
+    "red_flags_unasked",
+    "red_flag",
+    "nerve_root",
+    "pain_mechanism",
+    "mri_indicated",
+    "mri_reasons",
+    "next_step",
+    "advice",
+)
+"""Keys of :func:`triage`'s result."""
+
+
+def triage(df: Answers, red_flag_model: Any = None) -> dict[str, Any]:
+    """The article's triage of validated intakes, with the model's red-flag decision.
+
+    Computes each piece once: the red flags reported, the safety net (``red_flag`` = any
+    reported sign OR ``red_flag_model``), the nerve root (:func:`dermatome_root`), the pain
+    mechanism (:func:`pain_mechanism`), MRI (:func:`mri_indication`, whose red-flag criterion
+    counts reported signs only: the article's "red flags are present") and the next step
+    (:func:`next_step`, urgent whenever ``red_flag`` is).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame or mapping
+        Validated cases, or one validated case.
+    red_flag_model : array-like of bool or bool, optional
+        The model's red-flag decision (per row by position, or one bool); it can only add
+        urgency, never remove it.
+
+    Returns
+    -------
+    dict
+        :data:`TRIAGE_KEYS`. For a frame each value has one entry per row (a NumPy array of bool
+        or object, or a list of lists); for one case, plain Python values. ``nerve_root`` is
+        ``None`` where the table points to no root; ``mri_reasons`` are reason codes
+        (:data:`MRI_REASON_TEXT`), ``advice`` texts (:data:`ADVICE_TEXT`).
+    """
+    reported = _reported(df)
+    red_flag = reported | _decision(red_flag_model, _rows(df))
+    mechanism = _mechanism_names(df)
+    flags = _mri_flags(df, None, mechanism, reported)
+    indicated, reasons = _mri_result(flags)
+    surgery = flags["surgery_considered"]
+    step, codes = _next_step_codes(df, red_flag, indicated, mechanism, surgery)
+    return {
+        "red_flags_fired": fired_red_flags(df),
+        "red_flags_unasked": _all([_unknown(df, name) for name in RED_FLAG_FIELDS]),
+        "red_flag": red_flag,
+        "nerve_root": _root_names(df),
+        "pain_mechanism": mechanism,
+        "mri_indicated": indicated,
+        "mri_reasons": reasons,
+        "next_step": _names(NEXT_STEPS, step),
+        "advice": _advice_texts(codes, _one(df)),
+    }
+
+
+def _names(names: tuple[str, ...], code: Any) -> Any:
+    """``names[code]`` for one code, or an object array of names for an array of codes."""
+    return names[code] if isinstance(code, int) else np.asarray(names, dtype=object)[code]
+
+
+def _advice_texts(codes: list[Any], one: bool) -> list[Any]:
+    if one:
+        return [ADVICE_TEXT[c] for c in codes]
+    return [[ADVICE_TEXT[c] for c in row] for row in codes]
+
+
+def _root_names(df: Answers) -> Any:
+    """Nerve root per row (object array, ``None`` for no root) or for one case."""
+    if _one(df):
+        return dermatome_root(df.get("pain_region"))
+    if "pain_region" not in df:
+        return np.full(len(df), None, dtype=object)
+    roots = _root_series(df["pain_region"]).astype(object).to_numpy()
+    return np.where(pd.isna(roots), None, roots)
 
 
 # --------------------------------------------------------------------------------------------
@@ -821,10 +1037,10 @@ class ArticleRulesClassifier(ClassifierMixin, BaseEstimator):
     def red_flag_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Probability that the case needs urgent evaluation, from the article's red flags."""
         check_is_fitted(self, "classes_")
-        fired = red_flag_rules(validate_frame(X)).to_numpy().any(axis=1)
+        fired = _reported(validate_frame(X))
         return np.where(fired, self.red_flag_fired_proba, self.red_flag_baseline_proba)
 
     def predict_red_flag(self, X: pd.DataFrame) -> np.ndarray:
         """The red-flag decision: any red-flag sign answered ``True``."""
         check_is_fitted(self, "classes_")
-        return red_flag_rules(validate_frame(X)).to_numpy().any(axis=1)
+        return _reported(validate_frame(X))

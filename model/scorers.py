@@ -6,6 +6,10 @@ its exact per-column contributions. Calibration is a monotone map on the raw sco
 for the cause, Platt's ``a * score + b`` for the red flag), so the calibrated score is still a sum
 of exact TreeSHAP contributions: contributions are scaled by the same factor.
 
+Attributions come from exact TreeSHAP tables (:mod:`model.shap_tables`) when the trees are small
+enough - checked against the library when they are built - and from the library itself
+(LightGBM's ``pred_contrib``, ``shap.TreeExplainer``) otherwise.
+
 Fitted estimators are saved in safe formats, never pickles: scikit-learn models with ``skops``
 (loaded with an explicit allow-list of types), LightGBM boosters as their own text format.
 """
@@ -18,9 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, softmax
+from scipy.special import expit
+
+from model.shap_tables import ShapTables, compile_tables
 
 SKOPS_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "collections.")
+ROWS_PER_CHUNK = 2048
+"""Rows explained at a time from the tables (bounds memory: ~50 kB per row for 1,000 trees)."""
+_NOT_BUILT = object()
 
 
 @dataclass
@@ -54,6 +63,8 @@ class Scorer:
     n_classes: int
     calibration: Calibration = field(default_factory=Calibration)
     _explainer: Any = field(default=None, repr=False)
+    _tables: Any = field(default=_NOT_BUILT, repr=False)
+    _rescaled: tuple[tuple[float, float], ShapTables] | None = field(default=None, repr=False)
 
     @property
     def n_scores(self) -> int:
@@ -76,6 +87,70 @@ class Scorer:
     def proba(self, X: np.ndarray) -> np.ndarray:
         """Calibrated probabilities: ``(n, 7)`` for the cause, ``(n,)`` P(true) for a binary."""
         return to_proba(self.score(X))
+
+    @property
+    def n_features(self) -> int:
+        if self.kind == "hgb":
+            return int(self.estimator.n_features_in_)
+        return int(self.estimator.num_feature())
+
+    def shap_tables(self) -> ShapTables | None:
+        """Exact TreeSHAP lookup tables, built and checked on first use; ``None`` if unavailable.
+
+        See :func:`model.shap_tables.compile_tables`: ``None`` for trees too large to tabulate
+        or with categorical splits, and (with a warning) if the tables disagree with the
+        library. Not thread-safe on the first call: build before sharing (``serve.load`` does).
+        """
+        if self._tables is _NOT_BUILT:
+            self._tables = compile_tables(self.kind, self.estimator, self.n_features)
+        return self._tables
+
+    def score_and_explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Calibrated scores, and the exact TreeSHAP of each row's highest score.
+
+        For the cause, the highest score is the predicted class; a binary scorer has one score.
+
+        Returns
+        -------
+        score : ndarray of shape (n, n_scores)
+            As :meth:`score`.
+        values : ndarray of shape (n, n_features)
+            Contributions to the row's highest calibrated score.
+        base : ndarray of shape (n,)
+            Its base value: ``values.sum(1) + base == score.max(1)``.
+        """
+        tables = self._calibrated_tables()
+        if tables is None:
+            score = self.score(X)
+            top = score.argmax(axis=1)
+            values, base = self.contributions(X)
+            return score, values[np.arange(len(X)), :, top], base[top]
+        if len(X) <= ROWS_PER_CHUNK:
+            return self._explain_from(tables, X)
+        chunks = range(0, len(X), ROWS_PER_CHUNK)
+        parts = [self._explain_from(tables, X[i : i + ROWS_PER_CHUNK]) for i in chunks]
+        score, values, base = (np.concatenate(p) for p in zip(*parts, strict=True))
+        return score, values, base
+
+    def _calibrated_tables(self) -> ShapTables | None:
+        """:meth:`shap_tables` rescaled by the current calibration (rebuilt if it changes)."""
+        tables = self.shap_tables()
+        if tables is None:
+            return None
+        key = (self.calibration.scale, self.calibration.shift)
+        cached = self._rescaled
+        if cached is None or cached[0] != key:
+            cached = self._rescaled = (key, tables.rescaled(*key))
+        return cached[1]
+
+    @staticmethod
+    def _explain_from(
+        tables: ShapTables, X: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        leaves = tables.leaves(X)
+        score = tables.score(X, leaves)
+        top = score.argmax(axis=1)
+        return score, tables.contributions(X, top, leaves), tables.base[top]
 
     def contributions(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact TreeSHAP contributions to the calibrated score.
@@ -146,7 +221,9 @@ def to_proba(score: np.ndarray) -> np.ndarray:
     """Softmax over cause scores, or the sigmoid of a single red-flag score."""
     if score.shape[1] == 1:
         return expit(score[:, 0])
-    return softmax(score, axis=1)
+    # scipy.special.softmax's own steps, without its per-call overhead (one case is ~10 us)
+    shifted = np.exp(score - score.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def _load_skops(path: Path) -> Any:

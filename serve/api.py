@@ -7,14 +7,16 @@ registered champion on first use.
 
 Thread safety
 -------------
-A :class:`Predictor` is immutable and may be shared by threads, and ``TriageModel.predict`` is
-safe to call from several threads at once: it keeps no per-call state on the model (validation,
-encoding, the article's rules and the output frame are built per call); scikit-learn estimators
-and LightGBM boosters are only read - LightGBM's predictor set-up writes the booster's iteration
-range without a lock (LightGBM issue #6142), but every call here asks for the same range, so the
-values written are identical; ``shap.TreeExplainer.shap_values`` allocates its output per call.
-The only lazily built state, a scorer's cached ``shap.TreeExplainer``, is built by a warm-up
-prediction while the load lock is held, before any other thread can see the model.
+A :class:`Predictor` is immutable and may be shared by threads, and ``TriageModel.predict`` and
+``predict_case`` are safe to call from several threads at once: they keep no per-call state on
+the model (validation, encoding, the article's rules and the outputs are built per call); the
+TreeSHAP tables are only read; scikit-learn estimators and LightGBM boosters are only read -
+LightGBM's predictor set-up writes the booster's iteration range without a lock (LightGBM issue
+#6142), but every call here asks for the same range, so the values written are identical;
+``shap.TreeExplainer.shap_values`` allocates its output per call. The lazily built state - a
+scorer's TreeSHAP tables (or, for trees too large for tables, its ``shap.TreeExplainer``) and the
+model's conformal thresholds - is built by a warm-up prediction while the load lock is held,
+before any other thread can see the model.
 ``tests/test_serve.py`` checks that 8 threads predicting at once get exactly the sequential
 answers.
 """
@@ -26,44 +28,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from model.intake import validate_case, validate_frame
+from model.intake import answers_frame, validate_case, validate_frame
 from model.triage import OUTPUT_COLUMNS, TriageModel
 from serve.loading import DEFAULT_MODEL_URI, LoadedModel, load_triage_model, tracking_uri
 from serve.prediction import Prediction
-from vignettes.schema import FIELDS, Field, pandas_dtype
 
 __all__ = ["Predictor", "clear_cache", "load", "predict", "predict_batch"]
 
 _WARM_UP_CASE = {"age": 50}
-
-
-def _column(field: Field, values: list[Any]) -> Any:
-    """One field's validated values as a pandas array in the contract dtype (fast path)."""
-    if field.kind == "category":
-        return pd.Categorical(values, dtype=pandas_dtype(field))
-    missing = np.array([v is None for v in values], dtype=bool)
-    if field.kind == "bool":
-        return pd.arrays.BooleanArray(np.array([v is True for v in values]), missing)
-    if field.kind == "int":
-        data = np.array([0 if v is None else v for v in values], dtype=np.int64)
-        return pd.arrays.IntegerArray(data, missing)
-    data = np.array([0.0 if v is None else v for v in values], dtype=np.float64)
-    return pd.arrays.FloatingArray(data, missing)
-
-
-def answers_frame(answers: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Validated answers (``validate_case`` results) as a frame in the contract's dtypes.
-
-    The frame is what ``validate_frame`` would return for the same cases, so it can go to
-    ``TriageModel.predict(..., validated=True)`` without a second validation pass.
-    """
-    rows = list(answers)
-    return pd.DataFrame(
-        {f.name: _column(f, [row[f.name] for row in rows]) for f in FIELDS}, copy=False
-    )
 
 
 @dataclass(frozen=True)
@@ -131,7 +105,8 @@ class Predictor:
         model.intake.IntakeError
             (a ``ValueError``) for a bad case; the message names the field and what is allowed.
         """
-        return self.predict_many([case])[0]
+        answers = validate_case(case)
+        return Prediction.from_row(self.model.predict_case(answers), answers)
 
     def predict_many(self, cases: Iterable[Mapping[str, Any] | Any]) -> list[Prediction]:
         """Predict several cases in one vectorised pass; the same answers as :meth:`predict`.
@@ -266,7 +241,7 @@ def predict(case: Mapping[str, Any] | Any) -> Prediction:
         If no model is registered.
     """
     answers = validate_case(case)
-    return _current_predictor()._predict_answers([answers])[0]
+    return Prediction.from_row(_current_predictor().model.predict_case(answers), answers)
 
 
 def predict_batch(frame: pd.DataFrame) -> pd.DataFrame:

@@ -19,6 +19,12 @@ from vignettes.schema import CAUSES, FIELD_NAMES, RED_FLAG_FIELDS
 __all__ = ["Prediction"]
 
 
+_PLAIN = (str, bool, int)
+_PROB_KEYS = tuple((c, f"prob_{c}") for c in CAUSES)
+_ATTR_KEYS = tuple((f, f"attr_{f}") for f in FIELD_NAMES)
+_RED_ATTR_KEYS = tuple((f, f"red_flag_attr_{f}") for f in FIELD_NAMES)
+
+
 def _scalar(value: Any) -> Any:
     """A NumPy or pandas scalar as the plain Python value it holds (``None`` for missing)."""
     if value is None:
@@ -31,6 +37,11 @@ def _scalar(value: Any) -> Any:
     except TypeError:
         return None
     return value
+
+
+def _answer(value: Any) -> Any:
+    """:func:`_scalar`, skipping the conversion for the plain values validation returns."""
+    return value if value is None or type(value) in _PLAIN else _scalar(value)
 
 
 def _json_list(value: Any) -> list[Any]:
@@ -157,7 +168,7 @@ class Prediction:
         reasons = [str(code) for code in _json_list(row["mri_reasons"])]
         return cls(
             cause=str(row["cause"]),
-            probabilities={c: float(row[f"prob_{c}"]) for c in CAUSES},
+            probabilities={c: float(row[key]) for c, key in _PROB_KEYS},
             differential=[str(c) for c in _json_list(row["differential"])],
             differential_coverage=float(row["differential_coverage"]),
             red_flag=bool(row["red_flag"]),
@@ -167,9 +178,9 @@ class Prediction:
             red_flags_fired=[str(name) for name in _json_list(row["red_flags_fired"])],
             red_flags_unasked=bool(row["red_flags_unasked"]),
             red_flag_questions_unanswered=[f for f in RED_FLAG_FIELDS if answers.get(f) is None],
-            attributions={f: float(row[f"attr_{f}"]) for f in FIELD_NAMES},
+            attributions={f: float(row[key]) for f, key in _ATTR_KEYS},
             attribution_base=float(row["attribution_base"]),
-            red_flag_attributions={f: float(row[f"red_flag_attr_{f}"]) for f in FIELD_NAMES},
+            red_flag_attributions={f: float(row[key]) for f, key in _RED_ATTR_KEYS},
             red_flag_attribution_base=float(row["red_flag_attribution_base"]),
             attribution_units=ATTRIBUTION_UNITS,
             nerve_root=_scalar(row["nerve_root"]),
@@ -181,7 +192,7 @@ class Prediction:
             model_name=str(row["model_name"]),
             model_version=str(row["model_version"]),
             disclaimer=str(row["disclaimer"]),
-            answers={name: _scalar(answers.get(name)) for name in FIELD_NAMES},
+            answers={name: _answer(answers.get(name)) for name in FIELD_NAMES},
         )
 
     @property
