@@ -19,7 +19,7 @@ Public API
 ----------
 DERMATOME_ROOT, dermatome_root
     The article's pain-location -> nerve-root table.
-RED_FLAG_TEXT, red_flag_rules, fired_red_flags, red_flags_unasked
+RED_FLAG_TEXT, red_flag_rules, any_red_flag, fired_red_flags, red_flags_unasked
     "Red Flags That Require Immediate Medical Evaluation".
 MECHANISMS, mechanism_scores, pain_mechanism
     "Mechanical Pain vs Neurological Pain".
@@ -61,6 +61,7 @@ __all__ = [
     "RED_FLAG_TEXT",
     "ArticleRulesClassifier",
     "Rule",
+    "any_red_flag",
     "cause_points",
     "dermatome_root",
     "fired_red_flags",
@@ -267,8 +268,8 @@ def fired_red_flags(df: Answers) -> list[list[str]] | list[str]:
     return [list(compress(RED_FLAG_FIELDS, row)) for row in fired]
 
 
-def _reported(df: Answers) -> Any:
-    """Whether any red-flag sign is answered ``True``."""
+def any_red_flag(df: Answers) -> Any:
+    """Whether any red-flag sign is answered ``True``: a bool array per row, or one bool."""
     return _any([_is(df, name, True) for name in RED_FLAG_FIELDS])
 
 
@@ -450,7 +451,7 @@ def _surgery_considered(df: Answers, mechanism: Any = None) -> Any:
 
 
 def _red_flags_present(df: Answers, red_flag: Any = None) -> Any:
-    return _reported(df) | _decision(red_flag, _rows(df))
+    return any_red_flag(df) | _decision(red_flag, _rows(df))
 
 
 def mri_indication(df: Answers, red_flag: Any = None) -> tuple[Any, list[Any]]:
@@ -510,7 +511,7 @@ def _mri_flags(
     passed when the caller already has them.
     """
     if reported is None:
-        reported = _reported(df)
+        reported = any_red_flag(df)
     return {
         "persistent_beyond_6_8_weeks": (
             (_number(df, "duration_weeks") >= PERSISTENT_WEEKS)
@@ -701,7 +702,7 @@ def triage(df: Answers, red_flag_model: Any = None) -> dict[str, Any]:
         ``None`` where the table points to no root; ``mri_reasons`` are reason codes
         (:data:`MRI_REASON_TEXT`), ``advice`` texts (:data:`ADVICE_TEXT`).
     """
-    reported = _reported(df)
+    reported = any_red_flag(df)
     red_flag = reported | _decision(red_flag_model, _rows(df))
     mechanism = _mechanism_names(df)
     flags = _mri_flags(df, None, mechanism, reported)
@@ -1037,10 +1038,10 @@ class ArticleRulesClassifier(ClassifierMixin, BaseEstimator):
     def red_flag_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Probability that the case needs urgent evaluation, from the article's red flags."""
         check_is_fitted(self, "classes_")
-        fired = _reported(validate_frame(X))
+        fired = any_red_flag(validate_frame(X))
         return np.where(fired, self.red_flag_fired_proba, self.red_flag_baseline_proba)
 
     def predict_red_flag(self, X: pd.DataFrame) -> np.ndarray:
         """The red-flag decision: any red-flag sign answered ``True``."""
         check_is_fitted(self, "classes_")
-        return _reported(validate_frame(X))
+        return any_red_flag(validate_frame(X))

@@ -134,6 +134,8 @@ class TriageModel:
         out |= self._constants()
         for name in LIST_COLUMNS:
             out[name] = [json.dumps(value) for value in out[name]]
+        # "no root" stays None (JSON null), not the NaN a string column would make of it
+        out["nerve_root"] = pd.Series(out["nerve_root"], index=frame.index, dtype=object)
         return pd.DataFrame(out, index=frame.index)[list(OUTPUT_COLUMNS)]
 
     def predict_case(self, answers: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 import vignettes
-from model.intake import IntakeError, validate_frame
+from model.intake import IntakeError, validate_case, validate_frame
 from model.rules import (
     ADVICE_TEXT,
     CAUSE_RULES,
@@ -23,7 +23,9 @@ from model.rules import (
     MRI_REASON_TEXT,
     NEXT_STEPS,
     RED_FLAG_TEXT,
+    TRIAGE_KEYS,
     ArticleRulesClassifier,
+    any_red_flag,
     cause_points,
     dermatome_root,
     fired_red_flags,
@@ -33,6 +35,7 @@ from model.rules import (
     pain_mechanism,
     red_flag_rules,
     red_flags_unasked,
+    triage,
 )
 from vignettes.schema import CAUSES, FIELD_BY_NAME, FIELD_NAMES, PAIN_REGIONS, RED_FLAG_FIELDS
 
@@ -389,3 +392,70 @@ def test_unknown_answers_contribute_nothing() -> None:
     assert (cause_points(only_age).to_numpy() == 0).all()
     proba = ArticleRulesClassifier().fit(only_age).predict_proba(only_age)
     np.testing.assert_allclose(proba, 1 / len(CAUSES))
+
+
+# --------------------------------------------------------------------------------------------
+# One case and a frame go through the same rules
+# --------------------------------------------------------------------------------------------
+
+
+def as_case(row: pd.Series) -> dict[str, Any]:
+    """A generated row as ``validate_case`` returns it (plain values, ``None`` = unknown)."""
+    return validate_case(row)
+
+
+def test_every_rule_gives_a_case_what_it_gives_its_row(generated: pd.DataFrame) -> None:
+    """Each public rule on one case (a dict) equals the same rule on a frame, row by row."""
+    frame = validate_frame(generated.head(2_000))
+    rng = np.random.default_rng(5)
+    model_flag = rng.random(len(frame)) < 0.1
+    indicated, reasons = mri_indication(frame, model_flag)
+    on_frame = {
+        "red_flag_rules": red_flag_rules(frame).to_dict("records"),
+        "any_red_flag": any_red_flag(frame).tolist(),
+        "fired_red_flags": fired_red_flags(frame),
+        "red_flags_unasked": red_flags_unasked(frame).tolist(),
+        "mechanism_scores": mechanism_scores(frame).to_dict("records"),
+        "pain_mechanism": pain_mechanism(frame).astype(str).tolist(),
+        "dermatome_root": dermatome_root(frame["pain_region"]).astype(object).tolist(),
+        "mri_indication": list(zip(indicated.tolist(), reasons, strict=True)),
+        "next_step": next_step(frame, red_flag=model_flag)[["next_step", "advice", "advice_codes"]]
+        .astype({"next_step": str})
+        .to_dict("records"),
+    }
+    batch = triage(frame, model_flag)
+    assert set(batch) == set(TRIAGE_KEYS)
+    for i, (_, row) in enumerate(frame.iterrows()):
+        case = as_case(row)
+        root = on_frame["dermatome_root"][i]
+        assert red_flag_rules(case) == on_frame["red_flag_rules"][i]
+        assert any_red_flag(case) == on_frame["any_red_flag"][i]
+        assert fired_red_flags(case) == on_frame["fired_red_flags"][i]
+        assert red_flags_unasked(case) == on_frame["red_flags_unasked"][i]
+        assert mechanism_scores(case) == on_frame["mechanism_scores"][i]
+        assert pain_mechanism(case) == on_frame["pain_mechanism"][i]
+        assert dermatome_root(case["pain_region"]) == (None if pd.isna(root) else root)
+        assert mri_indication(case, bool(model_flag[i])) == on_frame["mri_indication"][i]
+        assert next_step(case, red_flag=bool(model_flag[i])) == on_frame["next_step"][i]
+        one = triage(case, bool(model_flag[i]))
+        for key in TRIAGE_KEYS:
+            expected = batch[key][i]
+            assert one[key] == (expected.item() if isinstance(expected, np.generic) else expected)
+
+
+def test_case_rules_return_plain_python_values(generated: pd.DataFrame) -> None:
+    case = as_case(validate_frame(generated.head(1)).iloc[0])
+    out = triage(case, np.bool_(True))
+    assert type(out["red_flag"]) is bool and out["red_flag"] is True  # the model's flag counts
+    assert type(out["mri_indicated"]) is bool and type(out["red_flags_unasked"]) is bool
+    assert type(out["pain_mechanism"]) is str and type(out["next_step"]) is str
+    assert out["next_step"] == "urgent_evaluation"
+    assert all(type(text) is str for text in out["advice"])
+
+
+def test_one_case_with_a_sign_is_urgent_whatever_the_model_says() -> None:
+    case = validate_case({"age": 70, "fever": True, "pain_region": "outer_foot"})
+    out = triage(case, False)
+    assert out["red_flag"] is True and out["red_flags_fired"] == ["fever"]
+    assert out["next_step"] == "urgent_evaluation" and out["nerve_root"] == "S1-S2"
+    assert out["mri_reasons"] == ["red_flags_present"] and out["mri_indicated"] is True

@@ -22,7 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from model.features import encode, to_fields
-from model.rules import ArticleRulesClassifier, red_flag_rules
+from model.rules import ArticleRulesClassifier, any_red_flag
 from model.scorers import Calibration, Scorer, to_proba
 from model.triage import TriageModel
 from training.calibrate import fit_platt, fit_temperature
@@ -47,7 +47,7 @@ class Split:
         self.X = encode(self.frame)
         self.y = self.frame["cause"].cat.codes.to_numpy().astype(np.int64)
         self.red = self.frame["red_flag"].to_numpy().astype(np.int64)
-        self.fired = red_flag_rules(self.frame).any(axis=1).to_numpy()  # reported signs
+        self.fired = any_red_flag(self.frame)  # reported signs
 
 
 @dataclass

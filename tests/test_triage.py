@@ -1,0 +1,105 @@
+"""The champion at run time: one case's fast path equals the frame path, and both equal the library.
+
+``TriageModel.predict_case`` (what ``serve.predict`` runs: no pandas, TreeSHAP from tables) must
+give the numbers ``TriageModel.predict`` gives for the same case in a frame, and a model whose
+scorers fall back to the library's TreeSHAP must give the same answers as one with tables.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+
+import serve
+import vignettes
+from model.features import encode, encode_case
+from model.intake import answers_frame, validate_case, validate_frame
+from model.triage import LIST_COLUMNS, OUTPUT_COLUMNS, TriageModel
+from tests.test_serve import valid_cases
+
+N_CASES = 300
+
+
+@pytest.fixture(scope="module")
+def model(trained: Any) -> TriageModel:
+    return serve.load().model
+
+
+@pytest.fixture(scope="module")
+def answers() -> list[dict[str, Any]]:
+    frame = vignettes.generate(N_CASES, seed=23, start=5_000_000)
+    return [validate_case(row) for _, row in frame.iterrows()]
+
+
+def assert_same_output(one: dict[str, Any], row: pd.Series, atol: float) -> None:
+    """A ``predict_case`` result equals a ``predict`` row (list cells there are JSON)."""
+    assert list(one) == list(OUTPUT_COLUMNS)
+    for name in OUTPUT_COLUMNS:
+        expected = row[name]
+        if name in LIST_COLUMNS:
+            assert one[name] == json.loads(expected), name
+        elif isinstance(one[name], float):
+            assert one[name] == pytest.approx(float(expected), abs=atol), name
+        else:
+            assert one[name] == (None if expected is None else expected), name
+
+
+def test_the_champion_explains_with_tables(model: TriageModel) -> None:
+    """The small champion's trees are small enough: serving uses the lookup tables."""
+    assert model.cause.shap_tables() is not None
+    assert model.red_flag.shap_tables() is not None
+
+
+def test_predict_case_equals_predict_on_the_same_case(
+    model: TriageModel, answers: list[dict[str, Any]]
+) -> None:
+    out = model.predict(answers_frame(answers), validated=True)
+    for i, case in enumerate(answers):
+        assert_same_output(model.predict_case(case), out.iloc[i], atol=1e-12)
+
+
+def test_predict_case_returns_plain_python_values(
+    model: TriageModel, answers: list[dict[str, Any]]
+) -> None:
+    one = model.predict_case(answers[0])
+    plain = (str, bool, int, float, list, type(None))
+    assert all(isinstance(value, plain) for value in one.values())
+    assert json.loads(json.dumps(one)) == one
+
+
+def test_the_library_fallback_gives_the_same_answers(
+    model: TriageModel, answers: list[dict[str, Any]]
+) -> None:
+    """Without tables (trees too large, say) the library's TreeSHAP gives the same answers."""
+    library = copy.deepcopy(model)
+    for scorer in (library.cause, library.red_flag):
+        scorer._tables = None  # as compile_tables returns for trees it cannot tabulate
+        scorer._rescaled = None
+    frame = answers_frame(answers)
+    fast = model.predict(frame, validated=True)
+    slow = library.predict(frame, validated=True)
+    numbers = [c for c in OUTPUT_COLUMNS if pd.api.types.is_float_dtype(fast[c])]
+    np.testing.assert_allclose(fast[numbers], slow[numbers], rtol=0, atol=1e-9)
+    others = [c for c in OUTPUT_COLUMNS if c not in numbers]
+    pd.testing.assert_frame_equal(fast[others], slow[others])
+    for i in range(0, N_CASES, 30):
+        assert_same_output(library.predict_case(answers[i]), fast.iloc[i], atol=1e-9)
+
+
+def test_encode_case_equals_encode_on_generated_cases(answers: list[dict[str, Any]]) -> None:
+    rows = np.vstack([encode_case(case) for case in answers])
+    np.testing.assert_array_equal(rows, encode(answers_frame(answers)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=valid_cases)
+def test_encode_case_equals_encode(case: dict[str, Any]) -> None:
+    answers = validate_case(case)
+    expected = encode(validate_frame(answers_frame([answers])))
+    np.testing.assert_array_equal(encode_case(answers), expected)
