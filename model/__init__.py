@@ -1,4 +1,5 @@
-"""The trained model at run time: features, calibrated scorers, the article's rules, the pyfunc.
+"""The trained model at run time: features, calibrated scorers with exact TreeSHAP tables, the
+article's rules, the pyfunc.
 
 ``model`` reads the contract from ``vignettes.schema`` and never imports ``training`` or ``serve``.
 """

@@ -16,7 +16,7 @@ class TriagePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
     """Serves :meth:`TriageModel.predict` through MLflow (``models serve``, ``spark_udf``)."""
 
     def load_context(self, context):
-        self.model = TriageModel.load(context.artifacts["bundle"])
+        self.model = TriageModel.load(context.artifacts["bundle"]).warm_up()
 
     def predict(self, context, model_input, params=None):
         if isinstance(model_input, dict):

@@ -24,7 +24,7 @@ import pandas as pd
 from model import rules
 from model.conformal import ConformalSets
 from model.features import FIELD_ORDER, encode, encode_case, to_fields
-from model.intake import validate_frame
+from model.intake import validate_case, validate_frame
 from model.scorers import Scorer, to_proba
 from vignettes.schema import CAUSES
 
@@ -99,6 +99,12 @@ class TriageModel:
         directory = Path(directory)
         meta = json.loads((directory / "meta.json").read_text())
         return cls(Scorer.load(directory / "cause"), Scorer.load(directory / "red_flag"), meta)
+
+    def warm_up(self) -> TriageModel:
+        """Build the lazy state (TreeSHAP tables, or the library explainer; the conformal
+        thresholds) now, before threads share the model or the first request waits for it."""
+        self.predict_case(validate_case({"age": 50}))
+        return self
 
     def predict(self, cases: pd.DataFrame, *, validated: bool = False) -> pd.DataFrame:
         """Predict, explain and triage every case.

@@ -37,8 +37,6 @@ from serve.prediction import Prediction
 
 __all__ = ["Predictor", "clear_cache", "load", "predict", "predict_batch"]
 
-_WARM_UP_CASE = {"age": 50}
-
 
 @dataclass(frozen=True)
 class Predictor:
@@ -201,7 +199,7 @@ def load(model_uri: str | None = None, *, reload: bool = False) -> Predictor:
             predictor = None if reload else _cache.get(key)
             if predictor is None:
                 predictor = Predictor.from_loaded(load_triage_model(uri))
-                predictor.predict(_WARM_UP_CASE)  # builds lazy state before threads share it
+                predictor.model.warm_up()  # builds lazy state before threads share it
                 _cache[key] = predictor
     _current = predictor
     return predictor
