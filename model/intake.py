@@ -493,7 +493,7 @@ def _answers_column(field: Field, values: list[Any]) -> Any:
         return pd.Categorical(values, dtype=pandas_dtype(field))
     missing = np.array([v is None for v in values], dtype=bool)
     if field.kind == "bool":
-        return pd.arrays.BooleanArray(np.array([v is True for v in values]), missing)
+        return pd.arrays.BooleanArray(np.array([v is True for v in values], dtype=bool), missing)
     if field.kind == "int":
         data = np.array([0 if v is None else v for v in values], dtype=np.int64)
         return pd.arrays.IntegerArray(data, missing)

@@ -102,7 +102,9 @@ class Scorer:
         library. Not thread-safe on the first call: build before sharing (``serve.load`` does).
         """
         if self._tables is _NOT_BUILT:
-            self._tables = compile_tables(self.kind, self.estimator, self.n_features)
+            tables = compile_tables(self.kind, self.estimator, self.n_features)
+            # e.g. a 2-class model fitted with a multiclass objective: two scores, not one
+            self._tables = tables if tables is None or tables.n_scores == self.n_scores else None
         return self._tables
 
     def score_and_explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

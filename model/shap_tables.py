@@ -10,11 +10,14 @@ value and the Shapley value of every feature of every tree for every pattern. Ex
 is then a few NumPy gathers and sums over the trees (no per-tree Python, no library call), which
 makes one-case prediction with attributions cost about as much as a bare ``predict_proba``.
 
-The tables are exact - the same Shapley values, up to floating-point summation order - and
-:func:`compile_tables` proves it on every build: it compares raw scores and contributions with the
-library's own (``Booster.predict(pred_contrib=True)`` or ``shap.TreeExplainer``) on probe rows that
-take every branch, and returns ``None`` (callers then use the library) when trees are too large
-for tables, use categorical splits, or disagree by more than :data:`TOLERANCE`.
+The tables are exact - the same Shapley values, up to floating-point summation order - because
+they reproduce each library's decision rule (LightGBM's missing types and its zero band, exact
+thresholds from the model text; scikit-learn's ``missing_go_to_left``) and the TreeSHAP value
+function. :func:`compile_tables` checks this on every build: it compares raw scores and
+contributions with the library's own (``Booster.predict(pred_contrib=True)`` or
+``shap.TreeExplainer``) on probe rows that take both sides of every split, NaN and extreme values,
+and returns ``None`` (callers then use the library) when trees are too large for tables, use
+categorical or linear splits, cannot be read, or disagree by more than :data:`TOLERANCE`.
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ MAX_INTERNAL_NODES = 6
 """Largest tree tabulated: ``2**6`` patterns per tree. Larger trees fall back to the library."""
 TOLERANCE = 1e-9
 """Largest absolute difference from the library accepted by :func:`compile_tables`."""
-_LIGHTGBM_MAX = 1e300  # LightGBM's AvoidInf bound
 _ZERO = float(np.float32(1e-35))  # LightGBM kZeroThreshold (1e-35f): |x| <= this is "zero"
+_EXTREMES = np.array([np.inf, -np.inf, 1.7e308, -1.7e308, 1e301, -1e301, 1e-40, -1e-40])
 _BUILD_CELLS = 2**22  # cells per step when building tables (bounds the build's memory)
 
 
@@ -60,13 +63,38 @@ class UnsupportedTreeError(ValueError):
 
 def _lightgbm_trees(booster: Any) -> tuple[list[_Tree], int, np.ndarray]:
     """Trees of a LightGBM booster (best iteration), class count and per-class offset (zero)."""
-    dump = booster.dump_model()
+    dump, text = booster.dump_model(), booster.model_to_string()
+    if "\nis_linear=1" in text:  # leaves are linear models, not constants
+        raise UnsupportedTreeError("linear trees")
     n_scores = int(dump.get("num_tree_per_iteration", 1))
-    trees = [_lightgbm_tree(info["tree_structure"]) for info in dump["tree_info"]]
+    thresholds = _text_thresholds(text)
+    if len(thresholds) != len(dump["tree_info"]):
+        raise UnsupportedTreeError("model text and dump disagree on the number of trees")
+    trees = [
+        _lightgbm_tree(info["tree_structure"], exact)
+        for info, exact in zip(dump["tree_info"], thresholds, strict=True)
+    ]
     return trees, n_scores, np.zeros(n_scores)
 
 
-def _lightgbm_tree(root: dict[str, Any]) -> _Tree:
+def _text_thresholds(text: str) -> list[list[float]]:
+    """Each tree's split thresholds by split index, read from LightGBM's model text.
+
+    ``dump_model`` clips thresholds to +-1e300 (JSON has no infinity); the text keeps the exact
+    doubles (``inf`` included), which the decisions need.
+    """
+    trees: list[list[float]] = []
+    for line in text.splitlines():
+        if line.startswith("Tree="):
+            trees.append([])
+        elif line.startswith("threshold=") and trees:
+            trees[-1] = [float(value) for value in line.split("=", 1)[1].split()]
+        elif line.startswith("end of trees"):
+            break
+    return trees
+
+
+def _lightgbm_tree(root: dict[str, Any], exact_thresholds: list[float]) -> _Tree:
     internal: list[dict[str, Any]] = []
     leaves: list[dict[str, Any]] = []
 
@@ -90,7 +118,7 @@ def _lightgbm_tree(root: dict[str, Any]) -> _Tree:
     tree = _Tree([], [], [], [], [], [], [])
     for node in internal:
         missing, default_left = node.get("missing_type", "None"), bool(node["default_left"])
-        threshold = _lightgbm_threshold(float(node["threshold"]))
+        threshold = _lightgbm_threshold(exact_thresholds[int(node["split_index"])])
         # LightGBM: NaN is 0 unless missing_type is NaN; "zero" goes the default way if Zero.
         zero_left: bool | None = default_left if missing == "Zero" else None
         if missing == "NaN":
@@ -111,12 +139,10 @@ def _lightgbm_tree(root: dict[str, Any]) -> _Tree:
 def _lightgbm_threshold(threshold: float) -> float:
     """A threshold that gives LightGBM's decisions with a plain ``x <= threshold``.
 
-    LightGBM's predictor reads any ``|x| <= 1e-35f`` as exactly 0 and clips ``|x|`` to 1e300
-    before comparing; moving thresholds that fall inside those bands to the band's edge makes
-    the plain comparison agree for every ``x``.
+    LightGBM's predictor reads any ``|x| <= 1e-35f`` as exactly 0 before comparing; moving a
+    threshold that falls inside that band to the band's edge makes the plain comparison agree
+    for every ``x``.
     """
-    if threshold >= _LIGHTGBM_MAX:
-        return np.inf  # clipped x <= 1e300 always goes left
     if -_ZERO <= threshold < 0.0:
         return float(np.nextafter(-_ZERO, -np.inf))  # read as 0 > threshold: the band goes right
     if 0.0 <= threshold < _ZERO:
@@ -341,7 +367,8 @@ class ShapTables:
         """
         leaves = self.leaves(X) if leaves is None else leaves
         per_tree = self.value.take(leaves)
-        return per_tree.reshape(len(leaves), -1, self.n_scores).sum(axis=1) + self.offset
+        per_tree = per_tree.reshape(len(leaves), self.n_trees // self.n_scores, self.n_scores)
+        return per_tree.sum(axis=1) + self.offset
 
     def contributions(
         self, X: np.ndarray, score: np.ndarray, leaves: np.ndarray | None = None
@@ -422,7 +449,7 @@ def _expected(p: _Paths) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# Compiling a scorer's estimator, with proof
+# Compiling a scorer's estimator, with a check against the library
 # --------------------------------------------------------------------------------------------
 
 
@@ -454,6 +481,14 @@ def compile_tables(
         tables = _build(trees, n_scores, offset, n_features)
     except UnsupportedTreeError:
         return None
+    except Exception as error:  # e.g. a library version whose model layout we cannot read
+        warnings.warn(
+            f"could not read the {kind} trees for TreeSHAP tables ({error!r}); "
+            "using the library's TreeSHAP instead",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
     probe = probe_rows(tables, random_state=random_state)
     error = max_difference(tables, kind, estimator, probe)
     if not error <= TOLERANCE:
@@ -470,7 +505,8 @@ def compile_tables(
 def probe_rows(tables: ShapTables, n: int = 128, *, random_state: int = 0) -> np.ndarray:
     """Rows that take both branches of every split, and NaN, in random combinations.
 
-    Each cell is NaN, 0, 1, or a threshold of its column, just above it or just below it. Every
+    Each cell is NaN, 0, 1, an extreme (+-inf, +-DBL_MAX, +-1e301, +-1e-40), or a threshold of
+    its column, just above it or just below it. Every
     such value of every column appears at least once (so every split sees both sides and NaN);
     columns are shuffled independently, so rows mix them at random. There are at least ``n``
     rows, more if a column has more values than that.
@@ -480,7 +516,8 @@ def probe_rows(tables: ShapTables, n: int = 128, *, random_state: int = 0) -> np
     values = []
     for column in range(tables.n_features):
         cuts = np.unique(tables.threshold[real & (tables.node_feature == column)])
-        values.append(np.r_[np.nan, 0.0, 1.0, cuts, np.nextafter(cuts, np.inf), cuts - 1e-6])
+        above, below = np.nextafter(cuts, np.inf), cuts - 1e-6
+        values.append(np.r_[np.nan, 0.0, 1.0, _EXTREMES, cuts, above, below])
     rows = max(n, *(len(v) for v in values))
     return np.column_stack([rng.permutation(np.resize(v, rows)) for v in values])
 

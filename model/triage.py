@@ -11,7 +11,6 @@ The model can add urgency; it can never remove it.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +34,17 @@ ATTRIBUTION_UNITS = (
     "additive contributions to the calibrated score (softmax logit for the cause, log-odds for "
     "the red flag); they add up to the score minus the base value"
 )
+RED_FLAG_TOLERANCE = 1e-12
+"""Slack in ``probability >= threshold``. The threshold is one validation case's probability;
+summing the same trees in another order (library, tables) moves it by an ulp or two, and a tie
+must not turn the urgent decision off. The slack only ever adds urgency."""
+
+
+def red_flag_decision(probability: np.ndarray, threshold: float) -> np.ndarray:
+    """The model's red-flag decision: ``probability >= threshold``, ties broken towards urgent."""
+    return np.asarray(probability) >= threshold - RED_FLAG_TOLERANCE
+
+
 OUTPUT_SCALARS = (
     "cause",
     *(f"prob_{c}" for c in CAUSES),
@@ -189,7 +199,7 @@ class TriageModel:
             proba=proba,
             differential=self._differential(proba),
             red=red,
-            red_model=red >= self.threshold,
+            red_model=red_flag_decision(red, self.threshold),
             base=base,
             red_base=red_base,
             attr=to_fields(values),
@@ -207,11 +217,18 @@ class TriageModel:
             "disclaimer": DISCLAIMER,
         }
 
-    @functools.cached_property
+    @property
     def conformal(self) -> ConformalSets | None:
-        """The conformal differential's thresholds (``None`` for a model calibrated without)."""
+        """The conformal differential's thresholds (``None`` for a model calibrated without).
+
+        Parsed once per ``meta["conformal"]`` value (and again if it is replaced).
+        """
         data = self.meta.get("conformal")
-        return None if data is None else ConformalSets.from_dict(data)
+        cached = self.__dict__.get("_conformal")
+        if cached is None or cached[0] is not data:
+            cached = (data, None if data is None else ConformalSets.from_dict(data))
+            self.__dict__["_conformal"] = cached
+        return cached[1]
 
     def _differential(self, proba: np.ndarray) -> list[list[str]]:
         """Per row, the causes in the conformal set, most probable first (all if uncalibrated)."""
@@ -228,7 +245,7 @@ class _Learned(NamedTuple):
     proba: np.ndarray  # (n, 7) calibrated cause probabilities
     differential: list[list[str]]  # conformal set per row, most probable first
     red: np.ndarray  # (n,) calibrated red-flag probability
-    red_model: np.ndarray  # (n,) red >= threshold
+    red_model: np.ndarray  # (n,) red_flag_decision(red, threshold)
     base: np.ndarray  # (n,) base value of the predicted cause's logit
     red_base: np.ndarray  # (n,) base value of the red-flag log-odds
     attr: np.ndarray  # (n, n_fields) attributions to the predicted cause's logit

@@ -192,3 +192,33 @@ def test_scorer_tables_follow_a_calibration_change(data: dict) -> None:
     after, values, base = scorer.score_and_explain(X)
     np.testing.assert_allclose(after, 2.0 * before + 1.0, atol=1e-12)
     np.testing.assert_allclose(values.sum(1) + base, after[:, 0], atol=1e-10)
+
+
+def test_lightgbm_thresholds_beyond_1e300_are_exact() -> None:
+    """``dump_model`` clips thresholds to 1e300; the model text keeps the exact ones."""
+    rng = np.random.default_rng(SEED)
+    X = rng.choice([1.0, 2e300, np.inf, 5e304, 0.0], size=(2_000, 2))
+    y = ((X[:, 0] > 1e300) ^ (X[:, 1] > 1e302)).astype(int)
+    params = {"num_leaves": 4, "min_data_in_leaf": 5, "min_data_per_group": 5}
+    booster = lightgbm_booster(X, y, 2, **params)
+    dumped = [node["threshold"] for node in _internal_nodes(booster)]
+    assert max(dumped) == 1e300  # the dump's clipped view
+    tables = compile_tables("lightgbm", booster, 2)
+    assert tables is not None
+    extremes = np.array([[1e301, 1e308], [np.inf, -np.inf], [2e300, 5e304], [1.5e300, 1e303]])
+    assert max_difference(tables, "lightgbm", booster, extremes) < 1e-10
+
+
+def test_linear_trees_fall_back_to_the_library() -> None:
+    rng = np.random.default_rng(SEED)
+    X = rng.normal(size=(1_000, 3))
+    y = (X[:, 0] + rng.normal(size=1_000) > 0).astype(int)
+    booster = lightgbm_booster(X, y, 2, linear_tree=True)
+    assert compile_tables("lightgbm", booster, 3) is None
+
+
+def test_a_scorer_refuses_tables_with_a_different_score_count(data: dict) -> None:
+    """Two classes fitted with a multiclass objective give two scores, not a binary's one."""
+    booster = lightgbm_booster(data["X"], data["red"], 3, num_class=2)
+    assert compile_tables("lightgbm", booster, data["X"].shape[1]).n_scores == 2
+    assert Scorer("lightgbm", booster, 2).shap_tables() is None

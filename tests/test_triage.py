@@ -20,8 +20,9 @@ import serve
 import vignettes
 from model.features import encode, encode_case
 from model.intake import answers_frame, validate_case, validate_frame
-from model.triage import LIST_COLUMNS, OUTPUT_COLUMNS, TriageModel
+from model.triage import LIST_COLUMNS, OUTPUT_COLUMNS, TriageModel, red_flag_decision
 from tests.test_serve import valid_cases
+from training.metrics import red_flag_metrics
 
 N_CASES = 300
 
@@ -103,3 +104,25 @@ def test_encode_case_equals_encode(case: dict[str, Any]) -> None:
     answers = validate_case(case)
     expected = encode(validate_frame(answers_frame([answers])))
     np.testing.assert_array_equal(encode_case(answers), expected)
+
+
+def test_an_empty_frame_gives_an_empty_answer(model: TriageModel) -> None:
+    out = model.predict(answers_frame([]), validated=True)
+    assert len(out) == 0 and list(out.columns) == list(OUTPUT_COLUMNS)
+
+
+def test_a_tie_with_the_threshold_is_urgent() -> None:
+    """The threshold is one validation case's probability; an ulp below must still be urgent."""
+    t = 0.000872396827003
+    p = np.array([t, np.nextafter(t, 0), t - 1e-13, t - 1e-9])
+    assert red_flag_decision(p, t).tolist() == [True, True, True, False]
+    metrics = red_flag_metrics(p, np.array([1, 1, 1, 0]), t)
+    assert metrics["red_flag_model_recall"] == 1.0 and metrics["red_flag_model_specificity"] == 1.0
+
+
+def test_conformal_sets_follow_a_replaced_meta(model: TriageModel) -> None:
+    changed = copy.copy(model)
+    changed.meta = dict(model.meta)
+    assert changed.conformal == model.conformal
+    changed.meta["conformal"] = {"alpha": 0.2, "thresholds": [1.0] * 7}
+    assert changed.conformal is not None and changed.conformal.alpha == 0.2

@@ -11,6 +11,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from model.triage import red_flag_decision
 from vignettes.schema import CAUSES
 
 RED_FLAG_TARGET_RECALL = 0.99
@@ -79,7 +80,7 @@ def red_flag_metrics(
 ) -> dict[str, float]:
     """AUROC; recall and specificity of the served decision and of the model alone."""
     y = y.astype(bool)
-    model = p >= threshold
+    model = red_flag_decision(p, threshold)  # exactly as served
     served = model | (np.zeros_like(y) if fired is None else fired.astype(bool))
 
     def rates(decided: np.ndarray) -> tuple[float, float]:
