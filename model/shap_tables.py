@@ -472,7 +472,8 @@ def compile_tables(
     -------
     ShapTables or None
         ``None`` - with a warning when the tables disagree with the library - if the trees are
-        too large (:data:`MAX_INTERNAL_NODES`) or use categorical splits.
+        too large (:data:`MAX_INTERNAL_NODES`) or use categorical or linear splits, and with a
+        warning if they cannot be read.
     """
     try:
         trees, n_scores, offset = (
@@ -481,19 +482,19 @@ def compile_tables(
         tables = _build(trees, n_scores, offset, n_features)
     except UnsupportedTreeError:
         return None
-    except Exception as error:  # e.g. a library version whose model layout we cannot read
+    except Exception as problem:  # e.g. a library version whose model layout we cannot read
         warnings.warn(
-            f"could not read the {kind} trees for TreeSHAP tables ({error!r}); "
+            f"could not read the {kind} trees for TreeSHAP tables ({problem!r}); "
             "using the library's TreeSHAP instead",
             RuntimeWarning,
             stacklevel=2,
         )
         return None
     probe = probe_rows(tables, random_state=random_state)
-    error = max_difference(tables, kind, estimator, probe)
-    if not error <= TOLERANCE:
+    difference = max_difference(tables, kind, estimator, probe)
+    if not difference <= TOLERANCE:
         warnings.warn(
-            f"TreeSHAP tables differ from {kind} by {error:.3g} (> {TOLERANCE}); "
+            f"TreeSHAP tables differ from {kind} by {difference:.3g} (> {TOLERANCE}); "
             "using the library's TreeSHAP instead",
             RuntimeWarning,
             stacklevel=2,
