@@ -459,21 +459,3 @@ def test_one_case_with_a_sign_is_urgent_whatever_the_model_says() -> None:
     assert out["red_flag"] is True and out["red_flags_fired"] == ["fever"]
     assert out["next_step"] == "urgent_evaluation" and out["nerve_root"] == "S1-S2"
     assert out["mri_reasons"] == ["red_flags_present"] and out["mri_indicated"] is True
-
-
-def test_the_readme_example_on_one_case() -> None:
-    """README, "Serving": the rules on one validated case, with the results it shows."""
-    case = validate_case(
-        {
-            "age": 58,
-            "pain_region": "outer_leg_big_toe",
-            "numbness": True,
-            "pain_quality": "sharp_electric",
-            "duration_weeks": 10,
-            "conservative_care_failed": True,
-        }
-    )
-    assert dermatome_root(case["pain_region"]) == "L5"
-    assert pain_mechanism(case) == "neurological"
-    assert mri_indication(case) == (True, ["persistent_beyond_6_8_weeks"])
-    assert triage(case)["next_step"] == "imaging_and_specialist_review"
