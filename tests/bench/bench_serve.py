@@ -13,8 +13,9 @@ single case p50, p99
     tables of :mod:`model.shap_tables`), the article's rules, and the :class:`serve.Prediction`
     - over 300 distinct generated cases (60 with ``--quick``). Reference: the bare
     ``predict_proba`` of the same model on the same rows, ``TriageModel.cause.proba`` (the
-    calibrated probabilities) on the already encoded row, timed in the same run. ``ratio`` =
-    predict time / reference time (same percentile); the aim is <= 2.
+    calibrated probabilities) on the already encoded row, timed in the same run, taking turns
+    with the figure over three rounds so both see the same machine. ``ratio`` = predict time /
+    reference time (same percentile); the aim is <= 2.
 single case p50 vs the raw library call
     The same p50 against a stricter reference: the library's own call without calibration
     (LightGBM ``Booster.predict(raw_score=True)``, scikit-learn ``predict_proba``).
@@ -71,6 +72,7 @@ FITTERS: dict[str, Callable[[Split, Split, int], Any]] = {
 FULL = {"n_train": 50_000, "n_val": 20_000, "n_latency": 300, "n_batch": 100_000}
 QUICK = {"n_train": 10_000, "n_val": 5_000, "n_latency": 60, "n_batch": 10_000}
 WARM_UP_CALLS = 20
+ROUNDS = 3
 
 
 def _load() -> str:
@@ -103,16 +105,26 @@ def as_cases(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return answers.where(answers.notna(), None).to_dict("records")
 
 
-def _timings(fn: Callable[[Any], object], items: list[Any]) -> np.ndarray:
-    """Wall-clock seconds of ``fn(item)`` for each item, after a few warm-up calls."""
-    for item in items[:WARM_UP_CALLS]:
-        fn(item)
-    seconds = np.empty(len(items))
-    for i, item in enumerate(items):
-        start = time.perf_counter()
-        fn(item)
-        seconds[i] = time.perf_counter() - start
-    return seconds
+def _timings(*pairs: tuple[Callable[[Any], object], list[Any]]) -> list[np.ndarray]:
+    """Wall-clock seconds of ``fn(item)`` for each item, for every ``(fn, items)`` pair.
+
+    The pairs take turns over :data:`ROUNDS` rounds (all items of the first pair, then of the
+    second, ..., then again), each turn after a few warm-up calls, so that a figure and its
+    reference see the same machine: on a shared host the speed drifts over seconds, and timing
+    one function after the other would put the drift into their ratio. (Alternating single
+    calls would be worse: a multi-threaded library call leaves OpenMP threads spinning into
+    the next call.)
+    """
+    seconds: list[list[float]] = [[] for _ in pairs]
+    for _ in range(ROUNDS):
+        for (fn, items), out in zip(pairs, seconds, strict=True):
+            for item in items[:WARM_UP_CALLS]:
+                fn(item)
+            for item in items:
+                start = time.perf_counter()
+                fn(item)
+                out.append(time.perf_counter() - start)
+    return [np.asarray(out) for out in seconds]
 
 
 def _library_predict(model: TriageModel) -> Callable[[np.ndarray], object]:
@@ -136,20 +148,20 @@ def bench_latency(kind: str, predictor: Predictor, n: int) -> list[dict[str, Any
     rows = [encode(validate_frame(frame.iloc[[i]])) for i in range(n)]
     model = predictor.model
     load = _load()
-    full = _timings(predictor.predict, cases)
-    bare = _timings(model.cause.proba, rows)
-    library = _timings(_library_predict(model), rows)
-    tables = _timings(
-        lambda X: (model.cause.score_and_explain(X), model.red_flag.score_and_explain(X)), rows
+    full, bare, library = _timings(
+        (predictor.predict, cases), (model.cause.proba, rows), (_library_predict(model), rows)
     )
-    shap = _timings(_library_tree_shap(model), rows)
+    tables, shap = _timings(
+        (lambda X: (model.cause.score_and_explain(X), model.red_flag.score_and_explain(X)), rows),
+        (_library_tree_shap(model), rows),
+    )
     p50, p99 = np.percentile(full, [50, 99]) * 1e3
     ref50, ref99 = np.percentile(bare, [50, 99]) * 1e3
     lib50 = float(np.percentile(library, 50) * 1e3)
     tables50, shap50 = (float(np.percentile(t, 50) * 1e3) for t in (tables, shap))
     with threadpool_limits(1):  # OpenMP (LightGBM and scikit-learn) on one thread
-        one50 = float(np.percentile(_timings(predictor.predict, cases), 50) * 1e3)
-        one_ref50 = float(np.percentile(_timings(model.cause.proba, rows), 50) * 1e3)
+        one, one_ref = _timings((predictor.predict, cases), (model.cause.proba, rows))
+        one50, one_ref50 = (float(np.percentile(t, 50) * 1e3) for t in (one, one_ref))
     where = f"{n} distinct cases; {load}"
     uses = "tables" if model.cause.shap_tables() is not None else "the library (no tables)"
     return [
