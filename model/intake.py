@@ -278,6 +278,9 @@ def validate_case(case: Mapping[str, object] | pd.Series | Any) -> dict[str, obj
     out: dict[str, object] = dict.fromkeys(FIELD_NAMES)
     for field in FIELDS:
         value = items.get(field.name)
+        if value is None or (type(value) is bool and field.kind == "bool"):
+            out[field.name] = value  # unknown, or a plain yes/no: valid as it stands
+            continue
         if pandas_missing and pd.api.types.is_scalar(value) and pd.isna(value):
             value = None
         out[field.name] = _check_value(field, value)

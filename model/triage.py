@@ -233,8 +233,12 @@ class TriageModel:
     def _differential(self, proba: np.ndarray) -> list[list[str]]:
         """Per row, the causes in the conformal set, most probable first (all if uncalibrated)."""
         sets = self.conformal
+        if len(proba) == 1:  # one case: plain Python is several times faster than arrays
+            p = proba[0].tolist()
+            keep = range(len(p)) if sets is None else sets.members(p)
+            return [[CAUSES[k] for k in sorted(keep, key=lambda k: -p[k])]]
         member = np.ones_like(proba, dtype=bool) if sets is None else sets.sets(proba)
-        order = np.argsort(-proba, axis=1)
+        order = np.argsort(-proba, axis=1, kind="stable")  # ties in CAUSES order, as sorted()
         keep = member[np.arange(len(proba))[:, None], order]
         return [_CAUSE_NAMES[o[m]].tolist() for o, m in zip(order, keep, strict=True)]
 

@@ -44,6 +44,19 @@ def test_sets_are_never_empty_and_contain_the_top_cause(posterior_splits) -> Non
     assert member[np.arange(len(proba)), proba.argmax(axis=1)].all()
 
 
+@pytest.mark.parametrize("alpha", [0.05, 0.5])
+def test_one_case_members_equal_the_array_sets(posterior_splits, alpha: float) -> None:
+    sets = ConformalSets.fit(*posterior_splits["calibration"], alpha=alpha)
+    proba, _ = posterior_splits["test"]
+    member = sets.sets(proba[:3_000])
+    for row, p in zip(member, proba[:3_000], strict=True):
+        assert sets.members(p.tolist()) == np.flatnonzero(row).tolist()
+    # a score exactly on a threshold is in, on both paths
+    edge = np.full(len(CAUSES), 0.0)
+    edge[0], edge[1] = 0.5, 1.0 - sets.thresholds[1]
+    assert 1 in sets.members(edge.tolist()) and sets.sets(edge[None, :])[0, 1]
+
+
 def test_smaller_alpha_gives_larger_sets(posterior_splits) -> None:
     proba, _ = posterior_splits["test"]
     loose = ConformalSets.fit(*posterior_splits["calibration"], alpha=0.3).sets(proba)
