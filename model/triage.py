@@ -235,8 +235,8 @@ class TriageModel:
         sets = self.conformal
         if len(proba) == 1:  # one case: plain Python is several times faster than arrays
             p = proba[0].tolist()
-            keep = range(len(p)) if sets is None else sets.members(p)
-            return [[CAUSES[k] for k in sorted(keep, key=lambda k: -p[k])]]
+            members = list(range(len(p))) if sets is None else sets.members(p)
+            return [[CAUSES[k] for k in sorted(members, key=lambda k: -p[k])]]
         member = np.ones_like(proba, dtype=bool) if sets is None else sets.sets(proba)
         order = np.argsort(-proba, axis=1, kind="stable")  # ties in CAUSES order, as sorted()
         keep = member[np.arange(len(proba))[:, None], order]
