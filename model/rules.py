@@ -280,10 +280,15 @@ def red_flags_unasked(df: Answers) -> pd.Series | bool:
     report "no red flags". Returns a bool series named ``red_flags_unasked`` (a ``bool`` for one
     case).
     """
-    unasked = _all([_unknown(df, name) for name in RED_FLAG_FIELDS])
+    unasked = _unasked(df)
     if not isinstance(df, pd.DataFrame):
         return unasked
     return pd.Series(unasked, index=df.index, name="red_flags_unasked")
+
+
+def _unasked(df: Answers) -> Any:
+    """:func:`red_flags_unasked` as a bool array per row, or one bool."""
+    return _all([_unknown(df, name) for name in RED_FLAG_FIELDS])
 
 
 # --------------------------------------------------------------------------------------------
@@ -450,8 +455,10 @@ def _surgery_considered(df: Answers, mechanism: Any = None) -> Any:
     return _progressive_deficit(df) | _severe_weakness(df) | disabling
 
 
-def _red_flags_present(df: Answers, red_flag: Any = None) -> Any:
-    return any_red_flag(df) | _decision(red_flag, _rows(df))
+def _red_flags_present(df: Answers, red_flag: Any = None, reported: Any = None) -> Any:
+    """A reported red-flag sign (``reported``, when the caller has it) or ``red_flag``."""
+    reported = any_red_flag(df) if reported is None else reported
+    return reported | _decision(red_flag, _rows(df))
 
 
 def mri_indication(df: Answers, red_flag: Any = None) -> tuple[Any, list[Any]]:
@@ -507,11 +514,9 @@ def _mri_flags(
 ) -> dict[str, Any]:
     """Each of :func:`mri_indication`'s reasons: applies or not (per row, or for one case).
 
-    ``mechanism`` (:func:`_mechanism_names`) and ``reported`` (:func:`_reported`) may be
+    ``mechanism`` (:func:`_mechanism_names`) and ``reported`` (:func:`any_red_flag`) may be
     passed when the caller already has them.
     """
-    if reported is None:
-        reported = any_red_flag(df)
     return {
         "persistent_beyond_6_8_weeks": (
             (_number(df, "duration_weeks") >= PERSISTENT_WEEKS)
@@ -519,7 +524,7 @@ def _mri_flags(
         ),
         "progressive_neurological_deficit": _progressive_deficit(df),
         "surgery_considered": _surgery_considered(df, mechanism),
-        "red_flags_present": reported | _decision(red_flag, _rows(df)),
+        "red_flags_present": _red_flags_present(df, red_flag, reported),
         "already_imaged": _in(df, "mri_finding", _IMAGED),
     }
 
@@ -711,7 +716,7 @@ def triage(df: Answers, red_flag_model: Any = None) -> dict[str, Any]:
     step, codes = _next_step_codes(df, red_flag, indicated, mechanism, surgery)
     return {
         "red_flags_fired": fired_red_flags(df),
-        "red_flags_unasked": _all([_unknown(df, name) for name in RED_FLAG_FIELDS]),
+        "red_flags_unasked": _unasked(df),
         "red_flag": red_flag,
         "nerve_root": _root_names(df),
         "pain_mechanism": mechanism,
