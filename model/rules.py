@@ -1,19 +1,20 @@
 """The article's clinical reasoning as plain rules over validated intakes: a frame, or one case.
 
-Every rule here quotes ``shared/source-article.txt`` ("Lower Back Pain Radiates to the Leg: 7 Key
-Causes, Diagnosis & Treatments"); where the article gives no operational threshold, the proxy
-chosen is stated in the docstring. The functions take either a frame with the contract's columns
-and dtypes (as returned by :func:`model.intake.validate_frame` or :func:`vignettes.generate`) and
-answer with vectorised pandas objects, or one case as returned by
+Every rule here quotes the article "Lower Back Pain Radiates to the Leg: 7 Key Causes, Diagnosis &
+Treatments"; the red flags, urgency tiers and advice are data in ``vignettes/triage.toml`` (each
+entry with its source), which this module applies. Where the article gives no operational
+threshold, the proxy chosen is stated in the docstring. The functions take either a frame with the
+contract's columns and dtypes (as returned by :func:`model.intake.validate_frame` or
+:func:`vignettes.generate`) and answer with vectorised pandas objects, or one case as returned by
 :func:`model.intake.validate_case` (a dict, ``None`` = unknown) and answer with plain Python
 values. Both go through the same rule code: the few primitives below (``_is``, ``_in``,
 ``_number``, ``_unknown``, ``_count``, ``_choose``) read a frame column as a NumPy array or a
-case's answer as a scalar, and the rules combine them with ``&`` and ``|``, which mean the same
-for both. One case therefore costs microseconds, not a one-row DataFrame's milliseconds, and
-``tests/test_rules.py`` checks that every rule gives each row of a frame what it gives that row
-as a case. An unknown answer (``<NA>``, ``None``) or an absent column never makes a rule fire.
-The rules do not validate: call :mod:`model.intake` first. :class:`ArticleRulesClassifier`
-validates its input.
+case's answer as a scalar, and the rules combine them with ``&`` and ``|``, which mean the same for
+both. One case therefore costs microseconds, not a one-row DataFrame's milliseconds, and
+``tests/test_rules.py`` checks that every rule gives each row of a frame what it gives that row as
+a case. An unknown answer (``<NA>``, ``None``) or an absent column never makes a rule fire. The
+rules do not validate: call :mod:`model.intake` first. :class:`ArticleRulesClassifier` validates
+its input.
 
 Public API
 ----------
@@ -25,8 +26,10 @@ MECHANISMS, mechanism_scores, pain_mechanism
     "Mechanical Pain vs Neurological Pain".
 MRI_REASON_TEXT, mri_indication
     "Imaging: When MRI Helps (And When It Doesn't)".
-NEXT_STEPS, ADVICE_TEXT, next_step
-    Urgent evaluation, imaging, or the "Evidence-Based Treatment Options".
+URGENCY_TIERS, URGENCY_ACTION, RED_FLAG_TIER, urgency
+    Emergency and urgent from reported signs (by rule), review from the model, routine.
+NEXT_STEPS, ADVICE_TEXT, ADVICE_CODES, CONDITIONS, next_step
+    The next step, and the "Evidence-Based Treatment Options" that fit the cause and the course.
 triage
     All of the above for the served prediction, in one pass.
 CAUSE_RULES, cause_points, ArticleRulesClassifier
@@ -49,16 +52,27 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from model.intake import IntakeError, validate_frame
+from vignettes.knowledge import KnowledgeError
 from vignettes.schema import CAUSES, FIELD_NAMES, MRI_FINDINGS, RED_FLAG_FIELDS
+from vignettes.triage_facts import URGENCY_TIERS, load_triage_facts
+
+FACTS = load_triage_facts()
+"""The article's red flags, urgency tiers and advice as data (``vignettes/triage.toml``)."""
 
 __all__ = [
+    "ADVICE_CODES",
     "ADVICE_TEXT",
     "CAUSE_RULES",
+    "CONDITIONS",
     "DERMATOME_ROOT",
     "MECHANISMS",
     "MRI_REASON_TEXT",
     "NEXT_STEPS",
     "RED_FLAG_TEXT",
+    "RED_FLAG_TIER",
+    "TRIAGE_KEYS",
+    "URGENCY_ACTION",
+    "URGENCY_TIERS",
     "ArticleRulesClassifier",
     "Rule",
     "any_red_flag",
@@ -72,6 +86,7 @@ __all__ = [
     "red_flag_rules",
     "red_flags_unasked",
     "triage",
+    "urgency",
 ]
 
 Answers: TypeAlias = pd.DataFrame | Mapping[str, Any]
@@ -193,6 +208,7 @@ DERMATOME_ROOT: dict[str, str] = {
 ``back_only`` is not in the table: pain that stays in the back points to no root."""
 
 ROOT_DTYPE = pd.CategoricalDtype(list(DERMATOME_ROOT.values()))
+_ROOT_REGIONS = tuple(DERMATOME_ROOT)
 
 
 def dermatome_root(pain_region: pd.Series | str | None) -> pd.Series | str | None:
@@ -229,15 +245,9 @@ def _root_series(pain_region: pd.Series) -> pd.Series:
 # "Red Flags That Require Immediate Medical Evaluation"
 # --------------------------------------------------------------------------------------------
 
-RED_FLAG_TEXT: dict[str, str] = {
-    "bladder_bowel_dysfunction": "Loss of bladder or bowel control",
-    "saddle_numbness": "Saddle numbness (numbness around the groin or inner thighs)",
-    "progressive_weakness": "Progressive leg weakness",
-    "unexplained_weight_loss": "Unexplained weight loss",
-    "fever": "Fever with back pain",
-    "cancer_history": "History of cancer with new or worsening pain",
-}
-"""The article's six red flags ("Seek urgent care if you experience: ..."), verbatim, by field."""
+RED_FLAG_TEXT: dict[str, str] = {flag.field: flag.text for flag in FACTS.red_flags}
+"""The article's six red flags ("Seek urgent care if you experience: ..."), verbatim, by field
+(from ``vignettes/triage.toml``)."""
 
 
 def red_flag_rules(df: Answers) -> pd.DataFrame | dict[str, bool]:
@@ -434,25 +444,19 @@ def _progressive_deficit(df: Answers) -> Any:
     return _is(df, "progressive_weakness", True) | (_is(df, "progressive_symptoms", True) & deficit)
 
 
-def _surgery_considered(df: Answers, mechanism: Any = None) -> Any:
+def _surgery_considered(df: Answers, mechanism: Any = None, cause: Any = None) -> Any:
     """Proxy for "Surgery is being considered" from the article's "Surgery" section.
 
     Surgery "is considered only when: There are progressive neurological deficits; Severe leg
     weakness develops; Pain remains disabling despite conservative therapy". The intake does not
     grade severity or disability, so the proxies are: progressive deficit (as in
     :func:`_progressive_deficit`), severe weakness = weakness that is progressing, and disabling
-    pain despite conservative therapy = conservative care failed while the pain is neurological
-    (:func:`pain_mechanism`, passed in when the caller already has it) and the leg pain is worse
-    than the back pain.
+    pain despite conservative therapy as in :func:`_disabling` (at least 6 weeks; ``mechanism``,
+    :func:`pain_mechanism`, and ``cause``, the likely cause, are passed in when known).
     """
     if mechanism is None:
         mechanism = _mechanism_names(df)
-    disabling = (
-        _is(df, "conservative_care_failed", True)
-        & _is(df, "leg_pain_worse_than_back", True)
-        & (mechanism == "neurological")
-    )
-    return _progressive_deficit(df) | _severe_weakness(df) | disabling
+    return _progressive_deficit(df) | _severe_weakness(df) | _disabling(df, mechanism, cause)
 
 
 def _red_flags_present(df: Answers, red_flag: Any = None, reported: Any = None) -> Any:
@@ -510,7 +514,11 @@ def _mri_result(flags: dict[str, Any]) -> tuple[Any, list[Any]]:
 
 
 def _mri_flags(
-    df: Answers, red_flag: Any = None, mechanism: Any = None, reported: Any = None
+    df: Answers,
+    red_flag: Any = None,
+    mechanism: Any = None,
+    reported: Any = None,
+    cause: Any = None,
 ) -> dict[str, Any]:
     """Each of :func:`mri_indication`'s reasons: applies or not (per row, or for one case).
 
@@ -523,111 +531,260 @@ def _mri_flags(
             & _is(df, "conservative_care_failed", True)
         ),
         "progressive_neurological_deficit": _progressive_deficit(df),
-        "surgery_considered": _surgery_considered(df, mechanism),
+        "surgery_considered": _surgery_considered(df, mechanism, cause),
         "red_flags_present": _red_flags_present(df, red_flag, reported),
         "already_imaged": _in(df, "mri_finding", _IMAGED),
     }
 
 
 # --------------------------------------------------------------------------------------------
-# The next step: "Red Flags", "Imaging", "Evidence-Based Treatment Options"
+# Urgency, the next step and advice ("Red Flags", "Imaging", "Evidence-Based Treatment
+# Options", "Why Chronic Radiating Pain Persists"): the engine for vignettes/triage.toml
 # --------------------------------------------------------------------------------------------
 
+URGENCY_DTYPE = pd.CategoricalDtype(list(URGENCY_TIERS))
+URGENCY_ACTION: dict[str, str] = dict(FACTS.urgency_action)
+"""What each urgency tier asks for, from ``vignettes/triage.toml``."""
+RED_FLAG_TIER: dict[str, str] = {flag.field: flag.tier for flag in FACTS.red_flags}
+"""The tier a reported red-flag sign sets: ``"emergency"`` (cauda equina signs) or ``"urgent"``."""
+_SIGNS_OF_TIER = {
+    tier: tuple(f for f, t in RED_FLAG_TIER.items() if t == tier)
+    for tier in ("emergency", "urgent")
+}
+
 NEXT_STEPS: tuple[str, ...] = (
+    "emergency_assessment",
     "urgent_evaluation",
     "imaging_and_specialist_review",
+    "specialist_review",
+    "clinician_review",
     "conservative_care",
 )
+"""Next steps, most urgent first: same-day emergency assessment (a cauda equina sign); prompt
+specialist evaluation (another red-flag sign); MRI and specialist review (an MRI criterion holds
+and no MRI is on file); specialist review of the MRI on file, read in context (a criterion holds
+and an MRI was done); clinician review (the model's alert, tier ``review``); conservative care."""
 NEXT_STEP_DTYPE = pd.CategoricalDtype(list(NEXT_STEPS))
 
-ADVICE_TEXT: dict[str, str] = {
-    "urgent_evaluation": (
-        "Seek urgent care: red flags require immediate medical evaluation. These cases are rare "
-        "but indicate potentially serious underlying conditions that require prompt evaluation."
-    ),
-    "imaging_and_specialist_review": (
-        "MRI is most useful now, interpreted in context with clinical symptoms: treat the "
-        "patient, not the scan. Clinical evaluation and symptom patterns are far more "
-        "informative than imaging alone."
-    ),
-    "conservative_care": (
-        "Most cases of radiating leg pain do not require surgery; conservative management "
-        "remains the first-line approach."
-    ),
-    "activity_modification": (
-        "Activity modification: prolonged rest can slow recovery and increase stiffness. Avoid "
-        "positions that worsen pain, maintain gentle movement to keep muscles and joints active, "
-        "and gradually reintroduce loading to rebuild strength and endurance."
-    ),
-    "physical_therapy": (
-        "Physical therapy focused on spinal stability and core strength, hip and lower "
-        "extremity mobility, nerve glide techniques to reduce irritation, and load tolerance "
-        "training to improve functional capacity. Random or generic exercises are rarely "
-        "effective for radiating leg pain."
-    ),
-    "anti_inflammatory": (
-        "Anti-inflammatory strategies for short-term symptom relief: NSAIDs under medical "
-        "supervision, heat or cold therapy depending on comfort, and activity pacing to avoid "
-        "aggravating structures. These manage symptoms but do not address the underlying cause."
-    ),
-    "epidural_steroid_injection": (
-        "Epidural steroid injections may help when inflammation is a dominant contributor to "
-        "nerve irritation and pain limits participation in rehabilitation. They do not fix discs "
-        "and are intended to facilitate recovery, not replace conservative care."
-    ),
-    "surgery": (
-        "Surgical intervention is considered only when there are progressive neurological "
-        "deficits, severe leg weakness develops, or pain remains disabling despite conservative "
-        "therapy."
-    ),
-    "mechanical_focus": ("Mechanical pain: treatment focuses on restoring mobility and strength."),
-    "neurological_focus": ("Neurological pain may require targeted nerve-focused interventions."),
-}
-"""Every advice text of :func:`next_step`, by code, in the article's words ("Red Flags",
-"Imaging", "Evidence-Based Treatment Options", "Mechanical Pain vs Neurological Pain")."""
+CHRONIC_WEEKS = 12.0
+"""The article's chronic pain ("Why Chronic Radiating Pain Persists"): 12 weeks or more, the usual
+clinical definition (assumption: the article gives no number)."""
+
+CONDITIONS: tuple[str, ...] = (
+    "red_flag_questions_unanswered",
+    "mri_indicated",
+    "already_imaged",
+    "mechanical_pain_pattern",
+    "neurological_pain_pattern",
+    "radicular_pain",
+    "conservative_care_failed",
+    "progressive_deficit",
+    "severe_weakness",
+    "disabling_after_conservative_care",
+    "chronic",
+    *(f"likely_{cause}" for cause in CAUSES),
+)
+"""The named conditions ``triage.toml``'s advice may use (``when_all``, ``when_any``,
+``unless_any``), each computed per case by :func:`_conditions`:
+
+* ``red_flag_questions_unanswered`` - at least one red-flag question is unknown;
+* ``mri_indicated`` - one of the article's MRI criteria holds (:func:`mri_indication`);
+* ``already_imaged`` - an MRI finding is on file (``mri_finding`` known and not ``not_done``);
+* ``mechanical_pain_pattern`` / ``neurological_pain_pattern`` - :func:`pain_mechanism`;
+* ``radicular_pain`` - the pain follows a nerve root (a region of the root table) or reaches
+  below the knee;
+* ``conservative_care_failed`` - answered yes;
+* ``progressive_deficit`` - progressive weakness, or progressive symptoms with a deficit;
+* ``severe_weakness`` - weakness that is getting worse;
+* ``disabling_after_conservative_care`` - neurological leg pain worse than the back pain,
+  conservative care failed, for at least 6 weeks, and a spinal cause is likely (not piriformis
+  syndrome or mechanical pain);
+* ``chronic`` - ``duration_weeks`` >= :data:`CHRONIC_WEEKS`;
+* ``likely_<cause>`` - the model's most likely cause (false when no cause is given).
+"""
+
+_unknown_conditions = sorted(
+    {c for item in FACTS.advice for c in item.conditions} - set(CONDITIONS)
+)
+if _unknown_conditions:
+    raise KnowledgeError(
+        f"triage.toml advice: unknown conditions {_unknown_conditions}; known: {list(CONDITIONS)}"
+    )
 
 
-def _advice(step: int, mechanism: str, injection: bool, surgery: bool) -> list[str]:
-    """Advice codes of one case: the step, then the treatment options that apply."""
-    codes = [NEXT_STEPS[step]]
-    if step != NEXT_STEPS.index("urgent_evaluation"):
-        codes += ["activity_modification", "physical_therapy", "anti_inflammatory"]
-        codes += ["epidural_steroid_injection"] * bool(injection) + ["surgery"] * bool(surgery)
-        if mechanism in ("mechanical", "neurological"):
-            codes.append(f"{mechanism}_focus")
-    return codes
+def _advice_text(item: Any) -> str:
+    """An advice item's words; ``{return_if}`` becomes the red flags' safety-netting words."""
+    if "{return_if}" not in item.text:
+        return str(item.text)
+    return str(item.text.format(return_if="; or if ".join(f.return_if for f in FACTS.red_flags)))
 
 
-def _next_step_codes(
-    df: Answers, urgent: Any, indicated: Any, mechanism: Any, surgery: Any = None
-) -> tuple[Any, list[Any]]:
-    """Step index into :data:`NEXT_STEPS` and advice codes (per row, or for one case)."""
-    step = _choose([urgent, indicated], [0, 1], 2)
-    injection = (mechanism == "neurological") & _is(df, "conservative_care_failed", True)
-    if surgery is None:
-        surgery = _surgery_considered(df, mechanism)
+ADVICE_TEXT: dict[str, str] = {item.code: _advice_text(item) for item in FACTS.advice}
+"""Every advice text, by code (the documented vocabulary of ``advice_codes``), in the order
+given; from ``vignettes/triage.toml``, which also holds each item's source and conditions."""
+ADVICE_CODES: tuple[str, ...] = tuple(ADVICE_TEXT)
+_ADVICE_RULES = tuple(
+    (item.code, frozenset(URGENCY_TIERS.index(t) for t in item.tiers), item)
+    for item in FACTS.advice
+)
+
+
+def _not(condition: Any) -> Any:
+    """Logical NOT of a bool or a bool array (``~`` on a Python bool is an integer)."""
+    return not condition if isinstance(condition, bool) else ~condition
+
+
+def _likely(cause: Any, name: str, n: int | None) -> Any:
+    """Whether the model's most likely cause is ``name`` (False without a cause)."""
+    if cause is None:
+        return False if n is None else np.zeros(n, dtype=bool)
+    if n is None:
+        return cause == name
+    return np.asarray(cause, dtype=object) == name
+
+
+def _disabling(df: Answers, mechanism: Any, cause: Any = None) -> Any:
+    """Proxy for "Pain remains disabling despite conservative therapy" (article, "Surgery").
+
+    The intake does not grade disability, so: neurological leg pain worse than the back pain,
+    conservative care failed, after at least 6 weeks (never in the first weeks, when most cases
+    still improve), and not piriformis syndrome or mechanical pain when the likely cause is known
+    (neither has a compressed spinal root for surgery to free).
+    """
+    n = _rows(df)
+    off_spine = _likely(cause, "piriformis_syndrome", n) | _likely(cause, "mechanical_pain", n)
+    return (
+        _is(df, "conservative_care_failed", True)
+        & _is(df, "leg_pain_worse_than_back", True)
+        & (mechanism == "neurological")
+        & (_number(df, "duration_weeks") >= PERSISTENT_WEEKS)
+        & _not(off_spine)
+    )
+
+
+def _conditions(
+    df: Answers, mechanism: Any, mri_flags: dict[str, Any], indicated: Any, cause: Any
+) -> dict[str, Any]:
+    """Every :data:`CONDITIONS` entry, per row (bool arrays) or for one case (bools)."""
+    n = _rows(df)
+    out = {
+        "red_flag_questions_unanswered": _any([_unknown(df, f) for f in RED_FLAG_FIELDS]),
+        "mri_indicated": indicated,
+        "already_imaged": mri_flags["already_imaged"],
+        "mechanical_pain_pattern": mechanism == "mechanical",
+        "neurological_pain_pattern": mechanism == "neurological",
+        "radicular_pain": _in(df, "pain_region", _ROOT_REGIONS) | _is(df, "below_knee", True),
+        "conservative_care_failed": _is(df, "conservative_care_failed", True),
+        "progressive_deficit": _progressive_deficit(df),
+        "severe_weakness": _severe_weakness(df),
+        "disabling_after_conservative_care": _disabling(df, mechanism, cause),
+        "chronic": _number(df, "duration_weeks") >= CHRONIC_WEEKS,
+    }
+    return out | {f"likely_{c}": _likely(cause, c, n) for c in CAUSES}
+
+
+def _urgency_code(df: Answers, red_flag_model: Any = None) -> Any:
+    """Index into :data:`URGENCY_TIERS`: reported signs by rule, then the model, then routine."""
+    signs = [_any([_is(df, f, True) for f in _SIGNS_OF_TIER[t]]) for t in ("emergency", "urgent")]
+    return _choose([*signs, _decision(red_flag_model, _rows(df))], [0, 1, 2], 3)
+
+
+def urgency(df: Answers, red_flag_model: Any = None) -> pd.Series | str:
+    """The urgency tier of each case.
+
+    * ``"emergency"`` - a cauda equina sign is reported (bladder or bowel dysfunction, saddle
+      numbness): same-day emergency assessment;
+    * ``"urgent"`` - any other red-flag sign is reported: prompt specialist assessment;
+    * ``"review"`` - no sign is reported but ``red_flag_model`` (the model's decision,
+      probability at or above the served threshold) is true: clinician review soon;
+    * ``"routine"`` - otherwise: conservative care first, with safety-netting.
+
+    Emergency and urgent come from reported signs only (which tier a sign sets is data:
+    ``vignettes/triage.toml``); the model can raise a case to review, never lower a tier.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame or mapping
+        Validated cases, or one validated case.
+    red_flag_model : array-like of bool or bool, optional
+        The model's decision per row, aligned by position (one bool for one case).
+
+    Returns
+    -------
+    pandas.Series or str
+        Categorical over :data:`URGENCY_TIERS`, named ``urgency``; for one case, the tier.
+
+    Examples
+    --------
+    >>> urgency({"age": 40, "saddle_numbness": True})
+    'emergency'
+    >>> urgency({"age": 40, "fever": True}, red_flag_model=True)
+    'urgent'
+    >>> urgency({"age": 40, "fever": False}, red_flag_model=True)
+    'review'
+    >>> urgency({"age": 40})
+    'routine'
+    """
+    code = _urgency_code(df, red_flag_model)
+    if not isinstance(df, pd.DataFrame):
+        return URGENCY_TIERS[code]
+    return pd.Series(
+        pd.Categorical.from_codes(code, dtype=URGENCY_DTYPE), index=df.index, name="urgency"
+    )
+
+
+def _advice_codes(tier: Any, conditions: dict[str, Any]) -> list[Any]:
+    """The advice codes that apply (one list, or one list per row), in ``triage.toml`` order."""
+    if isinstance(tier, int):
+        return [
+            code
+            for code, tiers, item in _ADVICE_RULES
+            if tier in tiers
+            and all(conditions[c] for c in item.when_all)
+            and (not item.when_any or any(conditions[c] for c in item.when_any))
+            and not any(conditions[c] for c in item.unless_any)
+        ]
+    masks = []
+    for _, tiers, item in _ADVICE_RULES:
+        mask = np.isin(tier, list(tiers))
+        for c in item.when_all:
+            mask &= conditions[c]
+        if item.when_any:
+            mask &= _any([conditions[c] for c in item.when_any])
+        for c in item.unless_any:
+            mask &= ~conditions[c]
+        masks.append(mask)
+    return [list(compress(ADVICE_CODES, row)) for row in np.column_stack(masks)]
+
+
+def _step_code(tier: Any, indicated: Any, imaged: Any) -> Any:
+    """Index into :data:`NEXT_STEPS` (per row, or for one case)."""
+    return _choose(
+        [tier == 0, tier == 1, indicated & _not(imaged), indicated & imaged, tier == 2],
+        [0, 1, 2, 3, 4],
+        5,
+    )
+
+
+def _unanswered(df: Answers) -> list[Any]:
+    """The red-flag questions left unanswered, schema order (one list, or one per row)."""
     if _one(df):
-        return step, _advice(step, mechanism, injection, surgery)
-    rows = zip(step.tolist(), mechanism, injection.tolist(), surgery.tolist(), strict=True)
-    return step, [_advice(*row) for row in rows]
+        return [name for name in RED_FLAG_FIELDS if _unknown(df, name)]
+    unknown = np.column_stack([_unknown(df, name) for name in RED_FLAG_FIELDS])
+    return [list(compress(RED_FLAG_FIELDS, row)) for row in unknown]
 
 
-def next_step(df: Answers, red_flag: Any = None, mri_indicated: Any = None) -> Any:
-    """The next step for each case and the article's options that go with it.
+def next_step(
+    df: Answers, red_flag: Any = None, mri_indicated: Any = None, cause: Any = None
+) -> Any:
+    """The urgency, the next step and the advice that goes with it.
 
-    * ``urgent_evaluation`` - any red flag answered ``True``, or ``red_flag`` (the model's
-      red-flag decision) is true: "Seek urgent care if you experience ...". No treatment options
-      are listed: evaluation comes first.
-    * ``imaging_and_specialist_review`` - MRI is indicated (:func:`mri_indication`).
-    * ``conservative_care`` - otherwise: "conservative management remains the first-line
-      approach".
-
-    Outside urgent evaluation the advice lists activity modification, physical therapy and
-    anti-inflammatory strategies; an epidural steroid injection when "inflammation is a dominant
-    contributor" and "pain limits participation in rehabilitation" (proxy: neurological pain,
-    :func:`pain_mechanism`, with ``conservative_care_failed``); surgery only when the article's
-    conditions hold (proxy: ``surgery_considered`` of :func:`mri_indication`); and the
-    mechanical or neurological treatment focus.
+    The next step (:data:`NEXT_STEPS`) follows the urgency (:func:`urgency`), then the article's
+    MRI criteria (:func:`mri_indication`; an MRI already on file is read in context, not
+    repeated), then the model's review alert, then conservative care. The advice is every item
+    of ``vignettes/triage.toml`` whose tier and conditions (:data:`CONDITIONS`) hold: evaluation
+    first for emergency and urgent cases; conservative care, the article's treatment options
+    that fit the cause and the course, and safety-netting for review and routine ones.
 
     Parameters
     ----------
@@ -638,30 +795,25 @@ def next_step(df: Answers, red_flag: Any = None, mri_indicated: Any = None) -> A
     mri_indicated : array-like of bool or bool, optional
         The ``indicated`` result of :func:`mri_indication` when the caller already has it
         (aligned by position); computed here otherwise.
+    cause : array-like of str or str, optional
+        The most likely cause per row (the model's), for advice that depends on it (e.g. no
+        epidural injection for central canal stenosis).
 
     Returns
     -------
     pandas.DataFrame or dict
-        Indexed like ``df``, with columns ``next_step`` (categorical over :data:`NEXT_STEPS`),
-        ``advice`` (list of texts from :data:`ADVICE_TEXT`) and ``advice_codes`` (their keys).
-        For one case, a dict with the same keys and plain values.
+        Indexed like ``df``, with columns ``urgency`` and ``next_step`` (categorical), ``advice``
+        (list of texts from :data:`ADVICE_TEXT`) and ``advice_codes`` (their codes). For one
+        case, a dict with the same keys and plain values.
     """
-    urgent = _red_flags_present(df, red_flag)
-    if mri_indicated is None:
-        mri_indicated, _ = mri_indication(df, red_flag)
-    indicated = _decision(mri_indicated, _rows(df), "mri_indicated")
-    step, codes = _next_step_codes(df, urgent, indicated, _mechanism_names(df))
+    parts = _triage_parts(df, red_flag, cause, mri_indicated)
+    keys = ("urgency", "next_step", "advice", "advice_codes")
     if not isinstance(df, pd.DataFrame):
-        advice = [ADVICE_TEXT[c] for c in codes]
-        return {"next_step": NEXT_STEPS[step], "advice": advice, "advice_codes": codes}
-    return pd.DataFrame(
-        {
-            "next_step": pd.Categorical.from_codes(step, dtype=NEXT_STEP_DTYPE),
-            "advice": [[ADVICE_TEXT[c] for c in row] for row in codes],
-            "advice_codes": codes,
-        },
-        index=df.index,
-    )
+        return {k: parts[k] for k in keys}
+    out = pd.DataFrame({k: parts[k] for k in keys}, index=df.index)
+    out["urgency"] = pd.Categorical(out["urgency"], dtype=URGENCY_DTYPE)
+    out["next_step"] = pd.Categorical(out["next_step"], dtype=NEXT_STEP_DTYPE)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -669,27 +821,32 @@ def next_step(df: Answers, red_flag: Any = None, mri_indicated: Any = None) -> A
 # --------------------------------------------------------------------------------------------
 
 TRIAGE_KEYS: tuple[str, ...] = (
+    "urgency",
+    "urgency_action",
+    "red_flag",
     "red_flags_fired",
     "red_flags_unasked",
-    "red_flag",
+    "red_flag_questions_unanswered",
     "nerve_root",
     "pain_mechanism",
     "mri_indicated",
     "mri_reasons",
     "next_step",
+    "advice_codes",
     "advice",
 )
-"""Keys of :func:`triage`'s result."""
+"""The keys of :func:`triage`, in order."""
 
 
-def triage(df: Answers, red_flag_model: Any = None) -> dict[str, Any]:
-    """The article's triage of validated intakes, with the model's red-flag decision.
+def triage(df: Answers, red_flag_model: Any = None, cause: Any = None) -> dict[str, Any]:
+    """The article's triage of validated intakes, with the model's red-flag decision and cause.
 
-    Computes each piece once: the red flags reported, the safety net (``red_flag`` = any
-    reported sign OR ``red_flag_model``), the nerve root (:func:`dermatome_root`), the pain
-    mechanism (:func:`pain_mechanism`), MRI (:func:`mri_indication`, whose red-flag criterion
-    counts reported signs only: the article's "red flags are present") and the next step
-    (:func:`next_step`, urgent whenever ``red_flag`` is).
+    Computes each piece once: the red flags reported and unanswered, the urgency tier
+    (:func:`urgency`: reported signs by rule, the model's decision only adds ``review``), the
+    nerve root (:func:`dermatome_root`), the pain mechanism (:func:`pain_mechanism`), MRI
+    (:func:`mri_indication`, whose red-flag criterion counts reported signs only: the article's
+    "red flags are present"), the next step and the advice (:func:`next_step`).
+    ``red_flag`` is ``urgency != "routine"``.
 
     Parameters
     ----------
@@ -698,6 +855,8 @@ def triage(df: Answers, red_flag_model: Any = None) -> dict[str, Any]:
     red_flag_model : array-like of bool or bool, optional
         The model's red-flag decision (per row by position, or one bool); it can only add
         urgency, never remove it.
+    cause : array-like of str or str, optional
+        The model's most likely cause (per row by position, or one name).
 
     Returns
     -------
@@ -705,37 +864,59 @@ def triage(df: Answers, red_flag_model: Any = None) -> dict[str, Any]:
         :data:`TRIAGE_KEYS`. For a frame each value has one entry per row (a NumPy array of bool
         or object, or a list of lists); for one case, plain Python values. ``nerve_root`` is
         ``None`` where the table points to no root; ``mri_reasons`` are reason codes
-        (:data:`MRI_REASON_TEXT`), ``advice`` texts (:data:`ADVICE_TEXT`).
+        (:data:`MRI_REASON_TEXT`), ``advice_codes`` codes and ``advice`` texts
+        (:data:`ADVICE_TEXT`).
+
+    Examples
+    --------
+    >>> out = triage({"age": 35, "duration_weeks": 3, "fever": False}, cause="disc_herniation")
+    >>> out["urgency"], out["next_step"]
+    ('routine', 'conservative_care')
+    >>> "safety_net" in out["advice_codes"], out["red_flag_questions_unanswered"][:2]
+    (True, ['bladder_bowel_dysfunction', 'saddle_numbness'])
     """
-    reported = any_red_flag(df)
-    red_flag = reported | _decision(red_flag_model, _rows(df))
+    parts = _triage_parts(df, red_flag_model, cause)
+    return {key: parts[key] for key in TRIAGE_KEYS}
+
+
+def _triage_parts(
+    df: Answers, red_flag_model: Any = None, cause: Any = None, mri_indicated: Any = None
+) -> dict[str, Any]:
+    """Everything :func:`triage` and :func:`next_step` return, each computed once."""
+    one = _one(df)
+    tier = _urgency_code(df, red_flag_model)
     mechanism = _mechanism_names(df)
-    flags = _mri_flags(df, None, mechanism, reported)
+    flags = _mri_flags(df, None, mechanism, None, cause)
     indicated, reasons = _mri_result(flags)
-    surgery = flags["surgery_considered"]
-    step, codes = _next_step_codes(df, red_flag, indicated, mechanism, surgery)
+    if mri_indicated is not None:
+        indicated = _decision(mri_indicated, _rows(df), "mri_indicated")
+    codes = _advice_codes(tier, _conditions(df, mechanism, flags, indicated, cause))
+    step = _step_code(tier, indicated, flags["already_imaged"])
     return {
+        "urgency": _names(URGENCY_TIERS, tier),
+        "urgency_action": _names(_ACTIONS, tier),
+        "red_flag": tier != URGENCY_TIERS.index("routine"),
         "red_flags_fired": fired_red_flags(df),
         "red_flags_unasked": _unasked(df),
-        "red_flag": red_flag,
+        "red_flag_questions_unanswered": _unanswered(df),
         "nerve_root": _root_names(df),
         "pain_mechanism": mechanism,
         "mri_indicated": indicated,
         "mri_reasons": reasons,
         "next_step": _names(NEXT_STEPS, step),
-        "advice": _advice_texts(codes, _one(df)),
+        "advice_codes": codes,
+        "advice": [ADVICE_TEXT[c] for c in codes]
+        if one
+        else [[ADVICE_TEXT[c] for c in row] for row in codes],
     }
+
+
+_ACTIONS = tuple(URGENCY_ACTION[t] for t in URGENCY_TIERS)
 
 
 def _names(names: tuple[str, ...], code: Any) -> Any:
     """``names[code]`` for one code, or an object array of names for an array of codes."""
     return names[code] if isinstance(code, int) else np.asarray(names, dtype=object)[code]
-
-
-def _advice_texts(codes: list[Any], one: bool) -> list[Any]:
-    if one:
-        return [ADVICE_TEXT[c] for c in codes]
-    return [[ADVICE_TEXT[c] for c in row] for row in codes]
 
 
 def _root_names(df: Answers) -> Any:

@@ -5,8 +5,10 @@ at training time, and turns a frame of intakes into one output row per case. The
 that MLflow serves (:mod:`model.pyfunc`) and the Python API (``serve``) both call it, so every way
 in gives the same answer.
 
-Safety net: the final ``red_flag`` decision is the model's decision OR any reported red-flag sign.
-The model can add urgency; it can never remove it.
+Safety net: the urgency tier comes first from reported red-flag signs, by rule (``emergency`` for
+a cauda equina sign, ``urgent`` for any other); the model's calibrated probability of a serious
+condition can only raise a case with no reported sign from ``routine`` to ``review``. ``red_flag``
+is ``urgency != "routine"``: the model can add urgency, never remove it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,30 @@ summing the same trees in another order (library, tables) moves it by an ulp or 
 must not turn the urgent decision off. The slack only ever adds urgency."""
 
 
+RED_FLAG_COST_RATIO = 100.0
+"""Default K: missing one serious condition costs as much as K false alarms (model-raised
+``review`` alerts). The review threshold is then ``1 / (1 + K)`` on a calibrated probability: an
+alert is worth raising when ``p * K >= (1 - p)``. K = 100 puts the threshold near 1%, so a review
+alert raised by the model is right a few percent of the time - about NICE NG12's 3% positive
+predictive value for urgent referral - while an emergency pathway already accepts that 80-95% of
+suspected cauda equina scans are negative (Bell 2007; Domen 2009; GIRFT 2023). The measured
+trade-off for other K is in the comparison report and the README."""
+
+
+def cost_ratio_threshold(cost_ratio: float) -> float:
+    """The review threshold ``1 / (1 + K)`` for a cost ratio ``K > 0`` (see
+    :data:`RED_FLAG_COST_RATIO`).
+
+    Examples
+    --------
+    >>> cost_ratio_threshold(99.0)
+    0.01
+    """
+    if not cost_ratio > 0:
+        raise ValueError(f"cost_ratio: expected a number > 0, got {cost_ratio!r}")
+    return 1.0 / (1.0 + float(cost_ratio))
+
+
 def red_flag_decision(probability: np.ndarray, threshold: float) -> np.ndarray:
     """The model's red-flag decision: ``probability >= threshold``, ties broken towards urgent."""
     return np.asarray(probability) >= threshold - RED_FLAG_TOLERANCE
@@ -50,17 +76,22 @@ OUTPUT_SCALARS = (
     *(f"prob_{c}" for c in CAUSES),
     "differential",
     "differential_coverage",
+    "urgency",
+    "urgency_action",
     "red_flag",
     "red_flag_probability",
     "red_flag_model",
     "red_flag_threshold",
+    "red_flag_cost_ratio",
     "red_flags_fired",
     "red_flags_unasked",
+    "red_flag_questions_unanswered",
     "nerve_root",
     "pain_mechanism",
     "mri_indicated",
     "mri_reasons",
     "next_step",
+    "advice_codes",
     "advice",
     "attribution_base",
     "red_flag_attribution_base",
@@ -94,7 +125,14 @@ class TriageModel:
 
     @property
     def threshold(self) -> float:
+        """The served review threshold on the calibrated probability of a serious condition."""
         return float(self.meta["red_flag_threshold"])
+
+    @property
+    def cost_ratio(self) -> float | None:
+        """The declared cost ratio K behind the threshold (``1 / (1 + K)``), when recorded."""
+        k = self.meta.get("red_flag_cost_ratio")
+        return None if k is None else float(k)
 
     def save(self, directory: Path | str) -> Path:
         """Write the bundle: two scorer folders and ``meta.json``."""
@@ -135,7 +173,8 @@ class TriageModel:
         """
         frame = cases if validated else validate_frame(cases)
         learned = self._learned(encode(frame))
-        out: dict[str, Any] = {"cause": _CAUSE_NAMES[learned.proba.argmax(axis=1)]}
+        cause = _CAUSE_NAMES[learned.proba.argmax(axis=1)]
+        out: dict[str, Any] = {"cause": cause}
         out |= dict(zip(_PROB_COLUMNS, learned.proba.T, strict=True))
         out |= {
             "differential": learned.differential,
@@ -146,7 +185,7 @@ class TriageModel:
         }
         out |= dict(zip(_ATTR_COLUMNS, learned.attr.T, strict=True))
         out |= dict(zip(_RED_ATTR_COLUMNS, learned.red_attr.T, strict=True))
-        out |= rules.triage(frame, learned.red_model)
+        out |= rules.triage(frame, learned.red_model, cause)
         out |= self._constants()
         for name in LIST_COLUMNS:
             out[name] = [json.dumps(value) for value in out[name]]
@@ -174,7 +213,8 @@ class TriageModel:
         learned = self._learned(encode_case(answers))
         proba = learned.proba[0].tolist()
         red_model = bool(learned.red_model[0])
-        out: dict[str, Any] = {"cause": CAUSES[proba.index(max(proba))]}
+        cause = CAUSES[proba.index(max(proba))]
+        out: dict[str, Any] = {"cause": cause}
         out |= zip(_PROB_COLUMNS, proba, strict=True)
         out |= {
             "differential": learned.differential[0],
@@ -185,7 +225,7 @@ class TriageModel:
         }
         out |= zip(_ATTR_COLUMNS, learned.attr[0].tolist(), strict=True)
         out |= zip(_RED_ATTR_COLUMNS, learned.red_attr[0].tolist(), strict=True)
-        out |= rules.triage(answers, red_model)
+        out |= rules.triage(answers, red_model, cause)
         out |= self._constants()
         return {name: out[name] for name in OUTPUT_COLUMNS}
 
@@ -212,6 +252,7 @@ class TriageModel:
         return {
             "differential_coverage": 1.0 if sets is None else 1.0 - sets.alpha,
             "red_flag_threshold": self.threshold,
+            "red_flag_cost_ratio": self.cost_ratio,
             "model_name": self.meta.get("name", "sciatica-triage"),
             "model_version": str(self.meta.get("version", "unregistered")),
             "disclaimer": DISCLAIMER,
@@ -260,5 +301,12 @@ _CAUSE_NAMES = np.asarray(CAUSES, dtype=object)
 _PROB_COLUMNS = tuple(f"prob_{c}" for c in CAUSES)
 _ATTR_COLUMNS = tuple(f"attr_{f}" for f in FIELD_ORDER)
 _RED_ATTR_COLUMNS = tuple(f"red_flag_attr_{f}" for f in FIELD_ORDER)
-LIST_COLUMNS = ("differential", "red_flags_fired", "mri_reasons", "advice")
+LIST_COLUMNS = (
+    "differential",
+    "red_flags_fired",
+    "red_flag_questions_unanswered",
+    "mri_reasons",
+    "advice_codes",
+    "advice",
+)
 """Output columns holding a list per case (JSON strings in :meth:`TriageModel.predict`)."""

@@ -1,8 +1,8 @@
 """A prediction in words: what ``str(prediction)`` prints.
 
 The text follows the order a clinician reads a triage note in: the disclaimer, the likely causes,
-why the model leans to the top one, the red-flag reasoning, the nerve root and pain mechanism,
-imaging, and the next step with the article's advice.
+why the model leans to the top one, the urgency and its red-flag reasoning, the nerve root and
+pain mechanism, imaging, and the next step with the article's advice.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 from typing import TYPE_CHECKING, Any
 
-from model.rules import DERMATOME_ROOT, RED_FLAG_TEXT
+from model.rules import DERMATOME_ROOT, RED_FLAG_TEXT, RED_FLAG_TIER
 from vignettes.schema import FIELD_BY_NAME
 
 if TYPE_CHECKING:
@@ -31,8 +31,11 @@ REGION_TEXT = {
 }
 """The article's pain locations ("How to Tell Which Nerve Is Involved"), in its words."""
 _STEP_TEXT = {
-    "urgent_evaluation": "URGENT medical evaluation",
+    "emergency_assessment": "EMERGENCY assessment today",
+    "urgent_evaluation": "URGENT specialist evaluation",
     "imaging_and_specialist_review": "imaging (MRI) and specialist review",
+    "specialist_review": "specialist review, reading the MRI on file in context",
+    "clinician_review": "clinician review soon; conservative care meanwhile",
     "conservative_care": "conservative care (first-line management)",
 }
 
@@ -115,29 +118,44 @@ def _reasons(p: Prediction, n: int) -> list[str]:
     return lines
 
 
-def _red_flag(p: Prediction) -> list[str]:
-    verdict = "YES - needs urgent medical evaluation" if p.red_flag else "no"
-    lines = [f"Red flag: {verdict}"]
+_TIER_TEXT = {
+    "emergency": "EMERGENCY - same-day emergency assessment",
+    "urgent": "URGENT - prompt specialist assessment (days)",
+    "review": "REVIEW - clinician review soon (not an emergency)",
+    "routine": "routine - conservative care first",
+}
+
+
+def _urgency(p: Prediction) -> list[str]:
+    lines = [f"Urgency: {_TIER_TEXT.get(p.urgency, p.urgency)}"]
+    lines += _wrap(p.urgency_action, "  ")
     if p.red_flags_fired:
-        lines.append("  red-flag signs reported (each one alone means urgent evaluation):")
-        lines += [f"    - {RED_FLAG_TEXT.get(f, _label(f))}" for f in p.red_flags_fired]
+        lines.append("  red-flag signs reported (each sets the tier by rule; no model lowers it):")
+        lines += [
+            f"    - {RED_FLAG_TEXT.get(f, _label(f))} ({RED_FLAG_TIER.get(f, 'urgent')})"
+            for f in p.red_flags_fired
+        ]
     else:
         lines.append("  red-flag signs reported: none")
     if p.red_flags_unasked:
         lines.append(
             "  none of the six red-flag questions was answered: red flags cannot be ruled out"
         )
-    elif p.red_flag_questions_unanswered:
+    if p.red_flag_questions_unanswered:
         unasked = ", ".join(_label(f) for f in p.red_flag_questions_unanswered)
-        lines.append(f"  red-flag questions not answered: {unasked}")
+        lines += _wrap(
+            f"red-flag questions not answered - ask these before reassuring: {unasked}", "  "
+        )
     relation = ">=" if p.red_flag_model else "<"
-    says = "urgent" if p.red_flag_model else "not urgent"
+    k = "" if p.red_flag_cost_ratio is None else f" = 1/(1+K), K = {p.red_flag_cost_ratio:g}"
     lines.append(
-        f"  model: P(serious condition) = {p.red_flag_probability:.3g} {relation} threshold "
-        f"{p.red_flag_threshold:.3g} -> {says}"
+        f"  model: P(serious condition) = {p.red_flag_probability:.3g} {relation} review "
+        f"threshold {p.red_flag_threshold:.3g}{k}"
     )
-    if p.red_flag and not p.red_flag_model:
-        lines.append("  (the safety net overrides the model: a reported red-flag sign is urgent)")
+    if p.red_flag_model and p.urgency == "review":
+        lines.append(
+            "  (raised by the model alone: an estimate to review, not a reported red flag)"
+        )
     return lines
 
 
@@ -181,16 +199,16 @@ def explain(p: Prediction, n_reasons: int = 4) -> str:
     -------
     str
         Several lines: disclaimer and model, the three most likely causes and the conformal
-        differential, the answers that
-        pushed most for and against the top cause (with the patient's answers; the unanswered
-        questions are summed on one line), the red-flag reasoning, nerve root, pain mechanism,
-        MRI indication with reasons, next step and advice.
+        differential, the answers that pushed most for and against the top cause (with the
+        patient's answers; the unanswered questions are summed on one line), the urgency tier
+        and red-flag reasoning, nerve root, pain mechanism, MRI indication with reasons, next
+        step and advice.
     """
     sections = [
         [p.disclaimer, f"Model: {p.model_name}, version {p.model_version}"],
         _causes(p),
         _reasons(p, n_reasons),
-        _red_flag(p),
+        _urgency(p),
         _nerve_and_mechanism(p),
         _imaging(p),
         _next_step(p),

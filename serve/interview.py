@@ -89,7 +89,7 @@ def differential_line(prediction: Any) -> str:
     names = prediction.differential or sorted(probs, key=probs.get, reverse=True)
     shown = ", ".join(f"{c} {probs[c]:.0%}" for c in names)
     coverage = f"{prediction.differential_coverage:.0%}" if prediction.differential else "all"
-    urgent = "  URGENT: red flag" if prediction.red_flag else ""
+    urgent = f"  urgency: {prediction.urgency.upper()}" if prediction.red_flag else ""
     return f"  differential ({coverage} coverage): {shown}{urgent}"
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from model.rules import MRI_REASON_TEXT
 from model.triage import ATTRIBUTION_UNITS
-from vignettes.schema import CAUSES, FIELD_NAMES, RED_FLAG_FIELDS
+from vignettes.schema import CAUSES, FIELD_NAMES
 
 __all__ = ["Prediction"]
 
@@ -70,15 +70,26 @@ class Prediction:
         probability at least ``differential_coverage``, most probable first.
     differential_coverage : float
         Its target coverage (e.g. 0.95; 1.0, all causes, for a model without conformal sets).
+    urgency : str
+        ``"emergency"`` (a reported cauda equina sign: same-day emergency assessment),
+        ``"urgent"`` (any other reported red-flag sign: prompt specialist assessment),
+        ``"review"`` (no sign reported, but the model's probability of a serious condition is at
+        or above ``red_flag_threshold``: clinician review soon, conservative care meanwhile) or
+        ``"routine"`` (conservative care first, with safety-netting). Emergency and urgent come
+        from reported signs only; the model can raise a case to review, never lower a tier.
+    urgency_action : str
+        What the tier asks for, in words.
     red_flag : bool
-        The final decision "needs urgent medical evaluation": the model's decision OR any
-        red-flag sign answered yes (the safety net; the model can add urgency, never remove it).
+        ``urgency != "routine"``: the case needs more than routine care.
     red_flag_probability : float
         The model's calibrated probability of a serious condition.
     red_flag_model : bool
         The model's own decision, ``red_flag_probability >= red_flag_threshold``.
     red_flag_threshold : float
-        The decision threshold chosen at training time (for high recall).
+        The review threshold, ``1 / (1 + K)`` for the declared cost ratio K.
+    red_flag_cost_ratio : float or None
+        K: one missed serious condition costs as much as K false alarms (``None`` for a model
+        trained without one).
     red_flags_fired : list of str
         The red-flag questions answered yes (field names, schema order).
     red_flags_unasked : bool
@@ -112,9 +123,15 @@ class Prediction:
         ``{"code": ..., "text": ...}`` for each reason (texts from ``model.rules.MRI_REASON_TEXT``;
         ``already_imaged`` is information only).
     next_step : str
-        ``"urgent_evaluation"``, ``"imaging_and_specialist_review"`` or ``"conservative_care"``.
+        One of ``model.rules.NEXT_STEPS``: ``"emergency_assessment"``, ``"urgent_evaluation"``,
+        ``"imaging_and_specialist_review"``, ``"specialist_review"`` (an MRI is on file: read it
+        in context), ``"clinician_review"`` or ``"conservative_care"``.
+    advice_codes : list of str
+        The advice given, as codes from ``model.rules.ADVICE_CODES`` (e.g.
+        ``"epidural_steroid_injection"``, ``"surgery"``, ``"safety_net"``); each item's source
+        and conditions are in ``vignettes/triage.toml``.
     advice : list of str
-        The article's advice for this next step.
+        The advice texts, in the same order.
     model_name, model_version : str
         The model that answered (registry name and version when loaded from the registry).
     disclaimer : str
@@ -127,10 +144,13 @@ class Prediction:
     probabilities: dict[str, float]
     differential: list[str]
     differential_coverage: float
+    urgency: str
+    urgency_action: str
     red_flag: bool
     red_flag_probability: float
     red_flag_model: bool
     red_flag_threshold: float
+    red_flag_cost_ratio: float | None
     red_flags_fired: list[str]
     red_flags_unasked: bool
     red_flag_questions_unanswered: list[str]
@@ -144,6 +164,7 @@ class Prediction:
     mri_indicated: bool
     mri_reasons: list[dict[str, str]]
     next_step: str
+    advice_codes: list[str]
     advice: list[str]
     model_name: str
     model_version: str
@@ -171,13 +192,18 @@ class Prediction:
             probabilities={c: float(row[key]) for c, key in _PROB_KEYS},
             differential=[str(c) for c in _json_list(row["differential"])],
             differential_coverage=float(row["differential_coverage"]),
+            urgency=str(row["urgency"]),
+            urgency_action=str(row["urgency_action"]),
             red_flag=bool(row["red_flag"]),
             red_flag_probability=float(row["red_flag_probability"]),
             red_flag_model=bool(row["red_flag_model"]),
             red_flag_threshold=float(row["red_flag_threshold"]),
+            red_flag_cost_ratio=_scalar(row["red_flag_cost_ratio"]),
             red_flags_fired=[str(name) for name in _json_list(row["red_flags_fired"])],
             red_flags_unasked=bool(row["red_flags_unasked"]),
-            red_flag_questions_unanswered=[f for f in RED_FLAG_FIELDS if answers.get(f) is None],
+            red_flag_questions_unanswered=[
+                str(f) for f in _json_list(row["red_flag_questions_unanswered"])
+            ],
             attributions={f: float(row[key]) for f, key in _ATTR_KEYS},
             attribution_base=float(row["attribution_base"]),
             red_flag_attributions={f: float(row[key]) for f, key in _RED_ATTR_KEYS},
@@ -188,6 +214,7 @@ class Prediction:
             mri_indicated=bool(row["mri_indicated"]),
             mri_reasons=[{"code": c, "text": MRI_REASON_TEXT.get(c, c)} for c in reasons],
             next_step=str(row["next_step"]),
+            advice_codes=[str(code) for code in _json_list(row["advice_codes"])],
             advice=[str(text) for text in _json_list(row["advice"])],
             model_name=str(row["model_name"]),
             model_version=str(row["model_version"]),
@@ -199,11 +226,6 @@ class Prediction:
     def score(self) -> float:
         """Calibrated logit of the predicted cause: base plus the sum of the attributions."""
         return self.attribution_base + sum(self.attributions.values())
-
-    @property
-    def red_flag_score(self) -> float:
-        """Red-flag log-odds: base plus the sum of the red-flag attributions."""
-        return self.red_flag_attribution_base + sum(self.red_flag_attributions.values())
 
     def top_causes(self, n: int = 3) -> list[tuple[str, float]]:
         """The ``n`` most likely causes with their probabilities, most likely first."""

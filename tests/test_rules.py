@@ -91,12 +91,14 @@ def test_red_flags_fire_only_on_true(answers: list[dict[str, bool | None]]) -> N
     assert list(fired.columns) == list(RED_FLAG_FIELDS)
     assert all(dtype == np.dtype(bool) for dtype in fired.dtypes)
     names, unasked = fired_red_flags(df), red_flags_unasked(df).tolist()
-    urgent = (next_step(df)["next_step"] == "urgent_evaluation").tolist()
+    tiers = next_step(df)["urgency"].tolist()
     for i, row in enumerate(answers):
         assert fired.iloc[i].tolist() == [row[name] is True for name in RED_FLAG_FIELDS]
         assert names[i] == [name for name in RED_FLAG_FIELDS if row[name] is True]
         assert unasked[i] == all(row[name] is None for name in RED_FLAG_FIELDS)
-        assert urgent[i] == any(row[name] is True for name in RED_FLAG_FIELDS)
+        emergency = any(row[name] is True for name in RED_FLAG_FIELDS[:2])
+        urgent = any(row[name] is True for name in RED_FLAG_FIELDS)
+        assert tiers[i] == ("emergency" if emergency else "urgent" if urgent else "routine")
 
 
 def test_red_flags_on_generated_cases(generated: pd.DataFrame) -> None:
@@ -105,7 +107,9 @@ def test_red_flags_on_generated_cases(generated: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(red_flag_rules(df), expected)
     assert set(RED_FLAG_TEXT) == set(RED_FLAG_FIELDS)
     steps = next_step(df)["next_step"]
-    assert (steps[expected.any(axis=1)] == "urgent_evaluation").all()
+    emergency = expected[["bladder_bowel_dysfunction", "saddle_numbness"]].any(axis=1)
+    assert (steps[emergency] == "emergency_assessment").all()
+    assert (steps[expected.any(axis=1) & ~emergency] == "urgent_evaluation").all()
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,6 +158,12 @@ def test_neurological_pain_tracks_a_compressed_root(generated: pd.DataFrame) -> 
 
 
 def test_mri_criteria_textbook_cases() -> None:
+    disabling = {
+        "conservative_care_failed": True,
+        "leg_pain_worse_than_back": True,
+        "pain_quality": "sharp_electric",
+        "below_knee": True,
+    }
     df = cases(
         {"duration_weeks": 8, "conservative_care_failed": True},
         {"duration_weeks": 4, "conservative_care_failed": True},
@@ -161,16 +171,12 @@ def test_mri_criteria_textbook_cases() -> None:
         {"progressive_weakness": True},
         {"progressive_symptoms": True, "reflex_changes": True},
         {"progressive_symptoms": True},
-        {
-            "conservative_care_failed": True,
-            "leg_pain_worse_than_back": True,
-            "pain_quality": "sharp_electric",
-            "below_knee": True,
-        },
+        disabling | {"duration_weeks": 8},
         {"fever": True},
         {"mri_finding": "disc_herniation"},
         {"mri_finding": "not_done"},
         {},
+        disabling | {"duration_weeks": 3},  # never surgery in the first weeks without a deficit
     )
     indicated, reasons = mri_indication(df)
     assert indicated.tolist() == [
@@ -185,6 +191,7 @@ def test_mri_criteria_textbook_cases() -> None:
         False,
         False,
         False,
+        False,
     ]
     assert reasons[0] == ["persistent_beyond_6_8_weeks"]
     assert reasons[3] == [
@@ -193,7 +200,8 @@ def test_mri_criteria_textbook_cases() -> None:
         "red_flags_present",
     ]
     assert reasons[4] == ["progressive_neurological_deficit", "surgery_considered"]
-    assert reasons[6] == ["surgery_considered"]
+    assert reasons[6] == ["persistent_beyond_6_8_weeks", "surgery_considered"]
+    assert reasons[11] == []
     assert reasons[7] == ["red_flags_present"]
     assert reasons[8] == ["already_imaged"]  # information only: not indicated
     assert reasons[9] == reasons[10] == []
@@ -206,7 +214,7 @@ def test_external_red_flag_decision_counts() -> None:
     assert indicated.tolist() == [True, False]
     assert reasons[0] == ["red_flags_present"]
     steps = next_step(df, red_flag=pd.Series([True, False]))["next_step"].tolist()
-    assert steps == ["urgent_evaluation", "conservative_care"]
+    assert steps == ["clinician_review", "conservative_care"]  # the model alone: review
     with pytest.raises(ValueError, match="red_flag"):
         next_step(df, red_flag=pd.Series([True]))
     given_mri = next_step(df, mri_indicated=pd.Series([False, True], index=[7, 8]))
@@ -223,39 +231,45 @@ def test_external_red_flag_decision_counts() -> None:
 def test_any_red_flag_means_urgent_evaluation(flag: str, imaging: bool) -> None:
     other = {"duration_weeks": 10, "conservative_care_failed": True} if imaging else {}
     out = next_step(cases(other | {flag: True}))
-    assert out["next_step"].iloc[0] == "urgent_evaluation"
-    assert out["advice_codes"].iloc[0] == ["urgent_evaluation"]
+    emergency = flag in ("bladder_bowel_dysfunction", "saddle_numbness")
+    assert out["urgency"].iloc[0] == ("emergency" if emergency else "urgent")
+    assert out["next_step"].iloc[0] == (
+        "emergency_assessment" if emergency else "urgent_evaluation"
+    )
+    first = "emergency_assessment" if emergency else "urgent_specialist_assessment"
+    assert out["advice_codes"].iloc[0][0] == first
 
 
 def test_next_step_options_follow_the_article() -> None:
     neuro = {"pain_quality": "burning", "below_knee": True, "tingling": True}
+    no_flags = dict.fromkeys(RED_FLAG_FIELDS, False)
     df = cases(
-        {"pain_quality": "dull_aching", "better_rest_movement": True},
-        neuro | {"conservative_care_failed": True, "duration_weeks": 3},
-        neuro | {"conservative_care_failed": True, "duration_weeks": 9},
-        {"weakness": True, "progressive_symptoms": True},
+        no_flags | {"pain_quality": "dull_aching", "better_rest_movement": True},
+        no_flags | neuro | {"conservative_care_failed": True, "duration_weeks": 3},
+        no_flags | neuro | {"conservative_care_failed": True, "duration_weeks": 9},
+        no_flags | {"weakness": True, "progressive_symptoms": True},
+        no_flags | neuro | {"conservative_care_failed": True, "duration_weeks": 9},
     )
-    out = next_step(df)
+    likely = ["mechanical_pain", "disc_herniation", "disc_herniation", None, "spinal_stenosis"]
+    out = next_step(df, cause=likely)
     assert out["next_step"].tolist() == [
         "conservative_care",
         "conservative_care",
         "imaging_and_specialist_review",
         "imaging_and_specialist_review",
+        "imaging_and_specialist_review",
     ]
-    base = ["activity_modification", "physical_therapy", "anti_inflammatory"]
+    base = ["conservative_care", "activity_modification", "physical_therapy", "anti_inflammatory"]
+    net = ["safety_net", "review_if_not_improving"]
     codes = out["advice_codes"].tolist()
-    assert codes[0] == ["conservative_care", *base, "mechanical_focus"]
-    assert codes[1] == [
-        "conservative_care",
-        *base,
-        "epidural_steroid_injection",
-        "neurological_focus",
-    ]
-    assert "epidural_steroid_injection" in codes[2]
+    assert codes[0] == [*base, "mechanical_focus", *net]
+    assert codes[1] == [*base, "neurological_focus", "epidural_steroid_injection", *net]
+    assert "epidural_steroid_injection" in codes[2] and "mri" in codes[2]
     assert "surgery" in codes[3]
+    # NICE NG59: no epidural injection for neurogenic claudication from central stenosis
+    assert "epidural_steroid_injection" not in codes[4]
     assert out["advice"].iloc[0] == [ADVICE_TEXT[c] for c in codes[0]]
     assert list(out["next_step"].cat.categories) == list(NEXT_STEPS)
-    assert set(NEXT_STEPS) <= set(ADVICE_TEXT)
     assert "surgery" not in codes[0] + codes[1]
 
 
@@ -419,8 +433,8 @@ def test_every_rule_gives_a_case_what_it_gives_its_row(generated: pd.DataFrame) 
         "pain_mechanism": pain_mechanism(frame).astype(str).tolist(),
         "dermatome_root": dermatome_root(frame["pain_region"]).astype(object).tolist(),
         "mri_indication": list(zip(indicated.tolist(), reasons, strict=True)),
-        "next_step": next_step(frame, red_flag=model_flag)[["next_step", "advice", "advice_codes"]]
-        .astype({"next_step": str})
+        "next_step": next_step(frame, red_flag=model_flag)
+        .astype({"next_step": str, "urgency": str})
         .to_dict("records"),
     }
     batch = triage(frame, model_flag)
@@ -449,7 +463,7 @@ def test_case_rules_return_plain_python_values(generated: pd.DataFrame) -> None:
     assert type(out["red_flag"]) is bool and out["red_flag"] is True  # the model's flag counts
     assert type(out["mri_indicated"]) is bool and type(out["red_flags_unasked"]) is bool
     assert type(out["pain_mechanism"]) is str and type(out["next_step"]) is str
-    assert out["next_step"] == "urgent_evaluation"
+    assert out["urgency"] in ("emergency", "urgent", "review")
     assert all(type(text) is str for text in out["advice"])
 
 
@@ -457,5 +471,6 @@ def test_one_case_with_a_sign_is_urgent_whatever_the_model_says() -> None:
     case = validate_case({"age": 70, "fever": True, "pain_region": "outer_foot"})
     out = triage(case, False)
     assert out["red_flag"] is True and out["red_flags_fired"] == ["fever"]
-    assert out["next_step"] == "urgent_evaluation" and out["nerve_root"] == "S1-S2"
+    assert out["urgency"] == "urgent" and out["nerve_root"] == "S1-S2"
+    assert out["next_step"] == "urgent_evaluation"
     assert out["mri_reasons"] == ["red_flags_present"] and out["mri_indicated"] is True

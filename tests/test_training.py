@@ -17,6 +17,7 @@ from training import TrainConfig, train
 from training.calibrate import fit_platt, fit_temperature
 from training.metrics import expected_calibration_error, threshold_for_recall
 from vignettes.schema import CAUSES
+from vignettes.triage_facts import URGENCY_TIERS
 
 CANDIDATE_METRICS = (
     "accuracy",
@@ -71,9 +72,12 @@ def test_training_data_is_logged_as_a_dataset_input(trained) -> None:
 
 def test_parent_run_holds_comparison_and_robustness(trained) -> None:
     parent = MlflowClient().get_run(trained.parent_run_id)
-    assert {"comparison.md", "comparison.html", "robustness_missing.png"} <= _artifacts(
-        parent.info.run_id
-    )
+    assert {
+        "comparison.md",
+        "comparison.html",
+        "robustness_missing.png",
+        "urgency_tradeoff.png",
+    } <= _artifacts(parent.info.run_id)
     table = Path(
         mlflow.artifacts.download_artifacts(
             run_id=parent.info.run_id, artifact_path="comparison.md"
@@ -82,12 +86,28 @@ def test_parent_run_holds_comparison_and_robustness(trained) -> None:
     for name in trained.results:
         assert name in table
     assert "Conformal differential" in table  # per-cause coverage, champion and Bayes
-    assert table.count("| bayes_posterior |") == len(CAUSES) + 2  # its row in both tables
+    assert "Urgency tiers on the test set at K = 100" in table
+    # its row in the candidates' and the urgency tables, and per cause in the differential's
+    assert table.count("| bayes_posterior |") == len(CAUSES) + 3
+    assert float(parent.data.params["cost_ratio"]) == 100.0
     metrics = parent.data.metrics
     assert "robust_missing_80_accuracy" in metrics
     assert metrics["robust_missing_80_accuracy"] < metrics["robust_missing_0_accuracy"]
     assert "shift_spine_clinic_prior_adjusted_accuracy" in metrics
     assert "gap to Bayes (pp)" in trained.table.columns
+
+
+def test_every_candidate_logs_its_urgency_tiers(trained) -> None:
+    for name, run in _children(trained.parent_run_id).items():
+        metrics = run.data.metrics
+        shares = [metrics[f"urgency_tier_share_{t}"] for t in URGENCY_TIERS]
+        assert sum(shares) == pytest.approx(1.0), name
+        assert 0.0 <= metrics["urgency_caught"] <= 1.0, name
+        # reported signs set emergency and urgent by rule: the same for every candidate
+        assert metrics["urgency_tier_share_emergency"] == pytest.approx(
+            trained.results["bayes_posterior"]["urgency_tier_share_emergency"]
+        )
+        assert metrics["urgency_answered_no_urgent"] == 0.0, name
 
 
 def test_no_candidate_beats_the_bayes_ceiling(trained) -> None:

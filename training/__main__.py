@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from model.triage import RED_FLAG_COST_RATIO
 from training.candidates import CANDIDATES
 from training.pipeline import EXPERIMENT, MODEL_NAME, TrainConfig, train
 from vignettes.schema import SETTINGS
@@ -28,6 +29,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n-cal", type=int, default=50_000, help="conformal calibration cases")
     parser.add_argument(
         "--alpha", type=float, default=0.05, help="differential miscoverage (1 - coverage)"
+    )
+    parser.add_argument(
+        "--cost-ratio",
+        type=float,
+        default=RED_FLAG_COST_RATIO,
+        help="K: one missed serious condition costs as much as K false alarms; the model's "
+        "review threshold is 1/(1+K)",
     )
     parser.add_argument("--seed", type=int, default=7, help="dataset and model seed")
     parser.add_argument("--setting", choices=SETTINGS, default="primary_care")
@@ -53,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         n_test=args.n_test,
         n_cal=args.n_cal,
         alpha=args.alpha,
+        cost_ratio=args.cost_ratio,
         seed=args.seed,
         setting=args.setting,
         candidates=tuple(args.candidates),

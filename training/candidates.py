@@ -22,12 +22,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from model.features import encode, to_fields
-from model.rules import ArticleRulesClassifier, any_red_flag
+from model.rules import ArticleRulesClassifier, any_red_flag, urgency
 from model.scorers import Calibration, Scorer, to_proba
 from model.triage import TriageModel
 from training.calibrate import fit_platt, fit_temperature
 from vignettes import posterior
-from vignettes.schema import CAUSES
+from vignettes.schema import CAUSES, RED_FLAG_FIELDS
 
 # Threads per fit; the test suite runs two workers and sets 1 so they do not oversubscribe.
 N_THREADS = int(os.environ.get("SCIATICA_TRIAGE_THREADS", "2"))
@@ -42,12 +42,22 @@ class Split:
     y: np.ndarray = field(init=False)
     red: np.ndarray = field(init=False)
     fired: np.ndarray = field(init=False)
+    sign_tier: np.ndarray = field(init=False)
+    serious: np.ndarray = field(init=False)
+    answered_no: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.X = encode(self.frame)
         self.y = self.frame["cause"].cat.codes.to_numpy().astype(np.int64)
         self.red = self.frame["red_flag"].to_numpy().astype(np.int64)
-        self.fired = any_red_flag(self.frame)  # reported signs
+        self.fired = np.asarray(any_red_flag(self.frame), dtype=bool)  # reported signs
+        # the tier reported signs set by rule (emergency, urgent or routine), before any model
+        tiers = urgency(self.frame)
+        assert isinstance(tiers, pd.Series)
+        self.sign_tier = tiers.cat.codes.to_numpy().astype(np.int64)
+        self.serious = self.frame["serious_condition"].cat.codes.to_numpy().astype(np.int64)
+        no = [self.frame[f].eq(False).fillna(False).to_numpy(dtype=bool) for f in RED_FLAG_FIELDS]
+        self.answered_no = np.asarray(np.column_stack(no).all(axis=1))
 
 
 @dataclass
@@ -69,7 +79,10 @@ class Fitted:
 
 def fit_article_rules(train: Split, val: Split, seed: int) -> Fitted:
     start = time.perf_counter()
-    rules = ArticleRulesClassifier(red_flag_fired_proba=0.5).fit(train.frame, train.frame["cause"])
+    # Without a reported sign the rules say 0.5%: below any review threshold served (K < 199),
+    # so the article's policy is the reported signs alone.
+    rules = ArticleRulesClassifier(red_flag_fired_proba=0.5, red_flag_baseline_proba=0.005)
+    rules.fit(train.frame, train.frame["cause"])
     return Fitted(
         "article_rules",
         {"model": "ArticleRulesClassifier", "learned": False},

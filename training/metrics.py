@@ -12,7 +12,8 @@ from sklearn.metrics import (
 )
 
 from model.triage import red_flag_decision
-from vignettes.schema import CAUSES
+from vignettes.schema import CAUSES, SERIOUS_CONDITIONS
+from vignettes.triage_facts import URGENCY_TIERS
 
 RED_FLAG_TARGET_RECALL = 0.99
 
@@ -97,4 +98,103 @@ def red_flag_metrics(
         "red_flag_model_specificity": model_specificity,
         "red_flag_threshold": float(threshold),
         "red_flag_log_loss": float(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])),
+    }
+
+
+_REVIEW, _ROUTINE = URGENCY_TIERS.index("review"), URGENCY_TIERS.index("routine")
+
+
+def served_tiers(p: np.ndarray, threshold: float, sign_tier: np.ndarray) -> np.ndarray:
+    """The served urgency tier per case (index into ``URGENCY_TIERS``), exactly as served.
+
+    ``sign_tier`` is the tier the reported signs set by rule (``model.rules.urgency`` without a
+    model: emergency, urgent or routine); the model raises routine cases to review when
+    ``p >= threshold``, and never lowers a tier.
+    """
+    review = red_flag_decision(p, threshold)
+    return np.where(sign_tier != _ROUTINE, sign_tier, np.where(review, _REVIEW, _ROUTINE))
+
+
+def urgency_metrics(
+    p: np.ndarray,
+    threshold: float,
+    sign_tier: np.ndarray,
+    serious: np.ndarray,
+    answered_no: np.ndarray,
+) -> dict[str, float]:
+    """What the urgency tiers do to a population, at one threshold.
+
+    Parameters
+    ----------
+    p : numpy.ndarray
+        Calibrated probability of a serious condition, per case.
+    threshold : float
+        The review threshold (``1 / (1 + K)``).
+    sign_tier : numpy.ndarray of int
+        Tier set by the reported signs (index into ``URGENCY_TIERS``).
+    serious : numpy.ndarray of int
+        The latent serious condition (index into ``vignettes.schema.SERIOUS_CONDITIONS``;
+        0 = none).
+    answered_no : numpy.ndarray of bool
+        Cases that answered every red-flag question "no".
+
+    Returns
+    -------
+    dict
+        ``tier_share_<tier>``; ``caught`` (share of serious conditions not routine) and
+        ``caught_<condition>``; ``flagged`` (share not routine); ``ppv_flagged`` and
+        ``ppv_review`` (share of flagged / review cases with a serious condition);
+        ``answered_no_routine`` and ``answered_no_urgent`` (share of the all-"no" cases that are
+        routine, and that are emergency or urgent).
+    """
+    tier = served_tiers(p, threshold, sign_tier)
+    has = serious > 0
+    flagged = tier != _ROUTINE
+    review = tier == _REVIEW
+
+    def share(mask: np.ndarray, of: np.ndarray) -> float:
+        return float(mask[of].mean()) if of.any() else float("nan")
+
+    out = {f"tier_share_{t}": float((tier == k).mean()) for k, t in enumerate(URGENCY_TIERS)}
+    out |= {
+        "flagged": float(flagged.mean()),
+        "caught": share(flagged, has),
+        "ppv_flagged": share(has, flagged),
+        "ppv_review": share(has, review),
+        "answered_no_routine": share(~flagged, answered_no),
+        "answered_no_urgent": share(tier < _REVIEW, answered_no),
+    }
+    for k, name in enumerate(SERIOUS_CONDITIONS[1:], start=1):
+        out[f"caught_{name}"] = share(flagged, serious == k)
+    return out
+
+
+def urgency_tradeoff(
+    p: np.ndarray,
+    sign_tier: np.ndarray,
+    serious: np.ndarray,
+    cost_ratios: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Share flagged, share caught and review PPV as the cost ratio K varies (threshold 1/(1+K)).
+
+    Vectorised over K: one sort of the routine-by-rule cases' probabilities.
+    """
+    has = serious > 0
+    silent = sign_tier == _ROUTINE  # cases the model may raise to review
+    order = np.sort(p[silent])
+    order_serious = np.sort(p[silent & has])
+    thresholds = 1.0 / (1.0 + np.asarray(cost_ratios, dtype=float))
+    n, n_serious = len(p), max(int(has.sum()), 1)
+    # cases at or above each threshold (ties towards review, as served)
+    raised = len(order) - np.searchsorted(order, thresholds - 1e-12, side="left")
+    raised_serious = len(order_serious) - np.searchsorted(
+        order_serious, thresholds - 1e-12, side="left"
+    )
+    by_rule, by_rule_serious = int((~silent).sum()), int((~silent & has).sum())
+    return {
+        "cost_ratio": np.asarray(cost_ratios, dtype=float),
+        "threshold": thresholds,
+        "flagged": (by_rule + raised) / n,
+        "caught": (by_rule_serious + raised_serious) / n_serious,
+        "ppv_review": np.where(raised > 0, raised_serious / np.maximum(raised, 1), np.nan),
     }

@@ -23,10 +23,15 @@ import pandas as pd
 
 from model.conformal import ConformalSets, coverage_report
 from model.features import FIELD_ORDER, to_fields
-from model.triage import TriageModel
+from model.triage import RED_FLAG_COST_RATIO, TriageModel, cost_ratio_threshold
 from training import plots, report
 from training.candidates import CANDIDATES, Fitted, Split
-from training.metrics import cause_metrics, red_flag_metrics, threshold_for_recall
+from training.metrics import (
+    cause_metrics,
+    red_flag_metrics,
+    urgency_metrics,
+    urgency_tradeoff,
+)
 from training.registry import log_triage_model, register_champion
 from vignettes import generate, load_knowledge, posterior
 from vignettes.schema import CAUSES, SETTINGS
@@ -50,6 +55,7 @@ class TrainConfig:
     n_test: int = 50_000
     n_cal: int = 50_000
     alpha: float = 0.05
+    cost_ratio: float = RED_FLAG_COST_RATIO
     seed: int = 7
     setting: str = "primary_care"
     candidates: tuple[str, ...] = tuple(CANDIDATES)
@@ -70,6 +76,7 @@ class TrainConfig:
             raise ValueError("n_train, n_val, n_test and n_cal must each be at least 100")
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
+        cost_ratio_threshold(self.cost_ratio)  # refuses K <= 0
 
 
 @dataclass
@@ -128,19 +135,28 @@ def _log_dataset(frame: pd.DataFrame, name: str, context: str) -> None:
     mlflow.log_input(dataset, context=context)
 
 
-def _evaluate(fitted: Fitted, splits: dict[str, Split]) -> tuple[dict[str, float], dict]:
+TRADEOFF_COST_RATIOS = np.geomspace(5, 1000, 61)
+"""The cost ratios K of the urgency trade-off curve (threshold 1 / (1 + K))."""
+
+
+def _evaluate(
+    fitted: Fitted, splits: dict[str, Split], cost_ratio: float
+) -> tuple[dict[str, float], dict]:
     val, test = splits["validation"], splits["test"]
     val_proba = fitted.predict_cause(val)
-    threshold = threshold_for_recall(fitted.predict_red_flag(val), val.red, fired=val.fired)
+    threshold = cost_ratio_threshold(cost_ratio)
     start = time.perf_counter()
     proba = fitted.predict_cause(test)
     red = fitted.predict_red_flag(test)
     predict_seconds = time.perf_counter() - start
     metrics = cause_metrics(proba, test.y) | red_flag_metrics(red, test.red, threshold, test.fired)
+    tiers = urgency_metrics(red, threshold, test.sign_tier, test.serious, test.answered_no)
+    metrics |= {f"urgency_{k}": v for k, v in tiers.items()}
     metrics["val_log_loss"] = cause_metrics(val_proba, val.y)["log_loss"]
     metrics["fit_seconds"] = fitted.fit_seconds
     metrics["predict_ms_per_1000"] = 1000 * predict_seconds / len(test.y) * 1000
-    return metrics, {"proba": proba, "red": red, "threshold": threshold}
+    tradeoff = urgency_tradeoff(red, test.sign_tier, test.serious, TRADEOFF_COST_RATIOS)
+    return metrics, {"proba": proba, "red": red, "threshold": threshold, "tradeoff": tradeoff}
 
 
 def _log_figures(fitted: Fitted, outputs: dict, test: Split) -> None:
@@ -189,7 +205,7 @@ def _run_candidate(name: str, cfg: TrainConfig, splits: dict[str, Split], versio
     with mlflow.start_run(run_name=name, nested=True) as run:
         say(f"fitting {name} ...")
         fitted = CANDIDATES[name](splits["train"], splits["validation"], cfg.seed)
-        metrics, outputs = _evaluate(fitted, splits)
+        metrics, outputs = _evaluate(fitted, splits, cfg.cost_ratio)
         mlflow.set_tags(
             {"candidate": name, "deployable": fitted.deployable, "code_version": version}
         )
@@ -206,6 +222,7 @@ def _run_candidate(name: str, cfg: TrainConfig, splits: dict[str, Split], versio
             fitted.triage.meta |= {
                 "conformal": sets.to_dict(),
                 "red_flag_threshold": outputs["threshold"],
+                "red_flag_cost_ratio": cfg.cost_ratio,
                 "version": f"run-{run.info.run_id[:8]}",
                 "training_run_id": run.info.run_id,
                 "code_version": version,
@@ -218,7 +235,7 @@ def _run_candidate(name: str, cfg: TrainConfig, splits: dict[str, Split], versio
             f" log-loss {metrics['log_loss']:.4f},"
             f" val log-loss {metrics['val_log_loss']:.4f} ({metrics['fit_seconds']:.0f}s)"
         )
-        return fitted, metrics, model_uri, run.info.run_id
+        return fitted, metrics, model_uri, outputs["tradeoff"]
 
 
 def _learning_curve(name: str, cfg: TrainConfig, splits: dict[str, Split], results) -> None:
@@ -338,6 +355,49 @@ def _differential_report(fitted_by_name: dict, champion: str, cfg: TrainConfig, 
     return text
 
 
+URGENCY_COLUMNS = {
+    "urgency_tier_share_emergency": "emergency",
+    "urgency_tier_share_urgent": "urgent",
+    "urgency_tier_share_review": "review",
+    "urgency_tier_share_routine": "routine",
+    "urgency_caught": "serious caught",
+    "urgency_caught_cauda_equina": "cauda equina",
+    "urgency_caught_progressive_deficit": "progressive deficit",
+    "urgency_caught_malignancy": "malignancy",
+    "urgency_caught_infection": "infection",
+    "urgency_ppv_review": "review PPV",
+    "urgency_ppv_flagged": "flagged PPV",
+    "urgency_answered_no_routine": "all-no: routine",
+    "urgency_answered_no_urgent": "all-no: emergency/urgent",
+}
+
+
+def _urgency_report(results: dict, tradeoffs: dict, cfg: TrainConfig) -> str:
+    """The urgency tiers of every candidate at the served K, and the K trade-off figure."""
+    fig = plots.urgency_tradeoff_figure(
+        tradeoffs, cfg.cost_ratio, "Urgency: flagged vs caught as K varies (test)"
+    )
+    mlflow.log_figure(fig, "urgency_tradeoff.png")
+    plots.plt.close("all")
+    curves = pd.concat(
+        [pd.DataFrame(c).assign(model=name) for name, c in tradeoffs.items()], ignore_index=True
+    )
+    mlflow.log_table(curves, "urgency_tradeoff.json")
+    header = ["model", *URGENCY_COLUMNS.values()]
+    lines = [
+        f"Urgency tiers on the test set at K = {cfg.cost_ratio:g} "
+        f"(review threshold {cost_ratio_threshold(cfg.cost_ratio):.4f}); shares of patients, "
+        "of serious conditions caught, and of alerts that are right",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for name, metrics in results.items():
+        cells = [f"{metrics.get(key, float('nan')):.3f}" for key in URGENCY_COLUMNS]
+        lines.append("| " + " | ".join([name, *cells]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def train(cfg: TrainConfig) -> Outcome:
     """Generate, fit every candidate, compare, and register the champion.
 
@@ -360,11 +420,12 @@ def train(cfg: TrainConfig) -> Outcome:
         say(f"generating {cfg.n_train:,} / {cfg.n_val:,} / {cfg.n_test:,} cases ({cfg.setting})")
         splits = make_splits(cfg)
         _log_dataset(splits["train"].frame, "vignettes-train", "training")
-        results, fitted_by_name, uris = {}, {}, {}
+        results, fitted_by_name, uris, tradeoffs = {}, {}, {}, {}
         for i, name in enumerate(cfg.candidates, start=1):
             say(f"candidate {i}/{len(cfg.candidates)}: {name}")
-            fitted, metrics, uri, _ = _run_candidate(name, cfg, splits, version)
+            fitted, metrics, uri, tradeoff = _run_candidate(name, cfg, splits, version)
             results[name], fitted_by_name[name], uris[name] = metrics, fitted, uri
+            tradeoffs[name] = tradeoff
         eligible = [n for n in cfg.candidates if n in CHAMPION_ELIGIBLE]
         champion = min(eligible, key=lambda n: results[n]["val_log_loss"]) if eligible else None
         has_ceiling = CEILING in results
@@ -372,9 +433,12 @@ def train(cfg: TrainConfig) -> Outcome:
         differential = (
             _differential_report(fitted_by_name, champion, cfg, splits) if champion else ""
         )
+        urgency = _urgency_report(results, tradeoffs, cfg)
         markdown = report.to_markdown(table, champion)
-        mlflow.log_text(markdown + "\n" + differential, "comparison.md")
-        html = report.to_html(table, champion, "sciatica-triage: candidates", differential)
+        mlflow.log_text(markdown + "\n" + urgency + "\n" + differential, "comparison.md")
+        html = report.to_html(
+            table, champion, "sciatica-triage: candidates", urgency + "\n" + differential
+        )
         mlflow.log_text(html, "comparison.html")
         mlflow.log_table(table.reset_index(), "comparison.json")
         if champion:

@@ -109,3 +109,26 @@ def robustness_figure(shares, model_acc, bayes_acc) -> Figure:
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def urgency_tradeoff_figure(
+    curves: dict[str, dict[str, np.ndarray]], chosen_cost_ratio: float, title: str
+) -> Figure:
+    """Share of patients flagged against share of serious conditions caught, as K varies.
+
+    Each curve is one model's policy (reported signs by rule, plus the model's review alerts at
+    threshold ``1 / (1 + K)``); the chosen K is marked on every curve.
+    """
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for name, curve in curves.items():
+        (line,) = ax.plot(100 * curve["flagged"], 100 * curve["caught"], label=name)
+        k = int(np.argmin(np.abs(np.log(curve["cost_ratio"] / chosen_cost_ratio))))
+        ax.plot(100 * curve["flagged"][k], 100 * curve["caught"][k], "o", color=line.get_color())
+    ax.axhline(85, ls=":", color="grey", label="target: 85% caught")
+    ax.set_xlabel("patients flagged (emergency, urgent or review), %")
+    ax.set_ylabel("serious conditions caught, %")
+    ax.set_title(f"{title} (dots: K = {chosen_cost_ratio:g})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -61,17 +61,19 @@ def to_html(table: pd.DataFrame, champion: str | None, title: str, extra_markdow
 
 
 def _markdown_table_html(text: str) -> str:
-    """A small Markdown block (paragraphs and one pipe table) as HTML."""
+    """Small Markdown blocks (heading lines and pipe tables, separated by blank lines) as HTML."""
     html = []
-    rows = [line for line in text.splitlines() if line.startswith("|") and "---" not in line]
-    for line in text.splitlines():
-        if line and not line.startswith("|"):
-            html.append(f"<h2>{line}</h2>")
-    if rows:
-        cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
-        head = "".join(f"<th>{c}</th>" for c in cells[0])
-        body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in cells[1:])
-        html.append(f"<table><tr>{head}</tr>{body}</table>")
+    for block in text.strip().split("\n\n"):
+        lines = [line for line in block.splitlines() if line.strip()]
+        rows = [line for line in lines if line.startswith("|") and "---" not in line]
+        html += [f"<h2>{line}</h2>" for line in lines if not line.startswith("|")]
+        if rows:
+            cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+            head = "".join(f"<th>{c}</th>" for c in cells[0])
+            body = "".join(
+                "<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in cells[1:]
+            )
+            html.append(f"<table><tr>{head}</tr>{body}</table>")
     return "".join(html)
 
 
@@ -93,16 +95,19 @@ def model_card(name: str, candidate: str, metrics: dict[str, float], config: dic
         "article plus stated assumptions (`vignettes/knowledge.toml`); it is not patient data.",
         "",
         "## Outputs",
-        "Probabilities of seven causes, a calibrated red-flag probability and decision (the",
-        "decision is always urgent when any red-flag sign is reported), exact TreeSHAP",
-        "attributions per intake field, the likely nerve root, MRI indication and next step.",
+        "Probabilities of seven causes, a calibrated probability of a serious condition, an",
+        "urgency tier (emergency or urgent from reported red-flag signs by rule; review when no",
+        "sign is reported but the probability reaches 1/(1+K); routine otherwise), exact",
+        "TreeSHAP attributions per intake field, the likely nerve root, MRI indication, the",
+        "next step and advice codes.",
         "",
         "## Limitations",
         "- Everything it knows comes from a synthetic model of one article; real patients differ.",
         "- Class priors are assumptions for the training setting; other settings shift them.",
-        "- Red-flag conditions are rare and about a quarter of them show no reported sign. The",
-        "  model's threshold is set on validation data so that the served decision (any reported",
-        "  sign, or the model) reaches recall >= 0.99; most alerts are therefore false alarms.",
+        "- Serious conditions are rare and about a third of them show no reported sign. The",
+        f"  review threshold follows the declared cost ratio K = {config.get('cost_ratio', '?')}",
+        "  (one missed serious condition costs K false alarms); most review alerts are still",
+        "  false alarms, as with any screening of a rare condition.",
         "",
         "## Test metrics",
         "| metric | value |",
