@@ -32,7 +32,7 @@ from training.metrics import (
     urgency_metrics,
     urgency_tradeoff,
 )
-from training.registry import log_triage_model, register_champion
+from training.registry import describe, log_triage_model, register_champion
 from vignettes import generate, load_knowledge, posterior
 from vignettes.schema import CAUSES, SETTINGS
 
@@ -235,10 +235,10 @@ def _run_candidate(name: str, cfg: TrainConfig, splits: dict[str, Split], versio
             f" log-loss {metrics['log_loss']:.4f},"
             f" val log-loss {metrics['val_log_loss']:.4f} ({metrics['fit_seconds']:.0f}s)"
         )
-        return fitted, metrics, model_uri, outputs["tradeoff"]
+        return fitted, metrics, model_uri, outputs["tradeoff"], run.info.run_id
 
 
-def _learning_curve(name: str, cfg: TrainConfig, splits: dict[str, Split], results) -> None:
+def _learning_curve(name: str, cfg: TrainConfig, splits: dict[str, Split], results) -> report.Image:
     sizes = [s for s in (5_000, 20_000, 80_000) if s < cfg.n_train] + [cfg.n_train]
     acc, loss = [], []
     for size in sizes[:-1]:
@@ -256,9 +256,11 @@ def _learning_curve(name: str, cfg: TrainConfig, splits: dict[str, Split], resul
         sizes, {name: acc}, {name: loss}, bayes["accuracy"], bayes["log_loss"]
     )
     mlflow.log_figure(fig, "learning_curve.png")
+    image = report.Image.from_figure(fig)
     for size, a, lo in zip(sizes, acc, loss, strict=True):
         mlflow.log_metrics({"learning_curve_accuracy": a, "learning_curve_log_loss": lo}, step=size)
     plots.plt.close("all")
+    return image
 
 
 def _hide_answers(frame: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
@@ -270,7 +272,9 @@ def _hide_answers(frame: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
     return out
 
 
-def _robustness(champion: TriageModel, cfg: TrainConfig, test: Split) -> dict[str, float]:
+def _robustness(
+    champion: TriageModel, cfg: TrainConfig, test: Split
+) -> tuple[dict[str, float], report.Image]:
     metrics: dict[str, float] = {}
     shares = [0.0, 0.2, 0.4, 0.6, 0.8]
     model_acc, bayes_acc = [], []
@@ -281,9 +285,9 @@ def _robustness(champion: TriageModel, cfg: TrainConfig, test: Split) -> dict[st
         bayes_acc.append(float((post.argmax(1) == hidden.y).mean()))
         metrics[f"robust_missing_{int(share * 100)}_accuracy"] = model_acc[-1]
         metrics[f"robust_missing_{int(share * 100)}_bayes_accuracy"] = bayes_acc[-1]
-    mlflow.log_figure(
-        plots.robustness_figure(shares, model_acc, bayes_acc), "robustness_missing.png"
-    )
+    figure = plots.robustness_figure(shares, model_acc, bayes_acc)
+    mlflow.log_figure(figure, "robustness_missing.png")
+    image = report.Image.from_figure(figure)
     other = next(s for s in SETTINGS if s != cfg.setting)
     shifted = Split(generate(cfg.n_test, cfg.seed + 1, other))
     proba = champion.cause.proba(shifted.X)
@@ -297,10 +301,12 @@ def _robustness(champion: TriageModel, cfg: TrainConfig, test: Split) -> dict[st
         metrics[f"shift_{other}_{label}_accuracy"] = m["accuracy"]
         metrics[f"shift_{other}_{label}_log_loss"] = m["log_loss"]
     plots.plt.close("all")
-    return metrics
+    return metrics, image
 
 
-def _differential_report(fitted_by_name: dict, champion: str, cfg: TrainConfig, splits) -> str:
+def _differential_report(
+    fitted_by_name: dict, champion: str, cfg: TrainConfig, splits
+) -> tuple[str, pd.DataFrame]:
     """Per-cause coverage and set size of the conformal differential, champion vs Bayes."""
     cal, test = splits["calibration"], splits["test"]
     rows = []
@@ -352,7 +358,84 @@ def _differential_report(fitted_by_name: dict, champion: str, cfg: TrainConfig, 
         f"differential: coverage {champion_row.coverage:.3f} at target {1 - cfg.alpha:.2f}, "
         f"mean size {champion_row.mean_set_size:.2f} causes"
     )
-    return text
+    return text, table
+
+
+def _log_report(
+    cfg: TrainConfig,
+    summary: report.DataSummary,
+    table: pd.DataFrame,
+    champion: str | None,
+    coverage: pd.DataFrame | None,
+    images: dict[str, report.Image],
+    extra_sections: list[report.Section],
+) -> None:
+    """Log ``comparison.html``: one self-contained page with every section and figure."""
+    gap = None
+    if CEILING in table.index:
+        rows = table.drop(index=CEILING)
+        figure = plots.bayes_gap_figure(
+            list(map(str, rows.index)), rows["gap to Bayes (pp)"].tolist(), champion
+        )
+        gap = report.Image.from_figure(figure)
+        plots.plt.close(figure)
+    sections = report.comparison_sections(
+        summary,
+        table,
+        champion,
+        CEILING,
+        differential=coverage,
+        alpha=cfg.alpha,
+        gap_figure=gap,
+        learning_curve=images.get("learning_curve"),
+        robustness=images.get("robustness"),
+        extra=extra_sections,
+    )
+    run = mlflow.active_run()
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    meta = f"MLflow run {run.info.run_name if run else '-'}, {when}, code {code_version()[:12]}"
+    page = report.build_html("sciatica-triage: candidates", sections, meta=meta)
+    mlflow.log_text(page, "comparison.html")
+
+
+def _describe(
+    cfg: TrainConfig,
+    experiment_id: str,
+    parent_run_id: str,
+    run_ids: dict[str, str],
+    summary: report.DataSummary,
+    table: pd.DataFrame,
+    champion: str | None,
+    registration: Any,
+) -> None:
+    """Descriptions MLflow shows: the experiment, the comparison run, candidates, the registry."""
+    client = mlflow.MlflowClient()
+    registered = None
+    if registration is not None and champion is not None:
+        registered = (
+            f"Registered as {cfg.model_name} v{registration.version}. {registration.decision}"
+        )
+        describe(
+            cfg.model_name,
+            registration.version,
+            report.model_version_description(
+                champion, summary, table, CEILING, parent_run_id, registration.decision
+            ),
+            report.registered_model_description(
+                cfg.model_name, registration.version, champion, summary, table, CEILING
+            )
+            if registration.moved
+            else None,
+        )
+    note = report.comparison_description(summary, table, champion, CEILING, registered)
+    client.set_tag(parent_run_id, report.NOTE_TAG, note)
+    latest = f"run `{mlflow.active_run().info.run_name}`: " + report.champion_summary(  # type: ignore[union-attr]
+        table, champion, CEILING
+    )
+    client.set_experiment_tag(experiment_id, report.NOTE_TAG, report.experiment_description(latest))
+    for name, run_id in run_ids.items():
+        text = report.candidate_description(name, summary, table, champion, CEILING)
+        client.set_tag(run_id, report.NOTE_TAG, text)
 
 
 URGENCY_COLUMNS = {
@@ -372,12 +455,13 @@ URGENCY_COLUMNS = {
 }
 
 
-def _urgency_report(results: dict, tradeoffs: dict, cfg: TrainConfig) -> str:
+def _urgency_report(results: dict, tradeoffs: dict, cfg: TrainConfig) -> tuple[str, report.Image]:
     """The urgency tiers of every candidate at the served K, and the K trade-off figure."""
     fig = plots.urgency_tradeoff_figure(
         tradeoffs, cfg.cost_ratio, "Urgency: flagged vs caught as K varies (test)"
     )
     mlflow.log_figure(fig, "urgency_tradeoff.png")
+    image = report.Image.from_figure(fig)
     plots.plt.close("all")
     curves = pd.concat(
         [pd.DataFrame(c).assign(model=name) for name, c in tradeoffs.items()], ignore_index=True
@@ -395,7 +479,7 @@ def _urgency_report(results: dict, tradeoffs: dict, cfg: TrainConfig) -> str:
     for name, metrics in results.items():
         cells = [f"{metrics.get(key, float('nan')):.3f}" for key in URGENCY_COLUMNS]
         lines.append("| " + " | ".join([name, *cells]) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", image
 
 
 def train(cfg: TrainConfig) -> Outcome:
@@ -409,7 +493,8 @@ def train(cfg: TrainConfig) -> Outcome:
     -------
     Outcome
     """
-    mlflow.set_experiment(cfg.experiment)
+    experiment = mlflow.set_experiment(cfg.experiment)
+    mlflow.set_experiment_tag(*report.EXPERIMENT_KIND)
     version = code_version()
     with mlflow.start_run(run_name=f"comparison-seed{cfg.seed}-n{cfg.n_train}") as parent:
         say(f"tracking to {mlflow.get_tracking_uri()} (experiment {cfg.experiment!r})")
@@ -420,42 +505,61 @@ def train(cfg: TrainConfig) -> Outcome:
         say(f"generating {cfg.n_train:,} / {cfg.n_val:,} / {cfg.n_test:,} cases ({cfg.setting})")
         splits = make_splits(cfg)
         _log_dataset(splits["train"].frame, "vignettes-train", "training")
-        results, fitted_by_name, uris, tradeoffs = {}, {}, {}, {}
+        results, fitted_by_name, uris, tradeoffs, run_ids = {}, {}, {}, {}, {}
         for i, name in enumerate(cfg.candidates, start=1):
             say(f"candidate {i}/{len(cfg.candidates)}: {name}")
-            fitted, metrics, uri, tradeoff = _run_candidate(name, cfg, splits, version)
+            fitted, metrics, uri, tradeoff, run_ids[name] = _run_candidate(
+                name, cfg, splits, version
+            )
             results[name], fitted_by_name[name], uris[name] = metrics, fitted, uri
             tradeoffs[name] = tradeoff
         eligible = [n for n in cfg.candidates if n in CHAMPION_ELIGIBLE]
         champion = min(eligible, key=lambda n: results[n]["val_log_loss"]) if eligible else None
         has_ceiling = CEILING in results
         table = report.comparison_table(results, CEILING)
-        differential = (
-            _differential_report(fitted_by_name, champion, cfg, splits) if champion else ""
+        differential, coverage = (
+            _differential_report(fitted_by_name, champion, cfg, splits) if champion else ("", None)
         )
-        urgency = _urgency_report(results, tradeoffs, cfg)
+        urgency, urgency_figure = _urgency_report(results, tradeoffs, cfg)
         markdown = report.to_markdown(table, champion)
         mlflow.log_text(markdown + "\n" + urgency + "\n" + differential, "comparison.md")
-        html = report.to_html(
-            table, champion, "sciatica-triage: candidates", urgency + "\n" + differential
-        )
-        mlflow.log_text(html, "comparison.html")
         mlflow.log_table(table.reset_index(), "comparison.json")
+        summary = report.summarize_data(
+            {k: s.frame for k, s in splits.items()}, cfg.setting, cfg.seed
+        )
+        images: dict[str, report.Image] = {}
         if champion:
             mlflow.set_tag("champion_candidate", champion)
             mlflow.log_metrics({f"champion_{k}": v for k, v in results[champion].items()})
             if cfg.learning_curve and has_ceiling:
-                _learning_curve(champion, cfg, splits, results)
+                images["learning_curve"] = _learning_curve(champion, cfg, splits, results)
             if cfg.robustness:
                 say("robustness: missing answers and a change of setting")
-                mlflow.log_metrics(
-                    _robustness(fitted_by_name[champion].triage, cfg, splits["test"])
+                robust, images["robustness"] = _robustness(
+                    fitted_by_name[champion].triage, cfg, splits["test"]
                 )
-        version_id, moved = None, False
+                mlflow.log_metrics(robust)
+        registration = None
         if champion and cfg.register:
-            version_id, moved = register_champion(
+            registration = register_champion(
                 cfg.model_name, uris[champion], fitted_by_name[champion].triage, splits["test"], say
             )
+        # Sections of comparison.html beyond the standard ones go here (after the Bayes gap).
+        extra_sections = [report.Section("Urgency tiers", urgency, [urgency_figure])]
+        _log_report(cfg, summary, table, champion, coverage, images, extra_sections)
+        _describe(
+            cfg,
+            experiment.experiment_id,
+            parent.info.run_id,
+            run_ids,
+            summary,
+            table,
+            champion,
+            registration,
+        )
+        version_id, moved = (
+            (registration.version, registration.moved) if registration else (None, False)
+        )
         print("\n" + report.to_markdown(table, champion), flush=True)
         return Outcome(parent.info.run_id, table, champion, version_id, moved, results)
 

@@ -132,3 +132,17 @@ def urgency_tradeoff_figure(
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def bayes_gap_figure(names: list[str], gap_pp: list[float], champion: str | None) -> Figure:
+    """Horizontal bars: accuracy points below the Bayes ceiling per candidate, champion marked."""
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.3))
+    colors = ["#2e7d32" if n == champion else "#4477aa" for n in names]
+    bars = ax.barh(names, gap_pp, color=colors)
+    ax.bar_label(bars, labels=[f"{g:.2f}" for g in gap_pp], padding=3, fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlabel("test accuracy below the Bayes posterior (percentage points)")
+    ax.set_title("Gap to the Bayes ceiling" + (f" (champion: {champion})" if champion else ""))
+    ax.margins(x=0.15)
+    fig.tight_layout()
+    return fig

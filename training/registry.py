@@ -1,4 +1,5 @@
-"""Log the pyfunc model from code, register it, and move the champion alias only when earned."""
+"""Log the pyfunc model from code, register it, move the champion alias only when earned, and
+describe the registered model and each version (the registry's description fields)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import tempfile
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import NamedTuple
 
 import mlflow
 import numpy as np
@@ -99,9 +101,17 @@ def _current_champion_log_loss(name: str, test: Split) -> tuple[str | None, floa
         return current.version, float("inf")
 
 
+class Registration(NamedTuple):
+    """A registered version and whether ``@champion`` moved to it, with the reason in words."""
+
+    version: str
+    moved: bool
+    decision: str
+
+
 def register_champion(
     name: str, model_uri: str, triage: TriageModel, test: Split, say: Callable[[str], None]
-) -> tuple[str, bool]:
+) -> Registration:
     """Register a new version; move ``@champion`` only if it beats the current one on ``test``.
 
     Both models are scored on the same test set, so the comparison is fair even when the
@@ -113,21 +123,33 @@ def register_champion(
     client = mlflow.MlflowClient()
     client.set_model_version_tag(name, registered.version, "test_log_loss", f"{new_loss:.5f}")
     moved = new_loss < current_loss
-    if moved:
-        client.set_registered_model_alias(name, ALIAS, registered.version)
-        say(
-            f"registered {name} v{registered.version} and moved @{ALIAS} to it "
-            f"(test log-loss {new_loss:.4f} vs {current_loss:.4f} of v{current_version})"
+    if current_version is None:
+        decision = f"@{ALIAS} points to it: the first champion."
+    elif moved:
+        decision = (
+            f"@{ALIAS} moved to it from v{current_version}: test log-loss {new_loss:.4f} "
+            f"against {current_loss:.4f} on the same test set."
         )
     else:
-        say(
-            f"registered {name} v{registered.version}; @{ALIAS} stays on v{current_version} "
-            f"(test log-loss {new_loss:.4f} vs {current_loss:.4f})"
+        decision = (
+            f"Not promoted: @{ALIAS} stays on v{current_version} (test log-loss "
+            f"{current_loss:.4f} against this version's {new_loss:.4f} on the same test set)."
         )
+    if moved:
+        client.set_registered_model_alias(name, ALIAS, registered.version)
+    say(f"registered {name} v{registered.version}. {decision}")
     client.set_model_version_tag(
         name,
         registered.version,
         "champion_decision",
         "promoted" if moved else "kept previous champion",
     )
-    return registered.version, moved
+    return Registration(str(registered.version), moved, decision)
+
+
+def describe(name: str, version: str, version_text: str, model_text: str | None = None) -> None:
+    """Write the registry's description of ``version`` and, if given, of the registered model."""
+    client = mlflow.MlflowClient()
+    client.update_model_version(name, version, description=version_text)
+    if model_text is not None:
+        client.update_registered_model(name, description=model_text)

@@ -1,8 +1,32 @@
-"""The comparison table (Markdown and HTML) and the model card."""
+"""What a researcher reads: the comparison page, the descriptions MLflow shows, the model card.
+
+The comparison page is one self-contained HTML file (inline CSS, figures embedded as base64 PNG,
+no external URL), built from :class:`Section` s::
+
+    sections = comparison_sections(summary, table, champion, CEILING, differential, alpha, ...)
+    sections.append(Section("Urgency tiers", "Markdown or <p>HTML</p>", [figure]))
+    html = build_html("sciatica-triage: candidates", sections)
+
+A section's text is HTML when it starts with ``<``, else a small Markdown subset (paragraphs,
+``-`` lists, pipe tables, ``**bold**``, ```code```); its figures are matplotlib figures or
+:class:`Image` s. The descriptions (``mlflow.note.content`` on the experiment and runs, the
+registry's description fields) are built here from the same figures, so the UI and the page agree.
+"""
 
 from __future__ import annotations
 
+import base64
+import html
+import io
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
 import pandas as pd
+from matplotlib.figure import Figure
+
+from vignettes.schema import CAUSES, FIELD_NAMES
 
 DISPLAY_COLUMNS = {
     "accuracy": "accuracy",
@@ -20,6 +44,36 @@ DISPLAY_COLUMNS = {
     "fit_seconds": "fit s",
     "predict_ms_per_1000": "predict ms / 1000",
 }
+DECIMALS = {"gap to Bayes (pp)": 2, "ECE": 4, "fit s": 1, "predict ms / 1000": 1}
+"""Decimals per displayed column; every other column shows 3, so a column reads down evenly."""
+
+CANDIDATE_TEXT = {
+    "article_rules": "the article's own rules, no learning",
+    "logistic_regression": (
+        "a logistic regression on one-hot answers with missing-answer indicators, "
+        "temperature-calibrated on validation"
+    ),
+    "hist_gradient_boosting": (
+        "scikit-learn's HistGradientBoosting trees, calibrated on validation, exact TreeSHAP"
+    ),
+    "lightgbm": "LightGBM gradient-boosted trees, calibrated on validation, exact TreeSHAP",
+    "bayes_posterior": (
+        "the generator's exact Bayes posterior: the ceiling no classifier can beat "
+        "(not deployable, it knows the generator)"
+    ),
+}
+DISCLAIMER = (
+    "Research software trained on synthetic data: not a medical device, not medical advice."
+)
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+"""Opens the experiment in MLflow's model-training view rather than its GenAI view."""
+NOTE_TAG = "mlflow.note.content"
+"""The tag MLflow's UI shows (and edits) as the description of an experiment or a run."""
+
+
+# --------------------------------------------------------------------------------------------
+# The comparison table
+# --------------------------------------------------------------------------------------------
 
 
 def comparison_table(results: dict[str, dict[str, float]], ceiling: str) -> pd.DataFrame:
@@ -35,6 +89,13 @@ def comparison_table(results: dict[str, dict[str, float]], ceiling: str) -> pd.D
     return table
 
 
+def format_value(column: str, value: Any) -> str:
+    """A table cell with its column's fixed number of decimals (empty for a missing value)."""
+    if value is None or pd.isna(value):
+        return ""
+    return f"{float(value):.{DECIMALS.get(column, 3)}f}"
+
+
 def to_markdown(table: pd.DataFrame, champion: str | None) -> str:
     """A GitHub-style Markdown table; the champion is marked."""
     header = "| " + " | ".join([table.index.name, *table.columns]) + " |"
@@ -42,39 +103,517 @@ def to_markdown(table: pd.DataFrame, champion: str | None) -> str:
     rows = []
     for name, row in table.iterrows():
         label = f"**{name}** (champion)" if name == champion else str(name)
-        cells = ["" if pd.isna(v) else f"{v:.4g}" for v in row]
+        cells = [format_value(column, value) for column, value in row.items()]
         rows.append("| " + " | ".join([label, *cells]) + " |")
     return "\n".join([header, rule, *rows]) + "\n"
 
 
-def to_html(table: pd.DataFrame, champion: str | None, title: str, extra_markdown: str = "") -> str:
-    """The comparison as a page; ``extra_markdown`` (a note and one Markdown table) is appended."""
-    body = table.to_html(float_format=lambda v: f"{v:.4g}", na_rep="") + _markdown_table_html(
-        extra_markdown
-    )
-    note = f"<p>Champion: <b>{champion}</b> (lowest validation log-loss among tree models).</p>"
-    style = (
-        "<style>table{border-collapse:collapse}td,th{padding:4px 8px;border:1px solid #ccc}</style>"
-    )
-    head = f"<head><title>{title}</title>{style}</head>"
-    return f"<html>{head}<body><h1>{title}</h1>{note}{body}</body></html>"
+# --------------------------------------------------------------------------------------------
+# The page: sections of text and embedded figures
+# --------------------------------------------------------------------------------------------
 
 
-def _markdown_table_html(text: str) -> str:
-    """Small Markdown blocks (heading lines and pipe tables, separated by blank lines) as HTML."""
-    html = []
-    for block in text.strip().split("\n\n"):
-        lines = [line for line in block.splitlines() if line.strip()]
-        rows = [line for line in lines if line.startswith("|") and "---" not in line]
-        html += [f"<h2>{line}</h2>" for line in lines if not line.startswith("|")]
-        if rows:
-            cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
-            head = "".join(f"<th>{c}</th>" for c in cells[0])
-            body = "".join(
-                "<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in cells[1:]
+@dataclass(frozen=True)
+class Image:
+    """A PNG to embed, with a caption."""
+
+    png: bytes
+    caption: str = ""
+
+    @classmethod
+    def from_figure(cls, figure: Figure, caption: str = "", dpi: int = 110) -> Image:
+        """Render a matplotlib figure to PNG (the figure stays open; the caller closes it)."""
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+        return cls(buffer.getvalue(), caption)
+
+    def to_html(self, alt: str) -> str:
+        data = base64.b64encode(self.png).decode("ascii")
+        caption = f"<figcaption>{_inline(self.caption)}</figcaption>" if self.caption else ""
+        return (
+            f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+            f"{caption}</figure>"
+        )
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the page: a title, text (HTML if it starts with ``<``, else Markdown), figures.
+
+    Parameters
+    ----------
+    title : str
+        The heading; also the section's anchor in the page's contents.
+    text : str, optional
+        HTML (starting with ``<``) or the Markdown subset of :func:`markdown_to_html`.
+    figures : sequence of matplotlib Figure or Image, optional
+        Embedded as base64 PNG after the text, in order.
+    """
+
+    title: str
+    text: str = ""
+    figures: Sequence[Figure | Image] = field(default_factory=tuple)
+
+    @property
+    def anchor(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-") or "section"
+
+    def to_html(self) -> str:
+        body = self.text if self.text.lstrip().startswith("<") else markdown_to_html(self.text)
+        images = [f if isinstance(f, Image) else Image.from_figure(f) for f in self.figures]
+        figures = "".join(image.to_html(image.caption or self.title) for image in images)
+        title = html.escape(self.title)
+        return f'<section id="{self.anchor}"><h2>{title}</h2>{body}{figures}</section>'
+
+
+_STYLE = """
+body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2430;
+margin:0 auto;max-width:1100px;padding:24px 32px 64px;background:#fff}
+h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:32px 0 8px;
+border-bottom:1px solid #dde3ea;padding-bottom:4px}
+.meta{color:#5b6675;margin:0 0 12px}.disclaimer{background:#fff6e0;border:1px solid #f0d28c;
+padding:8px 12px;border-radius:4px}
+nav ol{margin:4px 0;padding-left:22px;columns:2}
+table{border-collapse:collapse;margin:8px 0 12px;font-variant-numeric:tabular-nums;
+display:block;max-width:100%;overflow-x:auto}
+th,td{padding:4px 10px;border-bottom:1px solid #e3e8ee;text-align:right;white-space:nowrap}
+th{background:#f3f6f9;font-weight:600;vertical-align:bottom;white-space:normal}
+th:first-child,td:first-child{text-align:left}
+tr.champion td{background:#e7f4ea;font-weight:600}tr.ceiling td{color:#5b6675;font-style:italic}
+.badge{display:inline-block;background:#2e7d32;color:#fff;border-radius:3px;padding:0 6px;
+font-size:12px;margin-left:6px;font-style:normal}
+figure{margin:12px 0}figure img{max-width:100%;height:auto;border:1px solid #e3e8ee}
+figcaption{color:#5b6675;font-size:13px}code{background:#f3f6f9;padding:0 3px;border-radius:3px}
+"""
+
+
+def build_html(
+    title: str, sections: Sequence[Section], *, meta: str = "", disclaimer: str = DISCLAIMER
+) -> str:
+    """One self-contained HTML page: the title, a contents list, then each section in order.
+
+    Parameters
+    ----------
+    title : str
+    sections : sequence of Section
+    meta : str, optional
+        A line under the title (e.g. run, date, code version), as plain text.
+    disclaimer : str, optional
+
+    Returns
+    -------
+    str
+        An HTML5 document with inline CSS and every image embedded; no external URL.
+    """
+    contents = "".join(
+        f'<li><a href="#{s.anchor}">{html.escape(s.title)}</a></li>' for s in sections
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<header><h1>{html.escape(title)}</h1>",
+        f'<p class="meta">{html.escape(meta)}</p>' if meta else "",
+        f'<p class="disclaimer">{html.escape(disclaimer)}</p></header>',
+        f"<nav><ol>{contents}</ol></nav>" if sections else "",
+        *(s.to_html() for s in sections),
+        "</body></html>",
+    ]
+    return "\n".join(p for p in parts if p) + "\n"
+
+
+def _inline(text: str) -> str:
+    """Escape, then ``**bold**`` and ```code```."""
+    out = html.escape(text, quote=False)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+
+
+def markdown_to_html(text: str) -> str:
+    """The Markdown the sections use: paragraphs, ``-`` lists, pipe tables, bold and code.
+
+    Blocks are separated by blank lines. In a pipe table the first row is the header and a
+    ``|---|`` rule is skipped.
+    """
+    blocks = [b for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
+    html_blocks = []
+    for block in blocks:
+        lines = [line.strip() for line in block.splitlines()]
+        if all(line.startswith("|") for line in lines):
+            rows = [
+                [_inline(c.strip()) for c in line.strip("|").split("|")]
+                for line in lines
+                if not re.fullmatch(r"\|[\s:|-]+\|?", line)
+            ]
+            head = "".join(f"<th>{c}</th>" for c in rows[0])
+            body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows[1:])
+            html_blocks.append(
+                f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
             )
-            html.append(f"<table><tr>{head}</tr>{body}</table>")
-    return "".join(html)
+        elif all(line.startswith("- ") for line in lines):
+            items = "".join(f"<li>{_inline(line[2:])}</li>" for line in lines)
+            html_blocks.append(f"<ul>{items}</ul>")
+        else:
+            html_blocks.append(f"<p>{_inline(' '.join(lines))}</p>")
+    return "".join(html_blocks)
+
+
+# --------------------------------------------------------------------------------------------
+# The standard sections of the comparison page
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What the candidates were trained and tested on.
+
+    Attributes
+    ----------
+    sizes : dict
+        Cases per split (train, validation, test, calibration).
+    setting : str
+    seed : int
+    cause_share : dict
+        Share of each cause in the training split.
+    serious_share : float
+        Share of training cases with a serious condition (``red_flag``).
+    serious_condition_share : dict
+        Share of each serious condition among training cases (``none`` left out).
+    missing_share : float
+        Share of unknown answers over every intake field but ``age`` (training split).
+    missing_by_field : dict
+        The same per field.
+    """
+
+    sizes: dict[str, int]
+    setting: str
+    seed: int
+    cause_share: dict[str, float]
+    serious_share: float
+    serious_condition_share: dict[str, float]
+    missing_share: float
+    missing_by_field: dict[str, float]
+
+
+def summarize_data(frames: Mapping[str, pd.DataFrame], setting: str, seed: int) -> DataSummary:
+    """A :class:`DataSummary` of generated splits (``frames["train"]`` for the shares)."""
+    train = frames["train"]
+    fields = [f for f in FIELD_NAMES if f != "age" and f in train]
+    missing = train[fields].isna().mean()
+    causes = train["cause"].astype(str).value_counts(normalize=True)
+    conditions: dict[str, float] = {}
+    if "serious_condition" in train:
+        counts = train["serious_condition"].astype(str).value_counts(normalize=True)
+        conditions = {k: float(v) for k, v in counts.items() if k != "none"}
+    return DataSummary(
+        sizes={name: len(frame) for name, frame in frames.items()},
+        setting=setting,
+        seed=seed,
+        cause_share={c: float(causes.get(c, 0.0)) for c in CAUSES},
+        serious_share=float(train["red_flag"].astype(bool).mean()),
+        serious_condition_share=conditions,
+        missing_share=float(missing.mean()) if fields else 0.0,
+        missing_by_field={k: float(v) for k, v in missing.items()},
+    )
+
+
+def _sizes_text(summary: DataSummary) -> str:
+    return ", ".join(f"{n:,} {name}" for name, n in summary.sizes.items())
+
+
+def data_section(summary: DataSummary) -> Section:
+    """Sizes, setting, seed, the cause mix, serious conditions and unknown answers."""
+    causes = "\n".join(f"| {c} | {share:.1%} |" for c, share in summary.cause_share.items())
+    conditions = ", ".join(
+        f"{name} {share:.2%}"
+        for name, share in sorted(summary.serious_condition_share.items(), key=lambda kv: -kv[1])
+    )
+    most = sorted(summary.missing_by_field.items(), key=lambda kv: -kv[1])[:5]
+    text = f"""
+Synthetic vignettes from `vignettes.generate` (setting **{summary.setting}**, seed
+**{summary.seed}**): {_sizes_text(summary)} cases, disjoint row ranges of one seeded dataset.
+The shares below are of the training split.
+
+- Serious condition (the red-flag label): **{summary.serious_share:.2%}** of cases
+  {f"({conditions})" if conditions else ""}
+- Unknown answers: **{summary.missing_share:.1%}** of all answers but age; most often unknown:
+  {", ".join(f"{name} {share:.0%}" for name, share in most)}
+
+| cause | share |
+|---|---|
+{causes}
+"""
+    return Section("Data", text)
+
+
+def _table_html(table: pd.DataFrame, champion: str | None, ceiling: str) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [table.index.name, *table.columns])
+    rows = []
+    for name, row in table.iterrows():
+        label = html.escape(str(name))
+        css = ""
+        if name == champion:
+            label += '<span class="badge">champion</span>'
+            css = ' class="champion"'
+        elif name == ceiling:
+            label += " (ceiling)"
+            css = ' class="ceiling"'
+        cells = "".join(f"<td>{format_value(column, value)}</td>" for column, value in row.items())
+        rows.append(f"<tr{css}><td>{label}</td>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def candidates_section(table: pd.DataFrame, champion: str | None, ceiling: str) -> Section:
+    """The comparison table, the champion's row marked, with what each candidate is."""
+    what = "".join(
+        f"<li><b>{html.escape(str(name))}</b>: {html.escape(CANDIDATE_TEXT.get(str(name), ''))}"
+        "</li>"
+        for name in table.index
+    )
+    rule = (
+        "<p>Test-set metrics of every candidate. The champion has the lowest validation "
+        "log-loss among the tree models (the ones with exact TreeSHAP attributions, which "
+        "serving promises). Red-flag recall and specificity are of the served decision: any "
+        "reported red-flag sign, or the model at its review threshold 1/(1+K).</p>"
+    )
+    return Section("Candidates", rule + _table_html(table, champion, ceiling) + f"<ul>{what}</ul>")
+
+
+def gap_section(
+    table: pd.DataFrame, champion: str | None, ceiling: str, figure: Figure | Image | None = None
+) -> Section:
+    """How far each candidate is from the Bayes ceiling, the champion first."""
+    if ceiling not in table.index or "gap to Bayes (pp)" not in table:
+        return Section("Gap to the Bayes ceiling", "The Bayes ceiling was not part of this run.")
+    bayes = table.loc[ceiling]
+    lines = []
+    if champion is not None:
+        row = table.loc[champion]
+        lines.append(
+            f"The champion, **{champion}**, reaches test accuracy {row['accuracy']:.3f}: "
+            f"**{row['gap to Bayes (pp)']:.2f} points** below the Bayes posterior "
+            f"({bayes['accuracy']:.3f}); its log-loss {row['log-loss']:.3f} is "
+            f"**{row['log-loss / Bayes']:.3f}x** the Bayes log-loss ({bayes['log-loss']:.3f})."
+        )
+    lines.append(
+        "The Bayes posterior of the generator is the best any classifier can do on these "
+        "answers; a gap near zero means the model has learnt what the answers can tell."
+    )
+    others = [
+        f"- {name}: {r['gap to Bayes (pp)']:.2f} pp, log-loss {r['log-loss / Bayes']:.3f}x"
+        for name, r in table.iterrows()
+        if name != ceiling
+    ]
+    text = "\n\n".join([" ".join(lines), "\n".join(others)])
+    return Section("Gap to the Bayes ceiling", text, [figure] if figure is not None else [])
+
+
+def differential_section(coverage: pd.DataFrame, alpha: float) -> Section:
+    """Coverage and mean size of the conformal differential per cause, per model.
+
+    ``coverage`` has the columns ``model``, ``cause``, ``coverage``, ``mean_set_size`` (one row
+    per model and cause, plus ``cause == "all"``).
+    """
+    models = list(dict.fromkeys(coverage["model"]))
+    head = "| cause | " + " | ".join(f"{m} coverage | {m} mean size" for m in models) + " |"
+    rule = "|" + "---|" * (1 + 2 * len(models))
+    rows = []
+    for cause in dict.fromkeys(coverage["cause"]):
+        cells = []
+        for m in models:
+            r = coverage[(coverage["model"] == m) & (coverage["cause"] == cause)]
+            cells += (
+                [f"{r['coverage'].iloc[0]:.3f}", f"{r['mean_set_size'].iloc[0]:.2f}"]
+                if len(r)
+                else ["", ""]
+            )
+        label = "**all causes**" if cause == "all" else str(cause)
+        rows.append("| " + " | ".join([label, *cells]) + " |")
+    intro = (
+        f"The served differential is the smallest set of causes that holds the true cause with "
+        f"probability at least {1 - alpha:.0%}, by class-conditional conformal prediction "
+        "calibrated on the held-out calibration split. Test-set coverage per true cause and the "
+        "mean number of causes in the set:"
+    )
+    return Section("Differential coverage", "\n\n".join([intro, "\n".join([head, rule, *rows])]))
+
+
+def comparison_sections(
+    summary: DataSummary,
+    table: pd.DataFrame,
+    champion: str | None,
+    ceiling: str,
+    *,
+    differential: pd.DataFrame | None = None,
+    alpha: float = 0.05,
+    gap_figure: Figure | Image | None = None,
+    learning_curve: Figure | Image | None = None,
+    robustness: Figure | Image | None = None,
+    extra: Sequence[Section] = (),
+) -> list[Section]:
+    """The comparison page's sections, in reading order.
+
+    ``extra`` sections (the urgency tiers, for one) come right after the gap to the Bayes
+    ceiling, before the differential and the plots of the champion.
+    """
+    sections = [
+        data_section(summary),
+        candidates_section(table, champion, ceiling),
+        gap_section(table, champion, ceiling, gap_figure),
+        *extra,
+    ]
+    if differential is not None and len(differential):
+        sections.append(differential_section(differential, alpha))
+    if learning_curve is not None:
+        text = (
+            f"Test accuracy and log-loss of {champion} against the number of training cases, "
+            "with the Bayes ceiling drawn."
+        )
+        sections.append(Section("Learning curve", text, [learning_curve]))
+    if robustness is not None:
+        text = (
+            f"Test accuracy of {champion} and of the Bayes posterior as more answers are made "
+            "unknown, completely at random."
+        )
+        sections.append(Section("Robustness to missing answers", text, [robustness]))
+    return sections
+
+
+# --------------------------------------------------------------------------------------------
+# Descriptions shown by MLflow (Markdown)
+# --------------------------------------------------------------------------------------------
+
+
+def _figures(name: str, table: pd.DataFrame, ceiling: str) -> str:
+    """One candidate's headline figures, with the gap to the ceiling when there is one."""
+    row = table.loc[name]
+    text = f"test accuracy {row['accuracy']:.3f}"
+    has_gap = ceiling in table.index and name != ceiling and "gap to Bayes (pp)" in table
+    if has_gap:
+        text += f" ({row['gap to Bayes (pp)']:.2f} pp below the Bayes ceiling)"
+    text += f", log-loss {row['log-loss']:.3f}"
+    if has_gap:
+        text += f" ({row['log-loss / Bayes']:.3f}x Bayes)"
+    if "ECE" in table and pd.notna(row["ECE"]):
+        text += f", ECE {row['ECE']:.4f}"
+    if "red-flag AUROC" in table and pd.notna(row["red-flag AUROC"]):
+        text += f", red-flag AUROC {row['red-flag AUROC']:.3f}"
+    return text
+
+
+def champion_summary(table: pd.DataFrame, champion: str | None, ceiling: str) -> str:
+    """One sentence: the champion and its figures, with the gap to the Bayes ceiling."""
+    if champion is None:
+        return "No tree candidate was trained, so there is no champion."
+    return f"Champion: **{champion}**: {_figures(champion, table, ceiling)}."
+
+
+def comparison_description(
+    summary: DataSummary,
+    table: pd.DataFrame,
+    champion: str | None,
+    ceiling: str,
+    registered: str | None = None,
+) -> str:
+    """The comparison run's note: what was trained, on what, and the champion's figures."""
+    lines = [
+        f"Compares {len(table)} candidates ({', '.join(map(str, table.index))}) for the cause "
+        f"of lower back pain radiating to the leg (7 classes) and the red flag, on synthetic "
+        f"vignettes (setting {summary.setting}, seed {summary.seed}): {_sizes_text(summary)} "
+        "cases.",
+        "",
+    ]
+    lines.append(champion_summary(table, champion, ceiling))
+    if registered:
+        lines.append(registered)
+    lines += ["", "The full report is `comparison.html` in this run's artifacts.", "", DISCLAIMER]
+    return "\n".join(lines)
+
+
+def candidate_description(
+    name: str, summary: DataSummary, table: pd.DataFrame, champion: str | None, ceiling: str
+) -> str:
+    """A candidate run's note: what it is, what it was trained on, and how it compares."""
+    what = CANDIDATE_TEXT.get(name, name)
+    lines = [
+        f"**{name}**: {what}. Trained on {summary.sizes.get('train', 0):,} synthetic vignettes "
+        f"(setting {summary.setting}, seed {summary.seed}), tested on "
+        f"{summary.sizes.get('test', 0):,}.",
+        "",
+        f"{_figures(name, table, ceiling)[0].upper()}{_figures(name, table, ceiling)[1:]}.",
+    ]
+    if name == champion:
+        lines.append("Champion of this comparison (lowest validation log-loss among tree models).")
+    elif champion is not None and name != ceiling:
+        lines.append(f"Not the champion; that is {champion}: {_figures(champion, table, ceiling)}.")
+    return "\n".join(lines)
+
+
+def experiment_description(latest: str) -> str:
+    """The experiment's note: what it holds, and the latest comparison's summary."""
+    return "\n".join(
+        [
+            "Gradient-boosted classifiers of the cause of lower back pain radiating to the leg "
+            "(7 classes) and of a serious condition (red flag), trained on synthetic vignettes "
+            "generated from one patient-education article, compared with the article's own rules, "
+            "a linear baseline and the exact Bayes posterior (the ceiling). Each comparison run "
+            "(tag `role=comparison`) holds one nested run per candidate and the report "
+            "`comparison.html`; the best tree model is registered as `sciatica-triage`.",
+            "",
+            f"Latest comparison: {latest}",
+            "",
+            DISCLAIMER,
+        ]
+    )
+
+
+def registered_model_description(
+    name: str, version: str, candidate: str, summary: DataSummary, table: pd.DataFrame, ceiling: str
+) -> str:
+    """The registered model's description, written when ``@champion`` moves."""
+    return "\n".join(
+        [
+            f"Triage of lower back pain radiating to the leg: probabilities of 7 causes, a "
+            f"calibrated red-flag decision with a safety net (any reported red-flag sign is "
+            f"urgent), exact TreeSHAP attributions, nerve root, MRI indication and next step. "
+            f"Load it with `mlflow.pyfunc.load_model('models:/{name}@champion')`.",
+            "",
+            f"@champion is v{version}: {candidate} trained on {summary.sizes.get('train', 0):,} "
+            f"synthetic vignettes ({summary.setting}, seed {summary.seed}); "
+            f"{_figures(candidate, table, ceiling)}.",
+            "",
+            DISCLAIMER,
+        ]
+    )
+
+
+def model_version_description(
+    candidate: str,
+    summary: DataSummary,
+    table: pd.DataFrame,
+    ceiling: str,
+    run_id: str,
+    decision: str,
+) -> str:
+    """A registered version's description: what it is, its data, figures and the alias decision."""
+    return "\n".join(
+        [
+            f"{candidate} ({CANDIDATE_TEXT.get(candidate, candidate)}), trained on "
+            f"{summary.sizes.get('train', 0):,} synthetic vignettes (setting {summary.setting}, "
+            f"seed {summary.seed}) in comparison run {run_id}.",
+            "",
+            f"{_figures(candidate, table, ceiling)[0].upper()}"
+            f"{_figures(candidate, table, ceiling)[1:]}.",
+            "",
+            decision,
+        ]
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The model card
+# --------------------------------------------------------------------------------------------
 
 
 def model_card(name: str, candidate: str, metrics: dict[str, float], config: dict) -> str:
