@@ -5,7 +5,16 @@ or several (a JSON list of objects) from a file or standard input and prints eac
 explained in words, or as JSON with ``--json``.
 
 Exit status: 0 on success; 2 for bad input (unreadable file, invalid JSON, a field or value the
-contract refuses), with a one-line message naming the field; 1 when no model is registered.
+contract refuses), with a one-line message naming the field; 1 when no model is registered, the
+tracking store does not exist or its server does not answer (within about 10 s); 130 on Ctrl-C.
+Errors are always one line on stderr, never a traceback (``SCIATICA_TRIAGE_DEBUG=1`` shows one
+for an unexpected error).
+
+The tracking store is ``MLFLOW_TRACKING_URI``, else ``./mlflow.db``, else the store ``make
+train`` wrote in the checkout; nothing is ever created. Registry versions are copied to a local
+cache (``SCIATICA_TRIAGE_CACHE``, default ``~/.cache/sciatica-triage/models``; ``off`` turns it
+off), so later starts load without MLflow. Large inputs are predicted in chunks of
+:data:`CHUNK` cases, with progress on stderr when it is a terminal.
 
 Adding a command: write ``add_<name>_command(subparsers)`` that adds a sub-parser and sets
 ``handler`` (a function ``argparse.Namespace -> int``) with ``set_defaults``, raise
@@ -15,34 +24,44 @@ Adding a command: write ``add_<name>_command(subparsers)`` that adds a sub-parse
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from importlib import metadata
 from typing import Any
 
 from model.intake import IntakeError, validate_case
 from serve.interview import add_interview_command
-from serve.loading import DEFAULT_MODEL_URI, ModelNotFoundError
+from serve.loading import DEFAULT_MODEL_URI
+from serve.terminal import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_NO_MODEL,
+    CommandError,
+    Progress,
+    command_environment,
+    load_predictor,
+    read_json,
+)
 from vignettes.schema import FIELDS
 
-__all__ = ["COMMANDS", "CommandError", "build_parser", "fields_help", "main"]
+__all__ = [
+    "CHUNK",
+    "COMMANDS",
+    "EXIT_BAD_INPUT",
+    "EXIT_INTERRUPTED",
+    "EXIT_NO_MODEL",
+    "CommandError",
+    "build_parser",
+    "fields_help",
+    "main",
+]
 
 PROG = "sciatica-triage"
-EXIT_BAD_INPUT = 2
-EXIT_NO_MODEL = 1
-
-
-class CommandError(Exception):
-    """A user error: printed as one line, and the command exits with ``code``."""
-
-    def __init__(self, message: str, code: int = EXIT_BAD_INPUT) -> None:
-        super().__init__(message)
-        self.code = code
+CHUNK = 2_000
+"""Cases predicted at a time: output starts at once and memory stays flat for any input size."""
 
 
 def fields_help(width: int = 100) -> str:
@@ -72,65 +91,56 @@ def _fill(text: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _read_input(source: str) -> Any:
-    """The JSON value in a file, or on standard input for ``-``."""
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CommandError(f"{source}: cannot read ({exc.strerror or exc})") from exc
-    where = "standard input" if source == "-" else source
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CommandError(f"{where}: not valid JSON ({exc})") from exc
-
-
-def _cases(value: Any) -> tuple[list[Any], bool]:
+def _cases(value: Any, source: str) -> tuple[list[Any], bool]:
     """The cases in the input and whether it was a single object (not a list)."""
     if isinstance(value, dict):
         return [value], True
     if isinstance(value, list):
         return value, False
-    raise CommandError(f"input: expected a JSON object or a list of objects, got {value!r:.60}")
+    where = "standard input" if source == "-" else source
+    raise CommandError(f"{where}: expected a JSON object or a list of objects, got {value!r:.60}")
 
 
-def _quiet_import_of_pyfunc() -> None:
-    """Import the pyfunc class without MLflow's advice to model authors on stderr.
-
-    MLflow warns "Add type hints to the `predict` method" when the class is defined, and resets
-    the warning filters while doing so, so the message cannot be filtered; a command-line user
-    has no use for it.
-    """
-    with contextlib.redirect_stderr(io.StringIO()):
-        import model.pyfunc  # noqa: F401
+def _validated(cases: list[Any], single: bool) -> list[dict[str, Any]]:
+    """Every case validated before anything is predicted, so bad input prints no output."""
+    answers = []
+    for number, case in enumerate(cases, start=1):
+        try:
+            answers.append(validate_case(case))
+        except IntakeError as exc:
+            where = "" if single else f"case {number}: "
+            raise CommandError(f"{where}{exc}") from None
+    return answers
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    """``sciatica-triage predict``: validate every case first, then predict them in one pass."""
-    from serve.api import load
-
-    cases, single = _cases(_read_input(args.input))
-    for number, case in enumerate(cases, start=1):
-        try:
-            validate_case(case)
-        except IntakeError as exc:
-            where = "" if single else f"case {number}: "
-            raise CommandError(f"{where}{exc}") from exc
-    _quiet_import_of_pyfunc()
-    try:
-        predictor = load(args.model)
-    except ModelNotFoundError as exc:
-        raise CommandError(str(exc), EXIT_NO_MODEL) from exc
-    predictions = predictor.predict_many(cases)
-    if args.as_json:
-        payload = [p.to_dict() for p in predictions]
-        print(json.dumps(payload[0] if single else payload, indent=2))
+    """``sciatica-triage predict``: validate every case, then predict and print chunk by chunk."""
+    cases, single = _cases(read_json(args.input), args.input)
+    answers = _validated(cases, single)
+    del cases  # the validated copies are all that is needed from here on
+    predictor = load_predictor(args.model)
+    if single:
+        prediction = predictor.predict(answers[0])
+        print(json.dumps(prediction.to_dict(), indent=2) if args.as_json else f"{prediction}\n")
         return 0
-    for number, prediction in enumerate(predictions, start=1):
-        if not single:
-            print(f"{'=' * 30} case {number} of {len(predictions)} {'=' * 30}")
-        print(prediction)
-        print()
+    progress = Progress(len(answers))
+    out = sys.stdout
+    if args.as_json:
+        out.write("[")
+    for start in range(0, len(answers), CHUNK):
+        chunk = predictor._predict_answers(answers[start : start + CHUNK])
+        for number, prediction in enumerate(chunk, start=start + 1):
+            if args.as_json:
+                item = textwrap.indent(json.dumps(prediction.to_dict(), indent=2), "  ")
+                out.write(("\n" if number == 1 else ",\n") + item)
+            else:
+                out.write(f"{'=' * 30} case {number} of {len(answers)} {'=' * 30}\n")
+                out.write(f"{prediction}\n\n")
+        out.flush()
+        progress.update(start + len(chunk))
+    progress.close()
+    if args.as_json:
+        out.write("\n]\n" if answers else "]\n")
     return 0
 
 
@@ -166,7 +176,7 @@ def add_predict_command(subparsers: Any) -> None:
         metavar="URI",
         default=None,
         help=f"MLflow model URI (default: {DEFAULT_MODEL_URI}; the tracking store is "
-        "MLFLOW_TRACKING_URI, else MLflow's default)",
+        "MLFLOW_TRACKING_URI, else ./mlflow.db, else the one `make train` wrote in the checkout)",
     )
     parser.set_defaults(handler=run_predict)
 
@@ -177,6 +187,14 @@ def add_predict_command(subparsers: Any) -> None:
 
 COMMANDS: list[Callable[[Any], None]] = [add_predict_command, add_interview_command]
 """Functions that each register one sub-command on the ``sciatica-triage`` parser."""
+
+
+def version() -> str:
+    """The installed package's version, e.g. ``0.1.0``."""
+    try:
+        return metadata.version(PROG)
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -191,10 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=fields_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in COMMANDS:
         register(subparsers)
     return parser
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -203,17 +226,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit status (``--help`` and usage errors exit through argparse instead).
+        The exit status (``--help``, ``--version`` and usage errors exit through argparse).
     """
-    args = build_parser().parse_args(argv)
+    command = PROG
     try:
-        return int(args.handler(args))
+        args = build_parser().parse_args(argv)
+        command = f"{PROG} {args.command}"
+        with command_environment():
+            return int(args.handler(args))
     except CommandError as exc:
-        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{command}: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.code
+    except KeyboardInterrupt:
+        start = "\n" if sys.stderr.isatty() else ""  # leave the line the ^C was typed on
+        print(f"{start}{command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
         return 0
+    except Exception as exc:  # a user sees one line, not a traceback
+        if os.environ.get("SCIATICA_TRIAGE_DEBUG"):
+            raise
+        print(
+            f"{command}: error: {type(exc).__name__}: {_one_line(str(exc))} "
+            "(SCIATICA_TRIAGE_DEBUG=1 shows where)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -2,13 +2,16 @@
 differential is a single cause or the user stops.
 
 The loop is a plain function of two callables, ``ask`` (prompt -> answer) and ``show`` (text ->
-None), so it runs the same at a terminal, in tests and in a notebook.
+None), so it runs the same at a terminal, in tests and in a notebook. At the terminal both write
+to stdout (Python's ``input`` writes its prompt to stderr at a terminal), so ``2>/dev/null``
+hides errors, never questions.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import pandas as pd
 
 from model.intake import IntakeError, validate_case, validate_frame
 from serve.questions import rank_questions
+from serve.terminal import CommandError, load_predictor, read_json
 from vignettes.schema import FIELD_BY_NAME, RED_FLAG_FIELDS, SETTINGS
 
 YES = {"y", "yes", "true", "t"}
@@ -146,20 +150,53 @@ def _frame(answers: Mapping[str, Any]) -> pd.DataFrame:
     return validate_frame(pd.DataFrame([dict(answers)]))
 
 
-def run_interview_command(args: argparse.Namespace) -> int:
-    from serve.api import load
+def ask_on_stdout(prompt: str) -> str:
+    """Print ``prompt`` on stdout and read one line (``EOFError`` at the end of input)."""
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    return input()
 
-    case = json.loads(Path(args.case).read_text()) if args.case else None
-    predictor = load(args.model)
+
+def read_start_case(source: str) -> dict[str, Any]:
+    """The partial case an interview starts from: one JSON object with valid answers.
+
+    ``age`` may be missing (the interview asks it first). Raises
+    :class:`~serve.terminal.CommandError` naming the file, or the field and what is allowed.
+    """
+    value = read_json(source)
+    if not isinstance(value, dict):
+        kind = "a list" if isinstance(value, list) else f"{type(value).__name__} {value!r:.40}"
+        raise CommandError(
+            f"{source}: an interview starts from one case (a JSON object), got {kind}"
+        )
+    try:
+        validate_case(value if value.get("age") is not None else {**value, "age": 50})
+    except IntakeError as exc:
+        raise CommandError(f"{source}: {exc}") from None
+    return value
+
+
+def run_interview_command(args: argparse.Namespace) -> int:
+    case = read_start_case(args.case) if args.case else None
+    if args.save and not Path(args.save).resolve().parent.is_dir():  # say so before, not after
+        raise CommandError(f"--save {args.save}: no such folder {Path(args.save).parent}")
+    predictor = load_predictor(args.model)
     print("sciatica-triage interview. Research software on synthetic data: not medical advice.")
     try:
-        answers, prediction = run_interview(predictor, case, setting=args.setting)
+        answers, prediction = run_interview(
+            predictor, case, ask=ask_on_stdout, setting=args.setting
+        )
     except Quit:
         return 0
     print("\n" + "=" * 72 + "\nSummary\n" + "=" * 72)
     print(str(prediction))
     if args.save:
-        Path(args.save).write_text(json.dumps(answers, indent=2))
+        try:
+            Path(args.save).write_text(json.dumps(answers, indent=2))
+        except OSError as exc:
+            raise CommandError(
+                f"--save {args.save}: cannot write ({exc.strerror or exc})"
+            ) from None
         print(f"\nAnswers saved to {args.save}")
     return 0
 

@@ -2,7 +2,8 @@
 
 Properties run on random valid (and invalid) intakes built from ``vignettes.schema.FIELDS``;
 golden cases are textbook presentations from the article; the rest checks the API's promises:
-batch equals single, threads equal sequential, the registry version, the text and the CLI.
+batch equals single, threads equal sequential, the registry version and the text
+(the command line is tested in ``tests/test_cli.py``).
 Every model test uses the small champion that ``tests/conftest.py`` trains once per worker.
 """
 
@@ -26,7 +27,6 @@ from model.features import encode
 from model.intake import IGNORED_COLUMNS, IntakeError, validate_frame
 from model.rules import MRI_REASON_TEXT, RED_FLAG_TEXT
 from model.triage import DISCLAIMER
-from serve.cli import main
 from vignettes.schema import CAUSES, FIELD_BY_NAME, FIELD_NAMES, FIELDS, RED_FLAG_FIELDS, Field
 
 MODEL_SETTINGS = settings(
@@ -653,101 +653,3 @@ def test_prediction_is_frozen(predictor: serve.Predictor) -> None:
     pred = predictor.predict({"age": 40})
     with pytest.raises(AttributeError):
         pred.cause = "mechanical_pain"  # type: ignore[misc]
-
-
-# --------------------------------------------------------------------------------------------
-# The command line
-# --------------------------------------------------------------------------------------------
-
-
-def test_cli_json_output_parses(
-    predictor: serve.Predictor, tmp_path: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "case.json"
-    path.write_text(json.dumps(GOLDEN["disc_herniation"]))
-    assert main(["predict", "--json", str(path)]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert data["cause"] == predictor.predict(GOLDEN["disc_herniation"]).cause
-    assert math.isclose(sum(data["probabilities"].values()), 1.0)
-
-
-def test_cli_reads_a_list_from_stdin(
-    predictor: serve.Predictor, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
-) -> None:
-    cases = [{"age": 40}, GOLDEN["cauda_equina"]]
-    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(json.dumps(cases)))
-    assert main(["predict", "--json", "-"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert [d["red_flag"] for d in data][1] is True and len(data) == 2
-
-
-def test_cli_text_output(
-    predictor: serve.Predictor, tmp_path: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "case.json"
-    path.write_text(json.dumps(GOLDEN["mechanical_pain"]))
-    assert main(["predict", str(path), "--model", "models:/sciatica-triage@champion"]) == 0
-    out = capsys.readouterr().out
-    assert DISCLAIMER in out and "mechanical pain" in out and "Next step:" in out
-
-
-@pytest.mark.parametrize(
-    ("case", "field"),
-    [
-        ({"age": 40, "fevr": True}, "fevr"),
-        ({"age": 40, "pain_region": "calf"}, "pain_region"),
-        ({"age": 40, "numbness": "yes"}, "numbness"),
-        ({"age": 140}, "age"),
-        ({"sex": "male"}, "age"),
-    ],
-)
-def test_cli_bad_input_exits_2_naming_the_field(
-    tmp_path: Any, capsys: pytest.CaptureFixture[str], case: dict, field: str
-) -> None:
-    path = tmp_path / "case.json"
-    path.write_text(json.dumps(case))
-    assert main(["predict", str(path)]) == 2
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1
-    assert field in err and "Traceback" not in err
-
-
-def test_cli_bad_json_and_missing_file_exit_2(
-    tmp_path: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "case.json"
-    path.write_text('{"age": 40,')
-    assert main(["predict", str(path)]) == 2
-    assert main(["predict", str(tmp_path / "missing.json")]) == 2
-    path.write_text("42")
-    assert main(["predict", str(path)]) == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 3
-
-
-def test_cli_names_the_case_in_a_list(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "cases.json"
-    path.write_text(json.dumps([{"age": 40}, {"age": 40, "sides": "up"}]))
-    assert main(["predict", str(path)]) == 2
-    assert "case 2: sides:" in capsys.readouterr().err
-
-
-def test_cli_missing_model_exits_1(
-    trained: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "case.json"
-    path.write_text('{"age": 40}')
-    assert main(["predict", str(path), "--model", "models:/sciatica-triage@nope"]) == 1
-    assert "make train" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("argv", [["--help"], ["predict", "--help"]])
-def test_cli_help_lists_every_field_with_its_values(
-    argv: list[str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    assert info.value.code == 0
-    out = " ".join(capsys.readouterr().out.split())
-    for field in FIELDS:
-        assert field.name in out
-        assert " ".join(field.allowed().split()) in out
