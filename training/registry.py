@@ -144,7 +144,7 @@ def register_champion(
         "champion_decision",
         "promoted" if moved else "kept previous champion",
     )
-    return Registration(str(registered.version), moved, decision)
+    return Registration(registered.version, moved, decision)  # as MLflow types it, like before
 
 
 def describe(name: str, version: str, version_text: str, model_text: str | None = None) -> None:
