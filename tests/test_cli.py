@@ -356,7 +356,7 @@ def test_run_elsewhere_it_creates_no_file(trained: Any, tracking_uri: str, tmp_p
         ["predict", "--json", str(case)], work, clean_env(MLFLOW_TRACKING_URI=tracking_uri)
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["model_version"] == trained.model_version
+    assert json.loads(result.stdout)["model_version"] == str(trained.model_version)
     assert list(work.iterdir()) == []
 
 
