@@ -429,7 +429,7 @@ def _describe(
         )
     note = report.comparison_description(summary, table, champion, CEILING, registered)
     client.set_tag(parent_run_id, report.NOTE_TAG, note)
-    latest = f"run `{mlflow.active_run().info.run_name}`: " + report.champion_summary(  # type: ignore[union-attr]
+    latest = f"run `{mlflow.active_run().info.run_name}`. " + report.champion_summary(  # type: ignore[union-attr]
         table, champion, CEILING
     )
     client.set_experiment_tag(experiment_id, report.NOTE_TAG, report.experiment_description(latest))

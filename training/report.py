@@ -62,6 +62,8 @@ CANDIDATE_TEXT = {
         "(not deployable, it knows the generator)"
     ),
 }
+UNTRAINED = ("article_rules", "bayes_posterior")
+"""Candidates that learn nothing from the training split (their descriptions say so)."""
 DISCLAIMER = (
     "Research software trained on synthetic data: not a medical device, not medical advice."
 )
@@ -176,7 +178,7 @@ padding:8px 12px;border-radius:4px}
 nav ol{margin:4px 0;padding-left:22px;columns:2}
 table{border-collapse:collapse;margin:8px 0 12px;font-variant-numeric:tabular-nums;
 display:block;max-width:100%;overflow-x:auto}
-th,td{padding:4px 10px;border-bottom:1px solid #e3e8ee;text-align:right;white-space:nowrap}
+th,td{padding:4px 8px;border-bottom:1px solid #e3e8ee;text-align:right;white-space:nowrap}
 th{background:#f3f6f9;font-weight:600;vertical-align:bottom;white-space:normal}
 th:first-child,td:first-child{text-align:left}
 tr.champion td{background:#e7f4ea;font-weight:600}tr.ceiling td{color:#5b6675;font-style:italic}
@@ -251,9 +253,14 @@ def markdown_to_html(text: str) -> str:
             html_blocks.append(
                 f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
             )
-        elif all(line.startswith("- ") for line in lines):
-            items = "".join(f"<li>{_inline(line[2:])}</li>" for line in lines)
-            html_blocks.append(f"<ul>{items}</ul>")
+        elif lines[0].startswith("- "):  # a list; lines not starting "- " continue an item
+            items: list[str] = []
+            for line in lines:
+                if line.startswith("- "):
+                    items.append(line[2:])
+                else:
+                    items[-1] += " " + line
+            html_blocks.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
         else:
             html_blocks.append(f"<p>{_inline(' '.join(lines))}</p>")
     return "".join(html_blocks)
@@ -506,7 +513,7 @@ def champion_summary(table: pd.DataFrame, champion: str | None, ceiling: str) ->
     """One sentence: the champion and its figures, with the gap to the Bayes ceiling."""
     if champion is None:
         return "No tree candidate was trained, so there is no champion."
-    return f"Champion: **{champion}**: {_figures(champion, table, ceiling)}."
+    return f"Champion **{champion}**: {_figures(champion, table, ceiling)}."
 
 
 def comparison_description(
@@ -536,17 +543,21 @@ def candidate_description(
 ) -> str:
     """A candidate run's note: what it is, what it was trained on, and how it compares."""
     what = CANDIDATE_TEXT.get(name, name)
-    lines = [
-        f"**{name}**: {what}. Trained on {summary.sizes.get('train', 0):,} synthetic vignettes "
-        f"(setting {summary.setting}, seed {summary.seed}), tested on "
-        f"{summary.sizes.get('test', 0):,}.",
-        "",
-        f"{_figures(name, table, ceiling)[0].upper()}{_figures(name, table, ceiling)[1:]}.",
-    ]
+    data = f"synthetic vignettes (setting {summary.setting}, seed {summary.seed})"
+    tested = f"tested on {summary.sizes.get('test', 0):,}"
+    if name in UNTRAINED:
+        source = f"Learns nothing from data; {tested} {data}."
+    else:
+        source = f"Trained on {summary.sizes.get('train', 0):,} {data}, {tested}."
+    figures = _figures(name, table, ceiling)
+    lines = [f"**{name}**: {what}. {source}", "", f"{figures[0].upper()}{figures[1:]}."]
     if name == champion:
-        lines.append("Champion of this comparison (lowest validation log-loss among tree models).")
+        lines += ["", "Champion of this comparison (lowest validation log-loss among tree models)."]
     elif champion is not None and name != ceiling:
-        lines.append(f"Not the champion; that is {champion}: {_figures(champion, table, ceiling)}.")
+        lines += [
+            "",
+            f"Not the champion; that is {champion}: {_figures(champion, table, ceiling)}.",
+        ]
     return "\n".join(lines)
 
 
@@ -574,10 +585,11 @@ def registered_model_description(
     """The registered model's description, written when ``@champion`` moves."""
     return "\n".join(
         [
-            f"Triage of lower back pain radiating to the leg: probabilities of 7 causes, a "
-            f"calibrated red-flag decision with a safety net (any reported red-flag sign is "
-            f"urgent), exact TreeSHAP attributions, nerve root, MRI indication and next step. "
-            f"Load it with `mlflow.pyfunc.load_model('models:/{name}@champion')`.",
+            "Triage of lower back pain radiating to the leg: probabilities of 7 causes, an "
+            "urgency tier (emergency or urgent from reported red-flag signs by rule, review when "
+            "the calibrated probability of a serious condition reaches 1/(1+K), else routine), "
+            "exact TreeSHAP attributions, nerve root, MRI indication and next step. Load it with "
+            f"`mlflow.pyfunc.load_model('models:/{name}@champion')`.",
             "",
             f"@champion is v{version}: {candidate} trained on {summary.sizes.get('train', 0):,} "
             f"synthetic vignettes ({summary.setting}, seed {summary.seed}); "
