@@ -18,7 +18,9 @@ off), so later starts load without MLflow. Large inputs are predicted in chunks 
 
 Adding a command: write ``add_<name>_command(subparsers)`` that adds a sub-parser and sets
 ``handler`` (a function ``argparse.Namespace -> int``) with ``set_defaults``, raise
-:class:`CommandError` for user errors, and append it to :data:`COMMANDS`.
+:class:`CommandError` for user errors, and append it to :data:`COMMANDS`. Import NumPy,
+pandas, the model and MLflow inside functions, not at the top: ``main`` must be running when
+they load, so that a Ctrl-C during the start is one line, not a traceback.
 """
 
 from __future__ import annotations
@@ -32,9 +34,6 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any
 
-from model.intake import IntakeError, validate_case
-from serve.interview import add_interview_command
-from serve.loading import DEFAULT_MODEL_URI
 from serve.terminal import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -45,7 +44,6 @@ from serve.terminal import (
     load_predictor,
     read_json,
 )
-from vignettes.schema import FIELDS
 
 __all__ = [
     "CHUNK",
@@ -66,6 +64,8 @@ CHUNK = 2_000
 
 def fields_help(width: int = 100) -> str:
     """Every intake field with its allowed values and question, for ``--help``."""
+    from vignettes.schema import FIELDS
+
     lines = [
         "case fields (a JSON object; every field but age may be left out or null, meaning",
         "not asked / unknown; booleans are true/false):",
@@ -103,6 +103,8 @@ def _cases(value: Any, source: str) -> tuple[list[Any], bool]:
 
 def _validated(cases: list[Any], single: bool) -> list[dict[str, Any]]:
     """Every case validated before anything is predicted, so bad input prints no output."""
+    from model.intake import IntakeError, validate_case
+
     answers = []
     for number, case in enumerate(cases, start=1):
         try:
@@ -146,6 +148,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def add_predict_command(subparsers: Any) -> None:
     """Register ``predict``."""
+    from serve.loading import DEFAULT_MODEL_URI
+
     parser = subparsers.add_parser(
         "predict",
         help="predict, explain and triage one case or a list of cases",
@@ -184,6 +188,14 @@ def add_predict_command(subparsers: Any) -> None:
 # --------------------------------------------------------------------------------------------
 # The command
 # --------------------------------------------------------------------------------------------
+
+
+def add_interview_command(subparsers: Any) -> None:
+    """Register ``interview`` (:mod:`serve.interview`)."""
+    from serve.interview import add_interview_command as add
+
+    add(subparsers)
+
 
 COMMANDS: list[Callable[[Any], None]] = [add_predict_command, add_interview_command]
 """Functions that each register one sub-command on the ``sciatica-triage`` parser."""

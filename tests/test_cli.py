@@ -466,3 +466,12 @@ def test_interview_save_to_a_missing_folder_is_refused_first(tmp_path: Path, cap
     argv = ["interview", str(case), "--save", str(tmp_path / "nope" / "a.json")]
     assert main(argv) == EXIT_BAD_INPUT
     assert "no such folder" in one_error_line(capsys.readouterr().err)
+
+
+def test_the_command_module_starts_without_heavy_imports() -> None:
+    """NumPy, pandas, the models and MLflow load inside ``main``, where Ctrl-C is handled."""
+    code = "import sys, serve.cli; print(sorted(set(sys.modules) & {'numpy', 'pandas', 'mlflow'}))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
