@@ -56,28 +56,12 @@ def _champion_store(work: Path) -> tuple[str, str]:
         if probe.returncode == 0:
             version = json.loads(probe.stdout)["model_version"]
             return f"sqlite:///{CHECKOUT_STORE}", f"the checkout's champion v{version}"
-    from training import TrainConfig, train
-
     uri = f"sqlite:///{work / 'mlflow.db'}"
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    cwd = Path.cwd()
-    os.chdir(work)  # MLflow's artifacts go next to the temporary store
-    try:
-        cfg = TrainConfig(
-            n_train=20_000,
-            n_val=5_000,
-            n_test=2_000,
-            n_cal=2_000,
-            candidates=("lightgbm",),
-            learning_curve=False,
-            robustness=False,
-        )
-        train(cfg)
-    finally:
-        os.chdir(cwd)
+    train = [sys.executable, "-m", "training", "--n-train", "20000", "--n-val", "5000"]
+    train += ["--n-test", "2000", "--n-cal", "2000", "--candidates", "lightgbm"]
+    train += ["--no-learning-curve", "--no-robustness"]
+    # its own process and store: this run's MLflow settings stay as they were
+    subprocess.run(train, env=_env(uri, "off"), cwd=work, check=True, capture_output=True)
     return uri, "a LightGBM champion trained here on 20,000 cases (no `make train` store found)"
 
 
