@@ -107,6 +107,13 @@ class Scorer:
             self._tables = tables if tables is None or tables.n_scores == self.n_scores else None
         return self._tables
 
+    def use_tables(self, tables: ShapTables) -> None:
+        """Use tables that :meth:`shap_tables` built and checked before for this very estimator
+        (e.g. kept beside a local copy of the model), instead of building them again."""
+        if tables.n_features != self.n_features or tables.n_scores != self.n_scores:
+            raise ValueError("tables: built for another model (features or scores differ)")
+        self._tables, self._rescaled = tables, None
+
     def score_and_explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Calibrated scores, and the exact TreeSHAP of each row's highest score.
 

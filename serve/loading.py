@@ -9,7 +9,8 @@ name and version come from the model's own metadata.
 Nothing here creates a tracking store: a local store (SQLite file, file-store folder) that does
 not exist is reported, never made. With ``cache_dir``, a registry version is copied to a local
 folder the first time it is loaded (keyed by store, name, version, run and creation time, so a
-store made anew never hits an old copy), and later loads read it without MLflow; for a SQLite
+store made anew never hits an old copy), with the TreeSHAP tables already built and checked, and
+later loads read it without MLflow; for a SQLite
 store the version is looked up read-only with :mod:`sqlite3`, so a warm start never imports MLflow.
 
 mlflow is imported inside the functions: ``import serve`` and ``sciatica-triage --help`` stay fast.
@@ -18,6 +19,7 @@ mlflow is imported inside the functions: ``import serve`` and ``sciatica-triage 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -32,6 +34,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+import numpy as np
+
+from model.shap_tables import ShapTables
 from model.triage import TriageModel
 
 __all__ = [
@@ -320,13 +325,48 @@ def _cache_folder(cache_dir: Path, store: str, name: str, found: _Version) -> Pa
     return cache_dir / f"{name}-v{found.version}-{digest}"
 
 
-def _from_cache(folder: Path) -> TriageModel | None:
-    if not (folder / "complete").is_file():
-        return None
+_SCORERS = ("cause", "red_flag")
+
+
+def _save_tables(triage: TriageModel, bundle: Path) -> None:
+    """Keep each scorer's checked TreeSHAP tables beside the copy (building them is most of a
+    warm start's load time for a large champion)."""
+    for name in _SCORERS:
+        tables = getattr(triage, name).shap_tables()
+        if tables is not None:
+            arrays = {
+                f.name: np.asarray(getattr(tables, f.name))
+                for f in dataclasses.fields(tables)
+                if getattr(tables, f.name) is not None
+            }
+            np.savez(bundle / name / "shap_tables.npz", **arrays)  # type: ignore[arg-type]
+
+
+def _load_tables(triage: TriageModel, bundle: Path) -> None:
+    for name in _SCORERS:
+        path = bundle / name / "shap_tables.npz"
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as arrays:
+                values: dict[str, Any] = {k: arrays[k] for k in arrays.files}
+            for key in ("n_features", "n_scores"):
+                values[key] = int(values[key])
+            values.setdefault("zero_node", None)
+            values.setdefault("zero_right", None)
+            getattr(triage, name).use_tables(ShapTables(**values))
+
+
+def _read_copy(folder: Path) -> TriageModel | None:
+    """The model in a cache folder with its tables, or ``None`` if it cannot be read."""
     try:
-        return TriageModel.load(folder / "bundle")
+        triage = TriageModel.load(folder / "bundle")
+        _load_tables(triage, folder / "bundle")
+        return triage
     except Exception:  # a damaged copy is ignored and replaced from the registry
         return None
+
+
+def _from_cache(folder: Path) -> TriageModel | None:
+    return _read_copy(folder) if (folder / "complete").is_file() else None
 
 
 def _store_in_cache(folder: Path, triage: TriageModel) -> None:
@@ -338,8 +378,11 @@ def _store_in_cache(folder: Path, triage: TriageModel) -> None:
         folder.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".incoming-", dir=folder.parent))
         triage.save(work / "bundle")
-        copy = TriageModel.load(work / "bundle")
-        same = all(copy.predict_case(case) == triage.predict_case(case) for case in probe)
+        _save_tables(triage, work / "bundle")
+        copy = _read_copy(work)
+        same = copy is not None and all(
+            copy.predict_case(case) == triage.predict_case(case) for case in probe
+        )
         if same:
             (work / "complete").write_text("")
             work.rename(folder)

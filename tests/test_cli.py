@@ -366,10 +366,15 @@ def test_run_elsewhere_it_creates_no_file(trained: Any, tracking_uri: str, tmp_p
 
 _LOAD_AND_REPORT = """
 import json, sys
+import model.scorers
+built = []
+compile_tables = model.scorers.compile_tables
+model.scorers.compile_tables = lambda *args: built.append(1) or compile_tables(*args)
 from serve.terminal import load_predictor
 p = load_predictor(None)
 case = json.loads(sys.argv[1])
-print(json.dumps({"mlflow": "mlflow" in sys.modules, "prediction": p.predict(case).to_dict()}))
+out = {"mlflow": "mlflow" in sys.modules, "built": len(built)}
+print(json.dumps(out | {"prediction": p.predict(case).to_dict()}))
 """
 
 
@@ -391,6 +396,7 @@ def test_a_second_start_uses_the_local_copy_without_mlflow(
         )
         outputs.append(json.loads(result.stdout))
     assert [o["mlflow"] for o in outputs] == [True, False]
+    assert outputs[0]["built"] > 0 and outputs[1]["built"] == 0  # TreeSHAP tables kept too
     expected = json.loads(json.dumps(predictor.predict(DISC).to_dict()))
     assert outputs[0]["prediction"] == outputs[1]["prediction"] == expected
     assert len(list((tmp_path / "c").iterdir())) == 1
