@@ -80,6 +80,50 @@ def _group_likelihood(group, observed: dict[str, int]):
     return likelihood
 
 
+_EXPECTED_DURATION_FACTOR: dict[int, float] = {}
+
+
+def _expected_duration_factor(kb: KnowledgeBase, c: int) -> float:
+    """E[imaging duration factor | cause] by summing whole weeks (independent of the engine)."""
+    if c not in _EXPECTED_DURATION_FACTOR:
+        imaging = kb.imaging
+        total = 0.0
+        for weeks in range(0, 20_000):
+            factor = imaging.duration_factor[int(np.sum(imaging.duration_edges <= weeks))]
+            total += _duration_mass(weeks, *kb.duration[c]) * factor
+        _EXPECTED_DURATION_FACTOR[c] = total
+    return _EXPECTED_DURATION_FACTOR[c]
+
+
+def _imaging_likelihood(row: dict, kb: KnowledgeBase, s_idx: int):
+    """P(imaging answer | state, its parents' answers), summing over the parents left unknown."""
+    imaging = kb.imaging
+    code = _code(imaging.field, row[imaging.field])
+    hidden = [name for name in imaging.factors if not _known(row.get(name))]
+    seen = {name: _code(name, row[name]) for name in imaging.factors if _known(row.get(name))}
+
+    def likelihood(band: int, c: int, s: int, r: int) -> float:
+        if _known(row.get("duration_weeks")):
+            weeks = math.floor(float(row["duration_weeks"]) + 0.5)
+            duration = imaging.duration_factor[int(np.sum(imaging.duration_edges <= weeks))]
+        else:
+            duration = _expected_duration_factor(kb, c)
+        total = 0.0
+        for values in np.ndindex(*(2,) * len(hidden)):
+            weight, answers = 1.0, dict(seen)
+            for name, value in zip(hidden, values, strict=True):
+                weight *= float(kb.tables[name][band, c, s, r, value])
+                answers[name] = value
+            p_not_done = imaging.base[s_idx] * duration
+            for name, value in answers.items():
+                p_not_done *= imaging.factors[name][value]
+            p = p_not_done if code == 0 else (1 - p_not_done) * imaging.done[band, c, code]
+            total += weight * p
+        return total
+
+    return likelihood
+
+
 def brute_force(row: dict, kb: KnowledgeBase, setting: str) -> tuple[dict[str, float], float]:
     """Unnormalised-then-normalised posterior of one case by enumerating every latent state.
 
@@ -95,9 +139,12 @@ def brute_force(row: dict, kb: KnowledgeBase, setting: str) -> tuple[dict[str, f
     band = max(i for i, lo in enumerate(kb.band_edges) if age >= lo)
     grouped = {name for group in kb.groups.values() for name in group.fields}
     likelihoods = []
+    imaging = kb.imaging.field if kb.imaging is not None else None
     for name in TABLE_FIELDS:
         value = row.get(name)
-        if name not in grouped and _known(value):
+        if name == imaging and _known(value):
+            likelihoods.append(_imaging_likelihood(row, kb, s_idx))
+        elif name not in grouped and _known(value):
             table, code = kb.tables[name], _code(name, value)
             likelihoods.append(lambda b, c, s, r, t=table, k=code: float(t[b, c, s, r, k]))
     for group in kb.groups.values():
@@ -135,7 +182,7 @@ def brute_force(row: dict, kb: KnowledgeBase, setting: str) -> tuple[dict[str, f
 
 @pytest.fixture(scope="module")
 def exact_cases() -> pd.DataFrame:
-    """34 varied cases: ordinary, red-flag and spine-clinic rows, plus hand-made edge cases."""
+    """39 varied cases: ordinary, red-flag and spine-clinic rows, plus hand-made edge cases."""
     primary = vignettes.generate(5_000, seed=31)
     clinic = vignettes.generate(5_000, seed=32, setting="spine_clinic")
     rng = np.random.default_rng(33)
@@ -163,8 +210,16 @@ def exact_cases() -> pd.DataFrame:
     group.loc[group.index[1], ["pain_region", "below_knee"]] = [pd.NA, True]
     group.loc[group.index[2], ["pain_region", "below_knee"]] = ["knee_inner_leg", False]
     group.loc[group.index[3], ["worse_bending_forward", "better_bending_forward"]] = [pd.NA, True]
-    cases = pd.concat([frame, edge, group], ignore_index=True)
-    assert len(cases) == 34
+    # imaging known while what decides it is known, unknown, or partly known
+    imaging = frame.iloc[10:15].copy()
+    decides = ["duration_weeks", "conservative_care_failed", "weakness"]
+    imaging.loc[imaging.index[0], ["mri_finding", *decides]] = ["not_done", pd.NA, pd.NA, pd.NA]
+    imaging.loc[imaging.index[1], ["mri_finding", *decides]] = ["normal", 9, True, pd.NA]
+    imaging.loc[imaging.index[2], ["mri_finding", *decides]] = ["disc_herniation", pd.NA, pd.NA, True]
+    imaging.loc[imaging.index[3], ["mri_finding", *decides]] = ["not_done", 20, False, False]
+    imaging.loc[imaging.index[4], ["mri_finding", "duration_weeks"]] = ["central_stenosis", 5]
+    cases = pd.concat([frame, edge, group, imaging], ignore_index=True)
+    assert len(cases) == 39
     return cases
 
 

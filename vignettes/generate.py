@@ -6,12 +6,14 @@ is drawn alone, in one big frame, or in any partition of a larger one (:func:`ge
 on any machine: a Spark or Dask job that maps partitions builds the same rows as one process.
 
 Within a block the draws follow a fixed order: cause, age, sex, serious condition, nerve root,
-duration; then one uniform per table field in schema order; then the missingness draws. The
+duration; then one uniform per table field in schema order; then the missingness draws (the
+red-flag block, the examination block, then one per field). The
 fields are drawn unit by unit (:attr:`~vignettes.knowledge.KnowledgeBase.units`): a joint group
 draws its joint answer with its first member's uniform and maps it to all its members, whose own
 uniforms stay unused, so adding or removing a group changes its members' answers only. Because a
 group's joint answers are sorted by the members' codes, its first member is drawn exactly as from
-its own marginal.
+its own marginal. The imaging field (:class:`~vignettes.knowledge.ImagingDecision`) is drawn
+last, with its own uniform, because whether an MRI was done depends on other answers.
 
 The output is preallocated in the frame's own layout and filled block by block, so the peak
 memory is about the size of the returned frame plus one block.
@@ -106,22 +108,53 @@ def _block(kb: KnowledgeBase, seed: int, setting: int, block: int) -> dict[str, 
     out = {"cause": cause, "age": age, "sex": np.where(female, 0, 1).astype(np.int8)}
     out |= {"serious_condition": serious, "nerve_root": root, "duration_weeks": duration}
     units = _unit_cdfs(kb)
+    uniforms = {}
     for name in TABLE_FIELDS:
         u = rng.random(m)  # every field has its uniform; a group uses its first member's
         if name not in units:
+            continue
+        if kb.imaging is not None and name == kb.imaging.field:
+            uniforms[name] = u
             continue
         unit, unit_cdf = units[name]
         answer = _draw(unit_cdf[state], u)
         for i, member in enumerate(unit.fields):
             out[member] = unit.codes[answer, i].astype(np.int8)
-    # Unknown answers, completely at random, plus intakes where no red-flag question was asked.
+    if kb.imaging is not None:
+        out[kb.imaging.field] = _imaging(kb, out, setting, band, uniforms[kb.imaging.field])
+    # Unknown answers, completely at random, plus intakes where no red-flag question was asked
+    # and intakes without a clinician's examination.
     red_flag_block = rng.random(m) < kb.red_flag_block
+    examination_block = rng.random(m) < kb.examination_block
     for field in FIELDS:
         unknown = rng.random(m) < kb.missing[field.name]
         if field.red_flag:
             unknown |= red_flag_block
+        if field.examination:
+            unknown |= examination_block
         out[f"{field.name}__unknown"] = unknown
     return out
+
+
+def _imaging(
+    kb: KnowledgeBase, out: dict[str, np.ndarray], setting: int, band: np.ndarray, u: np.ndarray
+) -> np.ndarray:
+    """Draw the imaging field from the answers already drawn (before any is hidden).
+
+    ``u < P(not_done)`` means no MRI; otherwise ``u`` rescaled to [0, 1) draws the finding, so
+    one uniform does both.
+    """
+    imaging = kb.imaging
+    assert imaging is not None
+    p_not_done = imaging.base[setting] * imaging.duration_factor[
+        imaging.duration_bin(out["duration_weeks"])
+    ]
+    for name, factor in imaging.factors.items():
+        p_not_done = p_not_done * factor[out[name]]
+    done_cdf = np.cumsum(imaging.done[band, out["cause"]], axis=-1)
+    rescaled = (u - p_not_done) / np.maximum(1.0 - p_not_done, 1e-300)
+    finding = _draw(done_cdf, np.clip(rescaled, 0.0, np.nextafter(1.0, 0.0)))
+    return np.where(u < p_not_done, 0, finding).astype(np.int8)
 
 
 def _allocate(n: int) -> dict[str, np.ndarray]:

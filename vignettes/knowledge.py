@@ -101,6 +101,63 @@ class FieldGroup:
     table: np.ndarray
 
 
+@dataclass(frozen=True, eq=False)
+class ImagingDecision:
+    """Whether an MRI was done, from the answers a clinician decides on, and what it shows.
+
+    ``P(not_done) = base[setting] * f(duration) * prod_j g_j(answer_j)``: the setting's base rate
+    times one factor per duration bin and per listed boolean answer (failed conservative care,
+    weakness, ...), never the hidden cause itself. When an MRI was done its finding depends on
+    the latent state (:attr:`done`). The listed answers are conditionally independent given the
+    latent state, so where one is unknown its factor's exact expectation given the state
+    (:meth:`expected_factor`) stands in for it, and the posterior stays exact.
+
+    Attributes
+    ----------
+    field : str
+        The imaging field (``mri_finding``); its first value is ``not_done``.
+    base : ndarray of shape (n_settings,)
+        P(not done) before the factors, per clinical setting.
+    duration_edges : ndarray of float
+        Whole-week bin edges: bin ``i`` holds ``edges[i-1] <= weeks < edges[i]``.
+    duration_factor : ndarray of shape (len(duration_edges) + 1,)
+        Factor of each duration bin.
+    factors : dict of str to ndarray of shape (2,)
+        Per boolean answer, the factor for ``False`` and for ``True``.
+    done : ndarray of shape (n_bands, n_causes, n_values)
+        P(value | an MRI was done, band, cause); the ``not_done`` column is 0.
+    """
+
+    field: str
+    base: np.ndarray
+    duration_edges: np.ndarray
+    duration_factor: np.ndarray
+    factors: dict[str, np.ndarray]
+    done: np.ndarray
+
+    def duration_bin(self, weeks: np.ndarray) -> np.ndarray:
+        """Bin index of whole-week durations."""
+        return np.searchsorted(self.duration_edges, np.asarray(weeks, dtype=float), side="right")
+
+    def expected_duration_factor(self, duration: np.ndarray) -> np.ndarray:
+        """E[f(duration) | cause], shape ``(n_causes,)``, for log-normal ``(log median, sigma)``.
+
+        Durations are rounded to whole weeks, so ``rounded < e`` for a whole ``e`` is
+        ``exp(X) < e - 0.5``.
+        """
+        mu, sigma = duration[:, 0], duration[:, 1]
+        below = [
+            stats.norm.cdf((np.log(edge - 0.5) - mu) / sigma) if edge > 0.5 else np.zeros_like(mu)
+            for edge in self.duration_edges
+        ]
+        cdf = np.column_stack([np.zeros_like(mu), *below, np.ones_like(mu)])
+        return np.diff(cdf, axis=1) @ self.duration_factor
+
+    def expected_factor(self, name: str, table: np.ndarray) -> np.ndarray:
+        """E[g(answer) | state] from the answer's table ``(..., 2)``: shape of the states."""
+        return table @ self.factors[name]
+
+
 @dataclass(frozen=True, eq=False)  # identity hash: tables are cached per instance
 class KnowledgeBase:
     """The generative model as arrays.
@@ -137,6 +194,13 @@ class KnowledgeBase:
         Per field, the probability the answer is unknown (completely at random).
     red_flag_block : float
         Probability that no red-flag question was asked at all.
+    examination_block : float
+        Probability that no clinician examined the patient: every examination answer
+        (``vignettes.schema.EXAMINATION_FIELDS``) is unknown.
+    imaging : ImagingDecision or None
+        Whether an MRI was done and what it showed; its field's entry in :attr:`tables` is the
+        finding given that an MRI was done (``not_done`` 0), and the sampler and posterior
+        score it through this object, not through its unit's table.
     sources : dict of str to str
         Where each table's numbers come from.
     """
@@ -154,6 +218,8 @@ class KnowledgeBase:
     units: tuple[FieldGroup, ...]
     missing: dict[str, float]
     red_flag_block: float
+    examination_block: float
+    imaging: ImagingDecision | None
     sources: dict[str, str]
 
     def band_of(self, age: np.ndarray) -> np.ndarray:
@@ -465,8 +531,9 @@ def _imaging(
     where: str,
     sources: dict[str, str],
     name: str,
-):
-    """P(not_done | cause); else the own finding w.p. sensitivity, else the age background."""
+) -> tuple[np.ndarray, ImagingDecision]:
+    """Whether an MRI was done (:class:`ImagingDecision`); if so the cause's own finding w.p.
+    ``sensitivity``, else one from the age background of people without pain."""
     if values[0] != "not_done":
         raise KnowledgeError(
             f"{where}: kind 'imaging' needs 'not_done' as the field's first value, "
@@ -476,12 +543,6 @@ def _imaging(
     for key in ("not_done_source", "finding_source", "background_source"):
         if key in spec:
             sources[f"{name}.{key.removesuffix('_source')}"] = _source(spec, where, key)
-    not_done = _vector(
-        _table(_require(spec, "not_done", where), f"{where}.not_done"),
-        CAUSES,
-        f"{where}.not_done",
-        fill=None,
-    )
     done_values = values[1:]
     background = _distributions(
         _table(_require(spec, "background", where), f"{where}.background"),
@@ -510,21 +571,58 @@ def _imaging(
     done = (
         sensitivity[None, :, None] * own[None]
         + (1 - sensitivity[None, :, None]) * background[:, None, :]
-    )  # (bands, causes, values)
-    table = np.concatenate(
-        [
-            np.broadcast_to(not_done[None, :, None], (len(bands), len(CAUSES), 1)),
-            (1 - not_done)[None, :, None] * done,
-        ],
-        axis=-1,
+    )  # (bands, causes, done values)
+    done = np.concatenate([np.zeros((*done.shape[:2], 1)), done], axis=-1)
+    decision = _not_done(
+        _table(_require(spec, "not_done", where), f"{where}.not_done"), name, done, where
     )
     shape = (*_state_shape(bands), len(values))
-    return np.broadcast_to(table[:, :, None, None, :], shape).copy()
+    return np.broadcast_to(done[:, :, None, None, :], shape).copy(), decision
+
+
+def _not_done(spec: dict[str, Any], name: str, done: np.ndarray, where: str) -> ImagingDecision:
+    """``not_done``: a base rate per setting times a factor per duration bin and per answer."""
+    where = f"{where}.not_done"
+    parents = [f.name for f in FIELDS if f.kind == "bool" and f.name in TABLE_FIELDS]
+    _check_keys(spec, ("setting", "duration_weeks", *parents), where)
+    setting = _table(_require(spec, "setting", where), f"{where}.setting")
+    base = _vector(setting, SETTINGS, f"{where}.setting", fill=None)
+    edges, duration_factor = np.array([]), np.ones(1)
+    if "duration_weeks" in spec:
+        at = f"{where}.duration_weeks"
+        bins = _table(spec["duration_weeks"], at)
+        _check_keys(bins, ("edges", "factor"), at)
+        raw_edges, raw_factor = _require(bins, "edges", at), _require(bins, "factor", at)
+        if not isinstance(raw_edges, list) or not isinstance(raw_factor, list):
+            raise KnowledgeError(f"{at}: 'edges' and 'factor' must be lists of numbers")
+        edges = np.array([_number(e, f"{at}.edges", 1.0) for e in raw_edges])
+        if np.any(edges != np.floor(edges)) or np.any(np.diff(edges) <= 0):
+            raise KnowledgeError(f"{at}.edges: must be increasing whole weeks, got {raw_edges}")
+        if len(raw_factor) != len(raw_edges) + 1:
+            raise KnowledgeError(
+                f"{at}.factor: needs one factor per bin ({len(raw_edges) + 1}), "
+                f"got {len(raw_factor)}"
+            )
+        duration_factor = np.array([_number(f, f"{at}.factor", 0.0, 1.0) for f in raw_factor])
+    factors = {}
+    for parent in (p for p in parents if p in spec):
+        at = f"{where}.{parent}"
+        pair = _table(spec[parent], at)
+        _check_keys(pair, ("false", "true"), at)
+        factors[parent] = np.array(
+            [_number(_require(pair, k, at), f"{at}.{k}", 0.0, 1.0) for k in ("false", "true")]
+        )
+    return ImagingDecision(name, base, edges, duration_factor, factors, done)
 
 
 def _field_tables(
-    doc: dict[str, Any], bands: tuple[str, ...], grouped: set[str], sources: dict[str, str]
+    doc: dict[str, Any],
+    bands: tuple[str, ...],
+    grouped: set[str],
+    sources: dict[str, str],
+    imaging: list[ImagingDecision],
 ) -> dict[str, np.ndarray]:
+    """Every table of ``[fields.*]``; an imaging field also appends its decision to ``imaging``."""
     fields = _table(_require(doc, "fields", "[fields]"), "[fields]")
     expected = [name for name in TABLE_FIELDS if name not in grouped]
     twice = sorted(set(fields) & grouped)
@@ -545,8 +643,9 @@ def _field_tables(
             tables[name] = _bernoulli(spec, bands, where)
         elif kind == "categorical" and field.kind == "category":
             tables[name] = _categorical(spec, field.values, bands, where)
-        elif kind == "imaging" and field.kind == "category":
-            tables[name] = _imaging(spec, field.values, bands, where, sources, name)
+        elif kind == "imaging" and field.kind == "category" and not imaging:
+            tables[name], decision = _imaging(spec, field.values, bands, where, sources, name)
+            imaging.append(decision)
         else:
             raise KnowledgeError(f"{where}: kind {kind!r} does not fit a {field.kind} field")
     return tables
@@ -621,17 +720,31 @@ def _group(
     parent = _parent(spec, where)
     answers, codes = _group_answers(spec, members, where)
     rows = _parent_names(bands)[parent]
-    dist = _distributions(spec, rows, answers, where, meta=("by", "fields", "answers", "source"))
+    meta = ("by", "fields", "answers", "source", "by_cause")
+    dist = _distributions(spec, rows, answers, where, meta=meta)
     # Sort the joint answers by the members' codes, first member slowest: an inverse-CDF draw
     # of the joint answer then draws the first member exactly as from its own marginal.
     order = np.lexsort(codes.T[::-1])
+    table = _by_parent(dist[:, order], parent, bands)
+    if "by_cause" in spec:
+        # A cause whose answers follow something other than the group's parent (piriformis
+        # pain follows the sciatic nerve's territory without a compressed spinal root): its
+        # own rows replace the parent's, whatever the parent's value.
+        at = f"{where}.by_cause"
+        if parent != "nerve_root":
+            raise KnowledgeError(f"{at}: only a group by 'nerve_root' can have rows by cause")
+        causes = _table(spec["by_cause"], at)
+        _check_keys(causes, CAUSES, at)
+        for cause, row in causes.items():
+            own = _distribution(_table(row, f"{at}.{cause}"), answers, f"{at}.{cause}")
+            table[:, CAUSES.index(cause)] = own[order]
     return FieldGroup(
         name=name,
         fields=members,
         answers=tuple(answers[i] for i in order),
         codes=codes[order],
         n_values=tuple(len(_values(m)) for m in members),
-        table=_by_parent(dist[:, order], parent, bands),
+        table=table,
     )
 
 
@@ -675,14 +788,21 @@ def _single(name: str, table: np.ndarray) -> FieldGroup:
 # --------------------------------------------------------------------------------------------
 
 
-def _missingness(doc: dict[str, Any], sources: dict[str, str]) -> tuple[dict[str, float], float]:
+def _missingness(
+    doc: dict[str, Any], sources: dict[str, str]
+) -> tuple[dict[str, float], float, float]:
+    """Per-field rates, the red-flag block and the (optional, default 0) examination block."""
     where = "[missingness]"
     table = _table(_require(doc, "missingness", where), where)
     sources["missingness"] = _source(table, where)
     names = tuple(f.name for f in FIELDS if f.name != "age")
     block = _number(_require(table, "red_flag_block", where), f"{where}.red_flag_block", 0.0, 1.0)
-    rates = _vector({k: v for k, v in table.items() if k != "red_flag_block"}, names, where, None)
-    return dict(zip(names, rates, strict=True)) | {"age": 0.0}, block
+    exam = _number(
+        table.get("examination_block", 0.0), f"{where}.examination_block", 0.0, 1.0
+    )
+    blocks = ("red_flag_block", "examination_block")
+    rates = _vector({k: v for k, v in table.items() if k not in blocks}, names, where, None)
+    return dict(zip(names, rates, strict=True)) | {"age": 0.0}, block, exam
 
 
 def _priors(doc: dict[str, Any], sources: dict[str, str]) -> np.ndarray:
@@ -725,10 +845,17 @@ def parse_knowledge(doc: dict[str, Any]) -> KnowledgeBase:
     sources["female"] = _source(female_table, "[female]")
     roots = _table(_require(doc, "nerve_root", "[nerve_root]"), "[nerve_root]")
     sources["nerve_root"] = _source(roots, "[nerve_root]")
-    missing, block = _missingness(doc, sources)
+    missing, block, exam_block = _missingness(doc, sources)
     groups = _groups(doc, bands, sources)
     grouped = {m: g for g in groups.values() for m in g.fields}
-    tables = _field_tables(doc, bands, set(grouped), sources)
+    imaging: list[ImagingDecision] = []
+    tables = _field_tables(doc, bands, set(grouped), sources, imaging)
+    for parent in imaging[0].factors if imaging else ():
+        if parent in grouped:  # its factor's expectation would not factorise given the state
+            raise KnowledgeError(
+                f"[fields.{imaging[0].field}].not_done.{parent}: an answer in "
+                f"[groups.{grouped[parent].name}] cannot decide imaging"
+            )
     for name, group in grouped.items():
         tables[name] = _marginal(group, group.fields.index(name))
     tables = {name: tables[name] for name in TABLE_FIELDS}
@@ -752,6 +879,8 @@ def parse_knowledge(doc: dict[str, Any]) -> KnowledgeBase:
         units=tuple(units),
         missing=missing,
         red_flag_block=block,
+        examination_block=exam_block,
+        imaging=imaging[0] if imaging else None,
         sources=sources,
     )
 

@@ -327,7 +327,59 @@ def _patterns(unit: FieldGroup) -> _Patterns:
 
 @cache
 def _pattern_tables(kb: KnowledgeBase) -> tuple[_Patterns, ...]:
-    return tuple(_patterns(unit) for unit in kb.units)
+    """Every unit's patterns but the imaging field's (scored by :func:`_imaging_log`)."""
+    imaging = kb.imaging.field if kb.imaging is not None else None
+    return tuple(_patterns(unit) for unit in kb.units if unit.fields[0] != imaging)
+
+
+@cache
+def _imaging_expectations(kb: KnowledgeBase) -> dict[str, np.ndarray]:
+    """Exact expectations of the imaging factors given the latent state, for hidden answers.
+
+    ``duration_weeks``: E[f(duration) | cause] repeated over the states, shape ``(states,)``;
+    each listed answer: E[g(answer) | state], shape ``(bands, states)``.
+    """
+    imaging = kb.imaging
+    assert imaging is not None
+    per_state = len(SERIOUS_CONDITIONS) * len(NERVE_ROOTS)
+    out = {"duration_weeks": np.repeat(imaging.expected_duration_factor(kb.duration), per_state)}
+    for name in imaging.factors:
+        expected = imaging.expected_factor(name, kb.tables[name])  # (bands, c, s, r)
+        out[name] = expected.reshape(expected.shape[0], -1)
+    return out
+
+
+def _imaging_log(kb: KnowledgeBase, chunk: dict[str, np.ndarray]) -> np.ndarray | float:
+    """log P(imaging answer | state, the answers imaging depends on), shape (rows, states).
+
+    P(not_done) = base[setting] * f(duration) * prod g(answer): each factor at the observed
+    answer, or its exact expectation given the state where the answer is unknown. Those answers
+    are conditionally independent given the state, so the expectation of the product is the
+    product of the expectations, and the posterior stays exact.
+    """
+    imaging = kb.imaging
+    assert imaging is not None
+    code = chunk[imaging.field]
+    known = code >= 0
+    if not known.any():
+        return 0.0
+    expected = _imaging_expectations(kb)
+    band = chunk["band"]
+    dur_factor = imaging.duration_factor[imaging.duration_bin(chunk["duration"])]
+    p_not_done = np.where(
+        chunk["duration_known"][:, None], dur_factor[:, None], expected["duration_weeks"][None]
+    ) * imaging.base[chunk["setting"]][:, None]
+    for name, factor in imaging.factors.items():
+        answer = chunk[name]
+        observed = factor[np.maximum(answer, 0)][:, None]
+        p_not_done = p_not_done * np.where(answer[:, None] >= 0, observed, expected[name][band])
+    per_state = len(SERIOUS_CONDITIONS) * len(NERVE_ROOTS)
+    done = imaging.done[band, :, np.maximum(code, 0)]  # (rows, causes)
+    p = np.where(
+        (code == 0)[:, None], p_not_done, (1.0 - p_not_done) * np.repeat(done, per_state, axis=1)
+    )
+    with np.errstate(divide="ignore"):
+        return np.where(known[:, None], np.log(p), 0.0)
 
 
 def _base(kb: KnowledgeBase, chunk: dict[str, np.ndarray]) -> np.ndarray:
@@ -360,6 +412,8 @@ def _log_joint(
             continue
         index = patterns.index([chunk[name] for name in patterns.unit.fields])
         logp += patterns.log[band, index]
+    if kb.imaging is not None and (skip is None or skip.fields[0] != kb.imaging.field):
+        logp += _imaging_log(kb, chunk)
     return logp
 
 
@@ -559,6 +613,8 @@ def answer_distribution(
         return _sex_distribution(df, setting, strict, knowledge or load_knowledge())
     kb = knowledge or load_knowledge()
     inputs = _inputs(df, kb, setting, strict)
+    if kb.imaging is not None and field in (kb.imaging.field, *kb.imaging.factors):
+        return _enumerated_distribution(df, field, inputs, kb)
     unit = kb.unit_of(field)
     patterns = next(p for p in _pattern_tables(kb) if p.unit is unit)
     member = unit.fields.index(field)
@@ -582,6 +638,31 @@ def answer_distribution(
             )
         parts.append(np.exp(log_m - logsumexp(log_m, axis=1, keepdims=True)))
     labels = [False, True] if kind == "bool" else list(FIELD_BY_NAME[field].values)
+    values = np.concatenate(parts) if parts else np.empty((0, len(labels)))
+    return pd.DataFrame(values, columns=pd.Index(labels, dtype=object), index=df.index)
+
+
+def _enumerated_distribution(
+    df: pd.DataFrame, field: str, inputs: dict[str, np.ndarray], kb: KnowledgeBase
+) -> pd.DataFrame:
+    """answer_distribution by trying each value: P(value, other answers) for every value.
+
+    For the imaging field and the answers it depends on, where one unit's probability depends
+    on another's answer, so leaving a unit out is not enough.
+    """
+    field_def = FIELD_BY_NAME[field]
+    labels = [False, True] if field_def.kind == "bool" else list(field_def.values)
+    parts = []
+    for rows in _chunks(len(df)):
+        chunk = {k: v[rows] for k, v in inputs.items()}
+        n = len(chunk["age"])
+        chunk[field] = np.full(n, -1, dtype=np.int16)
+        _impossible(kb, chunk, _log_joint(kb, chunk), df.index[rows])
+        log_m = np.empty((n, len(labels)))
+        for value in range(len(labels)):
+            chunk[field] = np.full(n, value, dtype=np.int16)
+            log_m[:, value] = logsumexp(_log_joint(kb, chunk), axis=1)
+        parts.append(np.exp(log_m - logsumexp(log_m, axis=1, keepdims=True)))
     values = np.concatenate(parts) if parts else np.empty((0, len(labels)))
     return pd.DataFrame(values, columns=pd.Index(labels, dtype=object), index=df.index)
 

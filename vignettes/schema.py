@@ -33,6 +33,8 @@ class Field:
         Inclusive bounds of a numeric field.
     red_flag : bool
         Whether a ``True`` answer is one of the article's red-flag signs.
+    examination : bool
+        Whether the answer needs a clinician's examination (unknown at a self-reported intake).
     """
 
     name: str
@@ -42,6 +44,7 @@ class Field:
     low: float | None = None
     high: float | None = None
     red_flag: bool = False
+    examination: bool = False
 
     def allowed(self) -> str:
         """Describe the allowed values in words, for error messages and ``--help``."""
@@ -82,6 +85,7 @@ SERIOUS_CONDITIONS: tuple[str, ...] = (
 
 PAIN_REGIONS = (
     "back_only",
+    "buttock_thigh",
     "front_of_thigh",
     "knee_inner_leg",
     "outer_leg_big_toe",
@@ -127,9 +131,23 @@ FIELDS: tuple[Field, ...] = (
     Field("numbness", "bool", "Is there numbness in the leg?"),
     Field("tingling", "bool", "Is there tingling in the leg?"),
     Field("weakness", "bool", "Is there weakness in the leg?"),
-    Field("reflex_changes", "bool", "Has an examiner found changed reflexes?"),
+    Field(
+        "reflex_changes", "bool", "Has an examiner found changed reflexes?", examination=True
+    ),
     Field("progressive_symptoms", "bool", "Are the nerve symptoms getting steadily worse?"),
     Field("conservative_care_failed", "bool", "Has conservative care been tried without success?"),
+    Field(
+        "straight_leg_raise",
+        "bool",
+        "Examination: does raising the straight painful leg reproduce the leg pain?",
+        examination=True,
+    ),
+    Field(
+        "crossed_straight_leg_raise",
+        "bool",
+        "Examination: does raising the other (straight) leg reproduce the pain?",
+        examination=True,
+    ),
     Field("mri_finding", "category", "What did the MRI show?", values=MRI_FINDINGS),
     Field(
         "bladder_bowel_dysfunction",
@@ -157,6 +175,8 @@ FIELDS: tuple[Field, ...] = (
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 RED_FLAG_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.red_flag)
+EXAMINATION_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.examination)
+"""Answers that need a clinician's examination: often unknown together at intake."""
 LABELS: tuple[str, ...] = ("cause", "red_flag")
 LATENTS: tuple[str, ...] = ("nerve_root", "serious_condition")
 
