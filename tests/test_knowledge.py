@@ -603,14 +603,14 @@ def test_a_knowledge_base_without_groups_loads(document: Doc, kb: KnowledgeBase)
 
 def test_load_knowledge_reads_another_file(tmp_path, document: Doc) -> None:
     text = KNOWLEDGE_PATH.read_text()
-    changed = text.replace("disc_herniation = 0.30\n", "disc_herniation = 0.20\n", 1).replace(
-        "mechanical_pain = 0.35\n", "mechanical_pain = 0.45\n", 1
+    changed = text.replace("disc_herniation = 0.34\n", "disc_herniation = 0.20\n", 1).replace(
+        "mechanical_pain = 0.34\n", "mechanical_pain = 0.48\n", 1
     )
     assert changed != text
     path = tmp_path / "knowledge.toml"
     path.write_text(changed)
     other = vignettes.load_knowledge(path)
     assert other.prior[0, CAUSES.index("disc_herniation")] == pytest.approx(0.20)
-    assert other.prior[0, CAUSES.index("mechanical_pain")] == pytest.approx(0.45)
+    assert other.prior[0, CAUSES.index("mechanical_pain")] == pytest.approx(0.48)
     frame = vignettes.generate(20_000, seed=3, knowledge=other)
     assert frame["cause"].value_counts(normalize=True)["mechanical_pain"] > 0.42

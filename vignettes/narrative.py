@@ -184,6 +184,7 @@ _QUALITY = {
 _SIDES = {"left": "the left leg", "right": "the right leg", "both": "both legs"}
 _BACK_SIDES = {"left": "on the left", "right": "on the right", "both": "on both sides"}
 _REGION = {
+    "buttock_thigh": "into the buttock and thigh, without following a clear nerve path",
     "front_of_thigh": "down the front of the thigh",
     "knee_inner_leg": "around the knee and down the inner leg",
     "outer_leg_big_toe": "down the outer side of the leg to the big toe",
@@ -371,6 +372,18 @@ def _nerve_signs(case: Case, who: _Patient, rng: random.Random) -> list[str]:
             rng.choice(("An examiner has found changed reflexes.", "Reflexes are altered."))
             if case["reflex_changes"]
             else "Reflexes were normal on examination."
+        )
+    if case["straight_leg_raise"] is not None:
+        out.append(
+            "Raising the straight leg reproduces the leg pain."
+            if case["straight_leg_raise"]
+            else "Raising the straight leg does not reproduce the leg pain."
+        )
+    if case["crossed_straight_leg_raise"] is not None:
+        out.append(
+            "Raising the other leg brings on the pain as well."
+            if case["crossed_straight_leg_raise"]
+            else "Raising the other leg does not bring on the pain."
         )
     if case["progressive_symptoms"] is not None:
         out.append(
