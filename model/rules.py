@@ -20,6 +20,8 @@ Public API
 ----------
 DERMATOME_ROOT, dermatome_root
     The article's pain-location -> nerve-root table.
+SCIATIC_TERRITORY, nerve_territory
+    Which nerve the pain pattern points to: a spinal root, or the sciatic nerve outside the spine.
 RED_FLAG_TEXT, red_flag_rules, any_red_flag, fired_red_flags, red_flags_unasked
     "Red Flags That Require Immediate Medical Evaluation".
 MECHANISMS, mechanism_scores, pain_mechanism
@@ -70,6 +72,7 @@ __all__ = [
     "NEXT_STEPS",
     "RED_FLAG_TEXT",
     "RED_FLAG_TIER",
+    "SCIATIC_TERRITORY",
     "TRIAGE_KEYS",
     "URGENCY_ACTION",
     "URGENCY_TIERS",
@@ -78,6 +81,7 @@ __all__ = [
     "any_red_flag",
     "cause_points",
     "dermatome_root",
+    "nerve_territory",
     "fired_red_flags",
     "mechanism_scores",
     "mri_indication",
@@ -205,7 +209,8 @@ DERMATOME_ROOT: dict[str, str] = {
     "outer_foot": "S1-S2",  # "Outer foot | S1-S2"
 }
 """The article's table "How to Tell Which Nerve Is Involved": pain location -> likely nerve root.
-``back_only`` is not in the table: pain that stays in the back points to no root."""
+``back_only`` and ``buttock_thigh`` are not in the table: pain that stays in the back, or reaches
+the buttock or thigh without following a root (somatic referred pain), points to no root."""
 
 ROOT_DTYPE = pd.CategoricalDtype(list(DERMATOME_ROOT.values()))
 _ROOT_REGIONS = tuple(DERMATOME_ROOT)
@@ -232,6 +237,61 @@ def dermatome_root(pain_region: pd.Series | str | None) -> pd.Series | str | Non
     if not isinstance(pain_region, pd.Series):
         return DERMATOME_ROOT.get(pain_region) if isinstance(pain_region, str) else None
     return _root_series(pain_region)
+
+
+SCIATIC_TERRITORY = "sciatic nerve, outside the spine"
+"""What a piriformis-like pattern points to: the sciatic nerve's territory, not a spinal root.
+Article, "Piriformis Syndrome (Non-Spinal Cause)": the muscle "can irritate the sciatic nerve
+outside the spine"; "This represents true sciatic nerve irritation without spinal compression"."""
+SCIATIC_REGIONS: tuple[str, ...] = (
+    "buttock_thigh",
+    "outer_leg_big_toe",
+    "back_of_leg_heel",
+    "outer_foot",
+)
+"""Where the sciatic nerve (L4-S3) carries pain: the buttock and back of the thigh, the L5 and S1
+territories. The front of the thigh and the inner leg (L2-L4) are the femoral nerve's."""
+
+
+def _piriformis_pattern(df: Answers) -> Any:
+    """The article's piriformis features in the sciatic territory: "Prominent buttock pain",
+    "Lower back pain may be minimal or absent", pain where the sciatic nerve runs."""
+    return (
+        _is(df, "buttock_pain", True)
+        & _is(df, "back_pain", False)
+        & _in(df, "pain_region", SCIATIC_REGIONS)
+    )
+
+
+def nerve_territory(df: Answers, piriformis_likely: Any = None) -> Any:
+    """The nerve the pain pattern points to: a spinal root, or the sciatic nerve off the spine.
+
+    A piriformis-like case (the article's buttock-pain-without-back-pain pattern, or
+    ``piriformis_likely``, e.g. the model's most likely cause) whose pain runs in the sciatic
+    territory (:data:`SCIATIC_REGIONS`) points to :data:`SCIATIC_TERRITORY`: the pain region
+    predicts the sciatic nerve's territory, not a compressed root. Otherwise the root of
+    :func:`dermatome_root` as ``"<root> nerve root"``, or ``None`` where it names none.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame or mapping
+        Validated cases, or one validated case.
+    piriformis_likely : array-like of bool or bool, optional
+        Extra piriformis decision per row (by position), or one bool.
+
+    Returns
+    -------
+    ndarray of object, or str or None
+        One text (or ``None``) per row; for one case, the text or ``None``.
+    """
+    sciatic = _in(df, "pain_region", SCIATIC_REGIONS) & (
+        _piriformis_pattern(df) | _decision(piriformis_likely, _rows(df), "piriformis_likely")
+    )
+    roots = _root_names(df)
+    if _one(df):
+        return SCIATIC_TERRITORY if sciatic else (None if roots is None else f"{roots} nerve root")
+    text = np.array([None if r is None else f"{r} nerve root" for r in roots], dtype=object)
+    return np.where(sciatic, SCIATIC_TERRITORY, text)
 
 
 def _root_series(pain_region: pd.Series) -> pd.Series:
@@ -308,6 +368,7 @@ def _unasked(df: Answers) -> Any:
 MECHANISMS: tuple[str, ...] = ("neurological", "mechanical", "mixed", "unclear")
 MECHANISM_DTYPE = pd.CategoricalDtype(list(MECHANISMS))
 _NEURO_SIGNS = ("numbness", "tingling", "weakness", "reflex_changes")
+_LOCALISED = ("back_only", "buttock_thigh")  # "Localized to the lower back or a specific region"
 
 
 def mechanism_scores(df: Answers) -> pd.DataFrame | dict[str, int]:
@@ -326,7 +387,8 @@ def mechanism_scores(df: Answers) -> pd.DataFrame | dict[str, int]:
 
     * ``pain_quality`` dull_aching - "Dull, aching, or stiff sensation";
     * ``better_rest_movement`` - "Improves with rest or gentle movement";
-    * ``pain_region`` back_only - "Localized to the lower back or a specific region of the leg".
+    * ``pain_region`` back_only or buttock_thigh - "Localized to the lower back or a specific
+      region of the leg" (pain reaching the buttock or thigh without following a root).
 
     "Changes with posture" is not scored: the article gives posture-dependence to both kinds
     (e.g. disc herniation worse sitting, stenosis worse standing). ``heaviness_fatigue`` scores
@@ -352,7 +414,7 @@ def _mechanism_points(df: Answers) -> dict[str, Any]:
     mechanical = _count(
         _is(df, "pain_quality", "dull_aching"),
         _is(df, "better_rest_movement", True),
-        _is(df, "pain_region", "back_only"),
+        _in(df, "pain_region", _LOCALISED),
     )
     return {"neurological": neurological, "mechanical": mechanical}
 
@@ -828,6 +890,7 @@ TRIAGE_KEYS: tuple[str, ...] = (
     "red_flags_unasked",
     "red_flag_questions_unanswered",
     "nerve_root",
+    "nerve_territory",
     "pain_mechanism",
     "mri_indicated",
     "mri_reasons",
@@ -900,6 +963,7 @@ def _triage_parts(
         "red_flags_unasked": _unasked(df),
         "red_flag_questions_unanswered": _unanswered(df),
         "nerve_root": _root_names(df),
+        "nerve_territory": nerve_territory(df),
         "pain_mechanism": mechanism,
         "mri_indicated": indicated,
         "mri_reasons": reasons,
@@ -934,12 +998,39 @@ def _root_names(df: Answers) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
+MRI_BACKGROUND_AGES: tuple[float, ...] = (20, 30, 40, 50, 60, 70, 80)
+MRI_BACKGROUND_PREVALENCE: dict[str, tuple[float, ...]] = {
+    # disc degeneration: 37% at 20 -> 96% at 80
+    "degenerative_changes": (0.37, 0.52, 0.68, 0.80, 0.88, 0.93, 0.96),
+    # disc protrusion: 29% at 20 -> 43% at 80
+    "disc_herniation": (0.29, 0.31, 0.33, 0.36, 0.38, 0.40, 0.43),
+    # spondylolisthesis: rare when young, about half at 80
+    "spondylolisthesis": (0.03, 0.05, 0.08, 0.14, 0.23, 0.25, 0.50),
+}
+"""Share of people WITHOUT back pain whose MRI shows the finding, by age (Brinjikji et al., AJNR
+2015;36:811-816, systematic review of 3,110 asymptomatic people; linear between the decades).
+"Treat the patient, not the scan": such a finding is evidence only in proportion to how rare it
+is without pain at that age. The review gives no stenosis figures; stenosis findings are not
+discounted (assumption)."""
+
+
+def background_prevalence(finding: str, age: Any) -> Any:
+    """:data:`MRI_BACKGROUND_PREVALENCE` of ``finding`` at ``age`` (0 for other findings)."""
+    curve = MRI_BACKGROUND_PREVALENCE.get(finding)
+    if curve is None:
+        return 0.0 if isinstance(age, float) else np.zeros(np.shape(age))
+    out = np.interp(age, MRI_BACKGROUND_AGES, curve)
+    return float(out) if np.ndim(out) == 0 else out
+
+
 @dataclass(frozen=True)
 class Rule:
     """``points`` for ``cause`` when the answer to ``field`` satisfies ``op value``.
 
     ``op`` is ``"is"`` (equal), ``"in"`` (one of a tuple) or ``"gt"`` (numeric, greater than).
-    Unknown answers never satisfy a rule.
+    Unknown answers never satisfy a rule. A rule on an MRI finding (``field`` is
+    ``mri_finding``) counts ``1 - prevalence`` of its points, the prevalence of the finding in
+    people without pain at the patient's age (:func:`background_prevalence`).
     """
 
     cause: str
@@ -956,6 +1047,16 @@ class Rule:
         if self.op == "in":
             return _in(df, self.field, tuple(self.value))  # type: ignore[arg-type]
         return _number(df, self.field) > float(self.value)  # type: ignore[arg-type]
+
+    def weight(self, df: pd.DataFrame) -> np.ndarray:
+        """Share of :attr:`points` each row earns: 0 where the rule does not apply, else 1, or
+        less for an MRI finding that is common without pain at the row's age."""
+        applies = np.asarray(self.matches(df), dtype=float)
+        if self.field != "mri_finding" or self.op != "is":
+            return applies
+        age = _number(df, "age")
+        discount = 1.0 - background_prevalence(str(self.value), np.nan_to_num(age, nan=50.0))
+        return applies * discount
 
 
 _ONE_SIDE = ("left", "right")
@@ -991,6 +1092,12 @@ CAUSE_RULES: tuple[Rule, ...] = (
         "True sciatica most often involves the L5 or S1 nerve roots (down to the foot)",
     ),
     Rule("disc_herniation", "sides", "in", _ONE_SIDE, 0.5, "[sciatica] usually affects one leg"),
+    # The straight-leg raise (not in the article): points ~ the natural log of the published
+    # likelihood ratios, van der Windt et al., Cochrane 2010 (sensitivity 0.92, specificity 0.28;
+    # crossed 0.28 / 0.90): positive LR 1.3, negative LR 0.29, crossed positive LR 2.8.
+    Rule("disc_herniation", "straight_leg_raise", "is", True, 0.25, "SLR: sensitive"),
+    Rule("disc_herniation", "straight_leg_raise", "is", False, -1.25, "negative SLR: unlikely"),
+    Rule("disc_herniation", "crossed_straight_leg_raise", "is", True, 1.0, "crossed SLR: specific"),
     Rule("disc_herniation", "mri_finding", "is", "disc_herniation", 1.0, "MRI, in context"),
     Rule("disc_herniation", "better_sitting", "is", True, -1.0, "contrast: stenosis eased sitting"),
     Rule(
@@ -1091,7 +1198,14 @@ CAUSE_RULES: tuple[Rule, ...] = (
         1.5,
         "Improves with rest or gentle movement",
     ),
-    Rule("mechanical_pain", "pain_region", "is", "back_only", 1.5, "Localized to the lower back"),
+    Rule(
+        "mechanical_pain",
+        "pain_region",
+        "in",
+        _LOCALISED,
+        1.5,
+        "Localized to the lower back or a specific region of the leg",
+    ),
     Rule("mechanical_pain", "below_knee", "is", False, 0.5, "or a specific region of the leg"),
     *(
         Rule(
@@ -1116,6 +1230,9 @@ distinctive one, 0.5 = a shared or weak one), fixed, never fitted."""
 def cause_points(cases: pd.DataFrame) -> pd.DataFrame:
     """Total points of each cause under :data:`CAUSE_RULES` (unknown answers add nothing).
 
+    An MRI finding earns its points times ``1 - `` its prevalence without pain at the case's age
+    (:meth:`Rule.weight`): "Treat the patient, not the scan".
+
     Returns
     -------
     pandas.DataFrame
@@ -1123,7 +1240,7 @@ def cause_points(cases: pd.DataFrame) -> pd.DataFrame:
     """
     points = np.zeros((len(cases), len(CAUSES)))
     for rule in CAUSE_RULES:
-        points[:, CAUSES.index(rule.cause)] += rule.points * rule.matches(cases)
+        points[:, CAUSES.index(rule.cause)] += rule.points * rule.weight(cases)
     return pd.DataFrame(points, columns=list(CAUSES), index=cases.index)
 
 

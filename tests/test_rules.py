@@ -23,6 +23,7 @@ from model.rules import (
     MRI_REASON_TEXT,
     NEXT_STEPS,
     RED_FLAG_TEXT,
+    SCIATIC_TERRITORY,
     TRIAGE_KEYS,
     ArticleRulesClassifier,
     any_red_flag,
@@ -31,6 +32,7 @@ from model.rules import (
     fired_red_flags,
     mechanism_scores,
     mri_indication,
+    nerve_territory,
     next_step,
     pain_mechanism,
     red_flag_rules,
@@ -63,13 +65,13 @@ def test_dermatome_table_is_the_articles() -> None:
         "back_of_leg_heel": "S1",
         "outer_foot": "S1-S2",
     }
-    assert set(DERMATOME_ROOT) == set(PAIN_REGIONS) - {"back_only"}
-    regions = pd.Series([*PAIN_REGIONS, None], index=list("abcdefg"))
+    assert set(DERMATOME_ROOT) == set(PAIN_REGIONS) - {"back_only", "buttock_thigh"}
+    regions = pd.Series([*PAIN_REGIONS, None], index=list("abcdefgh"))
     roots = dermatome_root(
         regions.astype(vignettes.schema.pandas_dtype(FIELD_BY_NAME["pain_region"]))
     )
     assert roots.index.equals(regions.index)
-    assert roots.isna().tolist() == [True, False, False, False, False, False, True]
+    assert roots.isna().tolist() == [True, True, False, False, False, False, False, True]
     assert roots.dropna().tolist() == ["L2-L3", "L3-L4", "L5", "S1", "S1-S2"]
     assert dermatome_root(pd.Series(["outer_foot"])).tolist() == ["S1-S2"]
 
@@ -474,3 +476,68 @@ def test_one_case_with_a_sign_is_urgent_whatever_the_model_says() -> None:
     assert out["urgency"] == "urgent" and out["nerve_root"] == "S1-S2"
     assert out["next_step"] == "urgent_evaluation"
     assert out["mri_reasons"] == ["red_flags_present"] and out["mri_indicated"] is True
+
+
+# --------------------------------------------------------------------------------------------
+# "Treat the patient, not the scan"; the straight-leg raise; the sciatic territory
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("finding", "cause"),
+    [
+        ("degenerative_changes", "degenerative_disc_disease"),
+        ("disc_herniation", "disc_herniation"),
+        ("spondylolisthesis", "spondylolisthesis"),
+    ],
+)
+def test_an_mri_finding_counts_for_less_as_age_rises(finding: str, cause: str) -> None:
+    """Brinjikji 2015: the finding grows common without pain, so it weighs less with age."""
+    ages = [25, 35, 45, 55, 65, 75, 85]
+    with_finding = validate_frame(pd.DataFrame({"age": ages, "mri_finding": [finding] * 7}))
+    without = validate_frame(pd.DataFrame({"age": ages}))
+    earned = (cause_points(with_finding) - cause_points(without))[cause].to_numpy()
+    assert (earned > 0).all()
+    assert (np.diff(earned) < 0).all(), earned
+    assert earned[-1] < earned[0] - 0.1
+
+
+def test_a_normal_scan_is_not_discounted() -> None:
+    young, old = (validate_case({"age": a, "mri_finding": "normal"}) for a in (25, 80))
+    frame = validate_frame(pd.DataFrame([young, old]))
+    no_scan = validate_frame(pd.DataFrame([{"age": 25}, {"age": 80}]))
+    earned = (cause_points(frame) - cause_points(no_scan))["piriformis_syndrome"]
+    assert earned.iloc[0] == earned.iloc[1] > 0
+
+
+def test_straight_leg_raise_moves_disc_herniation() -> None:
+    rows = [{"age": 40}, *({"age": 40, "straight_leg_raise": v} for v in (True, False))]
+    rows.append({"age": 40, "crossed_straight_leg_raise": True})
+    points = cause_points(validate_frame(pd.DataFrame(rows)))["disc_herniation"].to_numpy()
+    assert points[1] > points[0] > points[2]  # sensitive: a negative test counts most
+    assert points[3] > points[1]  # crossed: specific
+
+
+def test_piriformis_pattern_points_to_the_sciatic_nerve_not_a_root() -> None:
+    piriformis = validate_case(
+        {"age": 40, "buttock_pain": True, "back_pain": False, "pain_region": "back_of_leg_heel"}
+    )
+    spinal = validate_case({"age": 40, "back_pain": True, "pain_region": "back_of_leg_heel"})
+    femoral = validate_case(
+        {"age": 40, "buttock_pain": True, "back_pain": False, "pain_region": "front_of_thigh"}
+    )
+    back = validate_case({"age": 40, "pain_region": "back_only"})
+    assert nerve_territory(piriformis) == SCIATIC_TERRITORY
+    assert triage(piriformis)["nerve_territory"] == SCIATIC_TERRITORY
+    assert triage(piriformis)["nerve_root"] == "S1"  # kept: the table's root for the region
+    assert nerve_territory(spinal) == "S1 nerve root"
+    assert nerve_territory(spinal, piriformis_likely=True) == SCIATIC_TERRITORY
+    assert nerve_territory(femoral) == "L2-L3 nerve root"  # not the sciatic nerve's territory
+    assert nerve_territory(back) is None
+    frame = validate_frame(pd.DataFrame([piriformis, spinal, femoral, back]))
+    assert nerve_territory(frame).tolist() == [
+        SCIATIC_TERRITORY,
+        "S1 nerve root",
+        "L2-L3 nerve root",
+        None,
+    ]
