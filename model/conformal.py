@@ -6,6 +6,11 @@ cause whose score is within its own threshold. Because thresholds are per cause,
 holds per cause, rare causes included: P(true cause in set | cause = k) >= 1 - alpha, for
 exchangeable cases (same setting as calibration). A few lines of NumPy are simpler here than a
 library wrapper, and keep the registered model free of pickles (thresholds are plain numbers).
+
+Per-cause thresholds differ, so the raw sets are not nested by probability: a cause can be left
+out while a less probable one is in. A clinician reads a differential as "everything at least
+this likely", so the set is then closed upward: every cause at least as probable as its least
+probable member joins it. Adding causes can only raise coverage.
 """
 
 from __future__ import annotations
@@ -57,10 +62,12 @@ class ConformalSets:
         return cls(alpha=float(alpha), thresholds=tuple(thresholds))
 
     def sets(self, proba: np.ndarray) -> np.ndarray:
-        """Boolean membership ``(n, n_causes)``; never empty (the top cause is always in)."""
+        """Boolean membership ``(n, n_causes)``, closed upward; never empty (the top cause is
+        always in), and no cause left out is more probable than one in."""
         member = (1.0 - proba) <= np.asarray(self.thresholds) + SLACK
         member[np.arange(len(proba)), proba.argmax(axis=1)] = True
-        return member
+        least = np.where(member, proba, np.inf).min(axis=1, keepdims=True)
+        return member | (proba >= least)
 
     def members(self, p: list[float]) -> list[int]:
         """:meth:`sets` for one case in plain Python: the indices of the causes in its set.
@@ -69,11 +76,12 @@ class ConformalSets:
         of the array version's overhead; ``tests/test_conformal.py`` checks they agree.
         """
         top = p.index(max(p))
-        return [
-            k
+        least = min(
+            pk
             for k, (pk, t) in enumerate(zip(p, self.thresholds, strict=True))
             if k == top or 1.0 - pk <= t + SLACK
-        ]
+        )
+        return [k for k, pk in enumerate(p) if pk >= least]
 
     def to_dict(self) -> dict[str, object]:
         return {"alpha": self.alpha, "thresholds": list(self.thresholds)}

@@ -963,7 +963,7 @@ def _triage_parts(
         "red_flags_unasked": _unasked(df),
         "red_flag_questions_unanswered": _unanswered(df),
         "nerve_root": _root_names(df),
-        "nerve_territory": nerve_territory(df),
+        "nerve_territory": nerve_territory(df, _is_piriformis(cause)),
         "pain_mechanism": mechanism,
         "mri_indicated": indicated,
         "mri_reasons": reasons,
@@ -976,6 +976,13 @@ def _triage_parts(
 
 
 _ACTIONS = tuple(URGENCY_ACTION[t] for t in URGENCY_TIERS)
+
+
+def _is_piriformis(cause: Any) -> Any:
+    """Whether the model's most likely cause is piriformis syndrome (``None``: no model)."""
+    if cause is None or isinstance(cause, str):
+        return cause == "piriformis_syndrome"
+    return np.asarray(cause, dtype=object) == "piriformis_syndrome"
 
 
 def _names(names: tuple[str, ...], code: Any) -> Any:

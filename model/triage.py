@@ -87,6 +87,7 @@ OUTPUT_SCALARS = (
     "red_flags_unasked",
     "red_flag_questions_unanswered",
     "nerve_root",
+    "nerve_territory",
     "pain_mechanism",
     "mri_indicated",
     "mri_reasons",
@@ -190,7 +191,8 @@ class TriageModel:
         for name in LIST_COLUMNS:
             out[name] = [json.dumps(value) for value in out[name]]
         # "no root" stays None (JSON null), not the NaN a string column would make of it
-        out["nerve_root"] = pd.Series(out["nerve_root"], index=frame.index, dtype=object)
+        for name in ("nerve_root", "nerve_territory"):
+            out[name] = pd.Series(out[name], index=frame.index, dtype=object)
         return pd.DataFrame(out, index=frame.index)[list(OUTPUT_COLUMNS)]
 
     def predict_case(self, answers: Mapping[str, Any]) -> dict[str, Any]:
@@ -272,7 +274,8 @@ class TriageModel:
         return cached[1]
 
     def _differential(self, proba: np.ndarray) -> list[list[str]]:
-        """Per row, the causes in the conformal set, most probable first (all if uncalibrated)."""
+        """Per row, the causes in the conformal set closed upward (every cause at least as
+        probable as a member is in), most probable first (all if uncalibrated)."""
         sets = self.conformal
         if len(proba) == 1:  # one case: plain Python is several times faster than arrays
             p = proba[0].tolist()

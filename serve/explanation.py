@@ -23,6 +23,7 @@ MIN_SHOWN_CONTRIBUTION = 0.005
 
 _WIDTH = 100
 REGION_TEXT = {
+    "buttock_thigh": "buttock or thigh, without following a root",
     "front_of_thigh": "front of the thigh",
     "knee_inner_leg": "knee and inner leg",
     "outer_leg_big_toe": "outer leg to the big toe",
@@ -166,9 +167,12 @@ def _nerve_and_mechanism(p: Prediction) -> list[str]:
     elif region is None:
         root = "unknown (where the pain reaches was not answered)"
     elif region not in DERMATOME_ROOT:
-        root = "none indicated (the pain stays in the back)"
+        root = "none indicated (the pain stays in the back, buttock or thigh)"
     else:
         root = "unknown"
+    if p.nerve_territory is not None and p.nerve_root is not None:
+        if not p.nerve_territory.endswith("nerve root"):  # the sciatic nerve off the spine
+            root = f"{p.nerve_territory}: the pain follows the {root} territory"
     return [f"Likely nerve root: {root}", f"Pain mechanism: {p.pain_mechanism}"]
 
 

@@ -115,6 +115,10 @@ class Prediction:
     nerve_root : str or None
         Likely nerve root from the article's pain-location table (``"L5"``, ``"S1"``, ...);
         ``None`` when the pain stays in the back or its region was not answered.
+    nerve_territory : str or None
+        The nerve the pain pattern points to: ``"<root> nerve root"``, or ``"sciatic nerve,
+        outside the spine"`` for a piriformis-like pattern (its pain follows the sciatic nerve's
+        territory; no spinal root is compressed, so ``nerve_root`` names the territory only).
     pain_mechanism : str
         ``"neurological"``, ``"mechanical"``, ``"mixed"`` or ``"unclear"``.
     mri_indicated : bool
@@ -160,6 +164,7 @@ class Prediction:
     red_flag_attribution_base: float
     attribution_units: str
     nerve_root: str | None
+    nerve_territory: str | None
     pain_mechanism: str
     mri_indicated: bool
     mri_reasons: list[dict[str, str]]
@@ -210,6 +215,7 @@ class Prediction:
             red_flag_attribution_base=float(row["red_flag_attribution_base"]),
             attribution_units=ATTRIBUTION_UNITS,
             nerve_root=_scalar(row["nerve_root"]),
+            nerve_territory=_scalar(row["nerve_territory"]),
             pain_mechanism=str(row["pain_mechanism"]),
             mri_indicated=bool(row["mri_indicated"]),
             mri_reasons=[{"code": c, "text": MRI_REASON_TEXT.get(c, c)} for c in reasons],
