@@ -170,9 +170,9 @@ def _nerve_and_mechanism(p: Prediction) -> list[str]:
         root = "none indicated (the pain stays in the back, buttock or thigh)"
     else:
         root = "unknown"
-    if p.nerve_territory is not None and p.nerve_root is not None:
-        if not p.nerve_territory.endswith("nerve root"):  # the sciatic nerve off the spine
-            root = f"{p.nerve_territory}: the pain follows the {root} territory"
+    off_the_spine = p.nerve_territory is not None and not p.nerve_territory.endswith("root")
+    if off_the_spine and p.nerve_root is not None:  # the sciatic nerve, outside the spine
+        root = f"{p.nerve_territory}: the pain follows the {root} territory"
     return [f"Likely nerve root: {root}", f"Pain mechanism: {p.pain_mechanism}"]
 
 

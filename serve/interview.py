@@ -1,5 +1,11 @@
 """``sciatica-triage interview``: ask the next best question at the terminal until the
-differential is a single cause or the user stops.
+differential is a single cause and the triage no longer depends on an unanswered question, or
+the user stops.
+
+The triage (urgency, nerve root and territory, pain mechanism, MRI, next step and advice) is part
+of the answer, so one likely cause is not enough to stop: while some unanswered question could
+still change the triage (where the pain reaches, for the nerve root; the examination signs where
+a clinician is present), the interview asks those questions, most informative first.
 
 The loop is a plain function of two callables, ``ask`` (prompt -> answer) and ``show`` (text ->
 None), so it runs the same at a terminal, in tests and in a notebook. At the terminal both write
@@ -19,9 +25,22 @@ from typing import Any
 import pandas as pd
 
 from model.intake import IntakeError, validate_case, validate_frame
-from serve.questions import rank_questions
+from serve.questions import ASKABLE, ASKABLE_WITHOUT_CLINICIAN, rank_questions
 from serve.terminal import CommandError, load_predictor, read_json
+from vignettes import answer_distribution
 from vignettes.schema import FIELD_BY_NAME, RED_FLAG_FIELDS, SETTINGS
+
+TRIAGE_OUTPUTS: tuple[str, ...] = (
+    "red_flag",
+    "nerve_root",
+    "nerve_territory",
+    "pain_mechanism",
+    "mri_indicated",
+    "next_step",
+    "advice",
+)
+"""The parts of a prediction that make up its triage: the interview stops only once no
+unanswered question could change any of them."""
 
 YES = {"y", "yes", "true", "t"}
 NO = {"n", "no", "false", "f"}
@@ -97,6 +116,39 @@ def differential_line(prediction: Any) -> str:
     return f"  differential ({coverage} coverage): {shown}{urgent}"
 
 
+def _triage(prediction: Any) -> tuple[Any, ...]:
+    """The triage part of a prediction (:data:`TRIAGE_OUTPUTS`), comparable with ``==``."""
+    return tuple(
+        tuple(v) if isinstance(v, list) else v
+        for v in (getattr(prediction, name, None) for name in TRIAGE_OUTPUTS)
+    )
+
+
+def triage_open_questions(
+    predictor: Any,
+    answers: Mapping[str, Any],
+    fields: tuple[str, ...] = ASKABLE,
+    setting: str = "primary_care",
+) -> list[str]:
+    """The unanswered ``fields`` whose answer could change the triage, in ``fields`` order.
+
+    A field is open when one of its possible answers (probability above 0 given the answers so
+    far, under the generator's model), added to ``answers``, gives a prediction whose
+    :data:`TRIAGE_OUTPUTS` differ from the current one.
+    """
+    now = _triage(predictor.predict(dict(answers)))
+    frame = _frame(answers)
+    open_fields = []
+    for field in fields:
+        if answers.get(field) is not None:
+            continue
+        chance = answer_distribution(frame, field, setting).iloc[0]
+        values = [v for v, p in chance.items() if p > 0]
+        if any(_triage(predictor.predict({**answers, field: v})) != now for v in values):
+            open_fields.append(field)
+    return open_fields
+
+
 def run_interview(
     predictor: Any,
     case: Mapping[str, Any] | None = None,
@@ -104,12 +156,18 @@ def run_interview(
     ask: Callable[[str], str] = input,
     show: Callable[[str], None] = print,
     setting: str = "primary_care",
+    clinician: bool = False,
 ) -> tuple[dict[str, Any], Any]:
     """Ask questions in order of expected information gain; return the case and the prediction.
 
-    Stops when the differential is a single cause (after the red-flag questions, which come
-    first), when nothing is left to ask, or when the user types ``q``.
+    Red-flag questions come first. Stops when the differential is a single cause and no
+    unanswered question could change the triage (:func:`triage_open_questions`; where the pain
+    reaches is always asked, for the nerve root), when nothing is left to ask, or when the user
+    types ``q``. Once the differential is a single cause, only the questions the triage still
+    depends on are asked. Examination signs (straight-leg raise, reflexes) are asked only when
+    ``clinician`` is true: without one nobody can examine the patient.
     """
+    fields = ASKABLE if clinician else ASKABLE_WITHOUT_CLINICIAN
     start = dict(case or {})
     answers: dict[str, Any] = {}
     skipped: set[str] = set()
@@ -121,12 +179,22 @@ def run_interview(
         prediction = predictor.predict(answers)
         show(differential_line(prediction))
         while True:
-            red_pending = any(answers[f] is None and f not in skipped for f in RED_FLAG_FIELDS)
+            askable = tuple(f for f in fields if f not in skipped)
+            red_pending = any(answers[f] is None and f in askable for f in RED_FLAG_FIELDS)
+            wanted = None
             if len(prediction.differential) == 1 and not red_pending:
-                show("  The differential is a single cause.")
-                break
+                wanted = set(triage_open_questions(predictor, answers, askable, setting))
+                if answers.get("pain_region") is None and "pain_region" in askable:
+                    wanted.add("pain_region")  # the nerve root is part of the answer
+                if not wanted:
+                    show("  The differential is a single cause and the triage is settled.")
+                    break
             frame = _frame(answers)
-            ranked = [q for q in rank_questions(frame, None, setting)[0] if q.field not in skipped]
+            ranked = [
+                q
+                for q in rank_questions(frame, None, setting, askable)[0]
+                if wanted is None or q.field in wanted
+            ]
             if not ranked:
                 show("  No questions left to ask.")
                 break
@@ -184,7 +252,11 @@ def run_interview_command(args: argparse.Namespace) -> int:
     print("sciatica-triage interview. Research software on synthetic data: not medical advice.")
     try:
         answers, prediction = run_interview(
-            predictor, case, ask=ask_on_stdout, setting=args.setting
+            predictor,
+            case,
+            ask=ask_on_stdout,
+            setting=args.setting,
+            clinician=args.clinician,
         )
     except Quit:
         return 0
@@ -208,12 +280,18 @@ def add_interview_command(subparsers: Any) -> None:
         description=(
             "Asks the unanswered intake questions in order of expected information gain "
             "(red-flag questions first), shows the differential after each answer, accepts "
-            '"don\'t know" (press Enter), and stops when the differential is a single cause or '
+            '"don\'t know" (press Enter), and stops when the differential is a single cause and no '
+            "unanswered question could change the triage, or "
             "you type q. Ends with the full prediction."
         ),
     )
     parser.add_argument("case", nargs="?", help="a partial case (JSON object) to start from")
     parser.add_argument("--model", default=None, help="model URI (default: the champion)")
     parser.add_argument("--setting", choices=SETTINGS, default="primary_care")
+    parser.add_argument(
+        "--clinician",
+        action="store_true",
+        help="a clinician is present: also ask the examination signs (straight-leg raise)",
+    )
     parser.add_argument("--save", metavar="FILE", help="write the answers as JSON when done")
     parser.set_defaults(handler=run_interview_command)

@@ -25,10 +25,21 @@ import pandas as pd
 
 from model.intake import validate_case, validate_frame
 from vignettes import answer_distribution, posterior
-from vignettes.schema import CAUSES, FIELD_BY_NAME, FIELDS, RED_FLAG_FIELDS, pandas_dtype
+from vignettes.schema import (
+    CAUSES,
+    EXAMINATION_FIELDS,
+    FIELD_BY_NAME,
+    FIELDS,
+    RED_FLAG_FIELDS,
+    pandas_dtype,
+)
 
 ASKABLE: tuple[str, ...] = tuple(f.name for f in FIELDS if f.kind in ("bool", "category"))
 """Fields the interview can ask (age is required up front; duration is asked as a number)."""
+ASKABLE_WITHOUT_CLINICIAN: tuple[str, ...] = tuple(
+    f for f in ASKABLE if f not in EXAMINATION_FIELDS
+)
+"""What can be asked where no clinician examines the patient: no examination signs."""
 
 
 @dataclass(frozen=True)
@@ -134,18 +145,23 @@ def information_gain(
 
 
 def rank_questions(
-    frame: pd.DataFrame, k: int | None = 3, setting: str = "primary_care"
+    frame: pd.DataFrame,
+    k: int | None = 3,
+    setting: str = "primary_care",
+    fields: Sequence[str] = ASKABLE,
 ) -> list[list[Question]]:
-    """The next ``k`` questions for each case of a validated frame (``k=None``: all of them)."""
-    gains = information_gain(frame, ASKABLE, setting)
+    """The next ``k`` questions for each case of a validated frame (``k=None``: all of them),
+    among ``fields`` (e.g. :data:`ASKABLE_WITHOUT_CLINICIAN`); red-flag questions first."""
+    gains = information_gain(frame, tuple(fields), setting)
     ranked = []
     for i in range(len(frame)):
         red = [
             (f, gains["red_flag"].iat[i, gains["red_flag"].columns.get_loc(f)])
             for f in RED_FLAG_FIELDS
+            if f in gains["red_flag"].columns
         ]
         red = sorted([(f, g) for f, g in red if not np.isnan(g)], key=lambda fg: -fg[1])
-        rest = gains["cause"].iloc[i].drop(list(RED_FLAG_FIELDS)).dropna()
+        rest = gains["cause"].iloc[i].drop(list(RED_FLAG_FIELDS), errors="ignore").dropna()
         rest = rest.sort_values(ascending=False, kind="stable")
         order = [(f, g, "red_flag") for f, g in red] + [(f, g, "cause") for f, g in rest.items()]
         ranked.append(

@@ -215,7 +215,12 @@ def exact_cases() -> pd.DataFrame:
     decides = ["duration_weeks", "conservative_care_failed", "weakness"]
     imaging.loc[imaging.index[0], ["mri_finding", *decides]] = ["not_done", pd.NA, pd.NA, pd.NA]
     imaging.loc[imaging.index[1], ["mri_finding", *decides]] = ["normal", 9, True, pd.NA]
-    imaging.loc[imaging.index[2], ["mri_finding", *decides]] = ["disc_herniation", pd.NA, pd.NA, True]
+    imaging.loc[imaging.index[2], ["mri_finding", *decides]] = [
+        "disc_herniation",
+        pd.NA,
+        pd.NA,
+        True,
+    ]
     imaging.loc[imaging.index[3], ["mri_finding", *decides]] = ["not_done", 20, False, False]
     imaging.loc[imaging.index[4], ["mri_finding", "duration_weeks"]] = ["central_stenosis", 5]
     cases = pd.concat([frame, edge, group, imaging], ignore_index=True)

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import serve
 from model.intake import IntakeError, validate_frame
-from serve.interview import Quit, parse_answer, run_interview
-from serve.questions import ASKABLE, information_gain, next_questions
-from vignettes.schema import RED_FLAG_FIELDS
+from serve.interview import (
+    TRIAGE_OUTPUTS,
+    Quit,
+    parse_answer,
+    run_interview,
+    triage_open_questions,
+)
+from serve.questions import (
+    ASKABLE,
+    ASKABLE_WITHOUT_CLINICIAN,
+    information_gain,
+    next_questions,
+    rank_questions,
+)
+from vignettes.schema import EXAMINATION_FIELDS, RED_FLAG_FIELDS
 
 NO_RED_FLAGS = dict.fromkeys(RED_FLAG_FIELDS, False)
 
@@ -143,3 +157,83 @@ def test_interview_reprompts_on_a_bad_answer(trained) -> None:
     )
     assert any("yes or no" in line for line in shown)
     assert list(answers.values()).count(False) == 1
+
+
+class BayesPredictor:
+    """A predictor without training: the exact posterior, a 10% differential closed upward,
+    and the article's triage (the same rules the served model runs)."""
+
+    def predict(self, answers: dict):
+        import vignettes
+        from model import rules
+        from model.intake import validate_case
+        from vignettes.schema import CAUSES
+
+        case = validate_case(answers)
+        post = vignettes.posterior(validate_frame(pd.DataFrame([case])))
+        probabilities = {c: float(post[c].iloc[0]) for c in CAUSES}
+        least = (
+            min(p for p in probabilities.values() if p >= 0.1)
+            if max(probabilities.values()) >= 0.1
+            else max(probabilities.values())
+        )
+        differential = sorted(
+            (c for c, p in probabilities.items() if p >= least), key=lambda c: -probabilities[c]
+        )
+        triage = rules.triage(case)
+        return SimpleNamespace(
+            probabilities=probabilities,
+            differential=differential,
+            differential_coverage=0.9,
+            red_flags_fired=triage["red_flags_fired"],
+            **{k: triage[k] for k in TRIAGE_OUTPUTS},
+        )
+
+
+DISC_PATIENT = {
+    "age": 38, "sex": "male", "duration_weeks": 3, "back_pain": True,
+    "leg_pain_worse_than_back": True, "buttock_pain": False, "sides": "left",
+    "pain_region": "outer_leg_big_toe", "below_knee": True, "pain_quality": "sharp_electric",
+    "worse_sitting": True, "better_sitting": False, "worse_bending_forward": True,
+    "better_bending_forward": False, "worse_cough_sneeze": True, "worse_walking": False,
+    "worse_standing": False, "worse_extension": False, "better_rest_movement": False,
+    "worse_at_night": True, "numbness": True, "tingling": True, "weakness": False,
+    "reflex_changes": False, "progressive_symptoms": False, "conservative_care_failed": False,
+    "straight_leg_raise": True, "crossed_straight_leg_raise": True, "mri_finding": "not_done",
+    **NO_RED_FLAGS,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("clinician", [False, True])
+def test_interview_stops_only_when_the_triage_is_settled(clinician: bool) -> None:
+    predictor = BayesPredictor()
+    script = Script({f: DISC_PATIENT.get(f) for f in ASKABLE})
+    shown: list[str] = []
+    answers, prediction = run_interview(
+        predictor, {"age": 38}, ask=script, show=shown.append, clinician=clinician
+    )
+    assert "settled" in shown[-1], shown[-3:]
+    assert len(prediction.differential) == 1
+    assert "pain_region" in script.asked  # where the pain reaches: the nerve root is an output
+    assert prediction.nerve_root == "L5"
+    fields = ASKABLE if clinician else ASKABLE_WITHOUT_CLINICIAN
+    assert triage_open_questions(predictor, answers, fields) == []
+    if not clinician:
+        assert not set(script.asked) & set(EXAMINATION_FIELDS)
+
+
+def test_open_questions_are_those_that_change_the_triage() -> None:
+    predictor = BayesPredictor()
+    case = {"age": 38, **NO_RED_FLAGS}
+    open_fields = triage_open_questions(predictor, case, ASKABLE)
+    assert "pain_region" in open_fields  # changes the nerve root
+    assert "pain_quality" in open_fields  # changes the pain mechanism and its advice
+    assert "sex" not in open_fields and "straight_leg_raise" not in open_fields
+
+
+def test_examination_signs_are_asked_only_with_a_clinician() -> None:
+    frame = validate_frame(pd.DataFrame([{"age": 38, "below_knee": True, **NO_RED_FLAGS}]))
+    with_clinician = {q.field for q in rank_questions(frame, None, fields=ASKABLE)[0]}
+    without = {q.field for q in rank_questions(frame, None, fields=ASKABLE_WITHOUT_CLINICIAN)[0]}
+    assert set(EXAMINATION_FIELDS) <= with_clinician
+    assert not set(EXAMINATION_FIELDS) & without

@@ -146,9 +146,9 @@ def _imaging(
     """
     imaging = kb.imaging
     assert imaging is not None
-    p_not_done = imaging.base[setting] * imaging.duration_factor[
-        imaging.duration_bin(out["duration_weeks"])
-    ]
+    p_not_done = (
+        imaging.base[setting] * imaging.duration_factor[imaging.duration_bin(out["duration_weeks"])]
+    )
     for name, factor in imaging.factors.items():
         p_not_done = p_not_done * factor[out[name]]
     done_cdf = np.cumsum(imaging.done[band, out["cause"]], axis=-1)

@@ -797,9 +797,7 @@ def _missingness(
     sources["missingness"] = _source(table, where)
     names = tuple(f.name for f in FIELDS if f.name != "age")
     block = _number(_require(table, "red_flag_block", where), f"{where}.red_flag_block", 0.0, 1.0)
-    exam = _number(
-        table.get("examination_block", 0.0), f"{where}.examination_block", 0.0, 1.0
-    )
+    exam = _number(table.get("examination_block", 0.0), f"{where}.examination_block", 0.0, 1.0)
     blocks = ("red_flag_block", "examination_block")
     rates = _vector({k: v for k, v in table.items() if k not in blocks}, names, where, None)
     return dict(zip(names, rates, strict=True)) | {"age": 0.0}, block, exam

@@ -342,7 +342,9 @@ def _imaging_expectations(kb: KnowledgeBase) -> dict[str, np.ndarray]:
     imaging = kb.imaging
     assert imaging is not None
     per_state = len(SERIOUS_CONDITIONS) * len(NERVE_ROOTS)
-    out = {"duration_weeks": np.repeat(imaging.expected_duration_factor(kb.duration), per_state)}
+    out: dict[str, np.ndarray] = {
+        "duration_weeks": np.repeat(imaging.expected_duration_factor(kb.duration), per_state)
+    }
     for name in imaging.factors:
         expected = imaging.expected_factor(name, kb.tables[name])  # (bands, c, s, r)
         out[name] = expected.reshape(expected.shape[0], -1)
@@ -366,9 +368,12 @@ def _imaging_log(kb: KnowledgeBase, chunk: dict[str, np.ndarray]) -> np.ndarray 
     expected = _imaging_expectations(kb)
     band = chunk["band"]
     dur_factor = imaging.duration_factor[imaging.duration_bin(chunk["duration"])]
-    p_not_done = np.where(
-        chunk["duration_known"][:, None], dur_factor[:, None], expected["duration_weeks"][None]
-    ) * imaging.base[chunk["setting"]][:, None]
+    p_not_done = (
+        np.where(
+            chunk["duration_known"][:, None], dur_factor[:, None], expected["duration_weeks"][None]
+        )
+        * imaging.base[chunk["setting"]][:, None]
+    )
     for name, factor in imaging.factors.items():
         answer = chunk[name]
         observed = factor[np.maximum(answer, 0)][:, None]

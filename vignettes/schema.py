@@ -131,9 +131,7 @@ FIELDS: tuple[Field, ...] = (
     Field("numbness", "bool", "Is there numbness in the leg?"),
     Field("tingling", "bool", "Is there tingling in the leg?"),
     Field("weakness", "bool", "Is there weakness in the leg?"),
-    Field(
-        "reflex_changes", "bool", "Has an examiner found changed reflexes?", examination=True
-    ),
+    Field("reflex_changes", "bool", "Has an examiner found changed reflexes?", examination=True),
     Field("progressive_symptoms", "bool", "Are the nerve symptoms getting steadily worse?"),
     Field("conservative_care_failed", "bool", "Has conservative care been tried without success?"),
     Field(
