@@ -567,7 +567,73 @@ BAD_GROUPS = [
     ),
     (_drop("groups", "sitting"), "[fields]"),  # its fields are then defined nowhere
     (_set("groups", value=[]), "[groups]"),
+    # rows by cause: only in a group by nerve root, known causes, distributions
+    (
+        _set("groups", "sitting", "by_cause", value={"piriformis_syndrome": {"worse": 1.0}}),
+        "[groups.sitting].by_cause",
+    ),
+    (
+        _set("groups", "pain_location", "by_cause", value={"sciatica": {"back_only": 1.0}}),
+        "[groups.pain_location].by_cause",
+    ),
+    (
+        _set("groups", "pain_location", "by_cause", "piriformis_syndrome", "back_only", value=0.5),
+        "[groups.pain_location].by_cause.piriformis_syndrome",
+    ),
 ]
+
+BAD_IMAGING = [
+    (
+        _set("fields", "mri_finding", "not_done", "setting", "primary_care", value=1.2),
+        "[fields.mri_finding].not_done.setting.primary_care",
+    ),
+    (
+        _drop("fields", "mri_finding", "not_done", "setting"),
+        "[fields.mri_finding].not_done",
+    ),
+    (
+        _set("fields", "mri_finding", "not_done", "duration_weeks", "edges", value=[12, 6]),
+        "[fields.mri_finding].not_done.duration_weeks.edges",
+    ),
+    (
+        _set("fields", "mri_finding", "not_done", "duration_weeks", "factor", value=[1.0, 0.5]),
+        "[fields.mri_finding].not_done.duration_weeks.factor",
+    ),
+    (
+        _set("fields", "mri_finding", "not_done", "weakness", "true", value=-0.1),
+        "[fields.mri_finding].not_done.weakness.true",
+    ),
+    (  # an answer in a joint group: its factor's expectation would not factorise
+        _set("fields", "mri_finding", "not_done", "worse_sitting", value={"false": 1, "true": 1}),
+        "[fields.mri_finding].not_done.worse_sitting",
+    ),
+    (
+        _set("fields", "mri_finding", "not_done", "pain_quality", value={"false": 1, "true": 1}),
+        "[fields.mri_finding].not_done",
+    ),
+    (
+        _set("missingness", "examination_block", value=1.5),
+        "[missingness].examination_block",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "table"), BAD_IMAGING, ids=[f"{t} {i}" for i, (_, t) in enumerate(BAD_IMAGING)]
+)
+def test_malformed_imaging_decision(document: Doc, change: Callable, table: str) -> None:
+    refuse(document, change, table)
+
+
+def test_piriformis_pain_location_rows_replace_the_roots(kb: KnowledgeBase) -> None:
+    """Piriformis answers follow its own row (the sciatic territory), whatever the root."""
+    group = kb.groups["pain_location"]
+    piriformis = CAUSES.index("piriformis_syndrome")
+    mechanical = CAUSES.index("mechanical_pain")
+    none = NERVE_ROOTS.index("none")
+    own = group.table[:, piriformis]
+    assert np.allclose(own, own[:1, :1, :1])  # one row for every band, condition and root
+    assert not np.allclose(own[0, 0, none], group.table[0, mechanical, 0, none])
 
 
 @pytest.mark.parametrize(
