@@ -284,6 +284,8 @@ def nerve_territory(df: Answers, piriformis_likely: Any = None) -> Any:
     ndarray of object, or str or None
         One text (or ``None``) per row; for one case, the text or ``None``.
     """
+    if piriformis_likely is not None and not _one(df) and np.ndim(piriformis_likely) == 0:
+        piriformis_likely = np.full(len(df), bool(piriformis_likely))  # one cause for every row
     sciatic = _in(df, "pain_region", SCIATIC_REGIONS) & (
         _piriformis_pattern(df) | _decision(piriformis_likely, _rows(df), "piriformis_likely")
     )
@@ -980,7 +982,9 @@ _ACTIONS = tuple(URGENCY_ACTION[t] for t in URGENCY_TIERS)
 
 def _is_piriformis(cause: Any) -> Any:
     """Whether the model's most likely cause is piriformis syndrome (``None``: no model)."""
-    if cause is None or isinstance(cause, str):
+    if cause is None:
+        return None
+    if isinstance(cause, str):
         return cause == "piriformis_syndrome"
     return np.asarray(cause, dtype=object) == "piriformis_syndrome"
 

@@ -31,6 +31,7 @@ from vignettes import answer_distribution
 from vignettes.schema import FIELD_BY_NAME, RED_FLAG_FIELDS, SETTINGS
 
 TRIAGE_OUTPUTS: tuple[str, ...] = (
+    "urgency",
     "red_flag",
     "nerve_root",
     "nerve_territory",
