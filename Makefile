@@ -6,10 +6,11 @@ STAMP  := $(VENV)/.installed-stamp
 N      ?= 300000
 SEED   ?= 7
 SETTING ?= primary_care
+PORT   ?= 5001
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train test data bench lint format ui clean
+.PHONY: help setup train test data bench lint format ui serve clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -46,6 +47,11 @@ format: $(STAMP) ## apply ruff's formatter and safe fixes
 
 ui: $(STAMP) ## start the MLflow UI on http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port 5000
+
+serve: $(STAMP) ## serve the champion over HTTP on 127.0.0.1:$(PORT) with mlflow models serve (PORT=, default 5001)
+	@# mlflow starts `uvicorn` by name: the project's .venv/bin goes first on PATH
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mlflow models serve -m models:/sciatica-triage@champion \
+		--env-manager local --host 127.0.0.1 --port $(PORT)
 
 clean: ## remove generated data, tracking store, caches (keeps .venv)
 	rm -rf data mlruns mlartifacts mlflow.db bench-results .pytest_cache .hypothesis .ruff_cache .mypy_cache

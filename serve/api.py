@@ -71,7 +71,7 @@ class Predictor:
         """
         source = loaded.model
         meta = dict(source.meta)
-        meta["training_version"] = source.meta.get("version")
+        meta.setdefault("training_version", source.meta.get("version"))
         meta |= {"name": loaded.name, "version": loaded.version}
         return cls(
             replace(source, meta=meta), loaded.model_uri, loaded.resolved_uri, loaded.tracking_uri

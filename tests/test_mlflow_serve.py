@@ -1,8 +1,8 @@
-"""The registered champion served by ``mlflow models serve`` answers as ``serve.predict`` does.
+"""``make serve`` (``mlflow models serve`` on the champion) answers exactly as ``serve.predict``.
 
-Starts the MLflow scoring server on a free loopback port against the session's temporary
-tracking store, waits (bounded) for ``/ping``, posts a case to ``/invocations`` and compares the
-answer with the Python API. The server's process group is always stopped.
+The server is started the way a user starts it, ``make serve PORT=<free port>``, against the
+session's temporary tracking store, on 127.0.0.1 only. Polling ``/ping`` is bounded, and the
+server's process group (make, mlflow, uvicorn) is always stopped.
 """
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,27 +20,36 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-import numpy as np
 import pytest
 
 import serve
+import vignettes
+from model.intake import validate_case
+from model.triage import LIST_COLUMNS, OUTPUT_COLUMNS
 from vignettes.schema import CAUSES, FIELD_NAMES
 
+pytestmark = pytest.mark.slow
+
 HOST = "127.0.0.1"
-STARTUP_SECONDS = 120
-CASE = {
-    "age": 67,
-    "sex": "female",
-    "sides": "both",
-    "pain_quality": "heaviness_fatigue",
-    "worse_walking": True,
-    "better_sitting": True,
-    "saddle_numbness": False,
-    "fever": True,
-}
+STARTUP_SECONDS = 180
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+N_BATCH = 300
+
+
+class Server(NamedTuple):
+    url: str
+    port: int
+    log: Path
+
+
+class Answer(NamedTuple):
+    status: int
+    body: Any
 
 
 def free_port() -> int:
@@ -47,12 +59,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def make_serve_command(port: int) -> list[str]:
+    """``make serve PORT=<port>``, with this interpreter's environment as ``.venv``.
+
+    ``BIN`` points the target at the scripts folder of the interpreter running the tests (the
+    project's ``.venv`` under ``make test``); ``-o`` keeps make from reinstalling it.
+    """
+    bin_dir = Path(sys.executable).parent
+    stamp = ".venv/.installed-stamp"  # as the Makefile names it, relative to the checkout
+    command = ["make", "--no-print-directory", "-C", str(REPO), "-o", stamp, "serve"]
+    return [*command, f"PORT={port}", f"BIN={bin_dir}"]
+
+
 def wait_for_ping(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
     """Poll ``url`` until it answers 200; fail early if the server process exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"mlflow models serve exited with {process.returncode}:\n{log.read_text()}")
+            pytest.fail(f"make serve exited with {process.returncode}:\n{log.read_text()}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -63,19 +87,8 @@ def wait_for_ping(url: str, process: subprocess.Popen, log: Path, timeout: float
     pytest.fail(f"no answer from {url} within {timeout:.0f} s:\n{log.read_text()[-4000:]}")
 
 
-def post_json(url: str, payload: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
-
-
 def stop(process: subprocess.Popen) -> None:
-    """Terminate the server's process group (uvicorn and its workers), then kill if needed."""
+    """Terminate the server's process group (make, uvicorn and its workers), then kill."""
     if process.poll() is not None:
         return
     os.killpg(process.pid, signal.SIGTERM)
@@ -86,37 +99,18 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
-@pytest.mark.slow
-def test_mlflow_models_serve_matches_serve_predict(
-    trained: Any, tracking_uri: str, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def server(
+    trained: Any, tracking_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
     port = free_port()
-    log = tmp_path / "mlflow-serve.log"
-    store_dir = Path(tracking_uri.removeprefix("sqlite:///")).parent  # holds ./mlruns
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "models",
-        "serve",
-        "-m",
-        "models:/sciatica-triage@champion",
-        "--env-manager",
-        "local",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    # mlflow starts `uvicorn` by name: put this interpreter's scripts folder first on PATH.
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = os.environ | {"MLFLOW_TRACKING_URI": tracking_uri, "PATH": path}
+    log = tmp_path_factory.mktemp("serve") / "make-serve.log"
+    env = os.environ | {"MLFLOW_TRACKING_URI": tracking_uri}
     with log.open("w") as out:
         process = subprocess.Popen(
-            command,
-            cwd=store_dir,
+            make_serve_command(port),
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -124,31 +118,229 @@ def test_mlflow_models_serve_matches_serve_predict(
         )
     try:
         wait_for_ping(f"http://{HOST}:{port}/ping", process, log, STARTUP_SECONDS)
-        answer = post_json(f"http://{HOST}:{port}/invocations", {"dataframe_records": [CASE]})
+        yield Server(f"http://{HOST}:{port}", port, log)
     finally:
         stop(process)
 
-    rows = answer["predictions"]
-    assert len(rows) == 1
-    row = rows[0]
-    probabilities = [row[f"prob_{c}"] for c in CAUSES]
-    assert math.isclose(sum(probabilities), 1.0, abs_tol=1e-9)
-    assert isinstance(row["red_flag"], bool)
-    assert all(f"attr_{f}" in row and f"red_flag_attr_{f}" in row for f in FIELD_NAMES)
 
-    expected = serve.load().predict(CASE)
-    assert row["cause"] == expected.cause
-    np.testing.assert_allclose(probabilities, list(expected.probabilities.values()), rtol=1e-9)
-    assert row["red_flag"] is expected.red_flag is True  # fever is a red flag
-    assert json.loads(row["red_flags_fired"]) == expected.red_flags_fired == ["fever"]
-    assert row["next_step"] == expected.next_step
-    assert json.loads(row["differential"]) == expected.differential
-    np.testing.assert_allclose(
-        [row[f"attr_{f}"] for f in FIELD_NAMES], list(expected.attributions.values()), atol=1e-9
+def post(server: Server, payload: Any) -> Answer:
+    """POST JSON to ``/invocations``; the status and the decoded body, also for errors."""
+    request = urllib.request.Request(
+        f"{server.url}/invocations",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
     )
-    np.testing.assert_allclose(
-        [row[f"red_flag_attr_{f}"] for f in FIELD_NAMES],
-        list(expected.red_flag_attributions.values()),
-        atol=1e-9,
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return Answer(response.status, json.loads(response.read()))
+    except urllib.error.HTTPError as error:
+        return Answer(error.code, json.loads(error.read()))
+
+
+def predictions(server: Server, payload: Any) -> list[dict[str, Any]]:
+    answer = post(server, payload)
+    assert answer.status == 200, answer.body
+    return list(answer.body["predictions"])
+
+
+def generated_records(n: int, seed: int) -> list[dict[str, Any]]:
+    """Generated cases as JSON records, unknown answers as ``null``."""
+    cases = vignettes.generate(n, seed=seed)[list(FIELD_NAMES)]
+    records = json.loads(cases.to_json(orient="records"))
+    assert any(v is None for r in records for v in r.values())  # there are gaps to test
+    return records
+
+
+def without_nulls(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if v is not None} for r in records]
+
+
+def assert_same_answer(row: dict[str, Any], case: dict[str, Any]) -> None:
+    """``row`` (over HTTP) is ``serve.predict(case)``'s answer, column by column."""
+    expected = serve.load().model.predict_case(validate_case(case))  # what serve.predict uses
+    assert list(row) == list(OUTPUT_COLUMNS)
+    for name in OUTPUT_COLUMNS:
+        got, want = row[name], expected[name]
+        if isinstance(want, float) and not isinstance(want, bool):
+            assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9), (name, got, want, case)
+        else:
+            assert got == want, (name, got, want, case)
+    public = serve.predict(case)
+    assert row["cause"] == public.cause
+    assert [row[f"prob_{c}"] for c in CAUSES] == pytest.approx(
+        list(public.probabilities.values()), rel=1e-9, abs=1e-12
     )
-    np.testing.assert_allclose(row["red_flag_probability"], expected.red_flag_probability)
+    assert row["red_flag"] is public.red_flag
+    assert row["red_flags_fired"] == public.red_flags_fired
+    assert row["differential"] == public.differential
+    assert row["next_step"] == public.next_step
+
+
+# --------------------------------------------------------------------------------------------
+# The same answers as serve.predict
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gaps", ["null", "left out"])
+def test_a_generated_batch_in_one_request_gets_serve_predicts_answers(
+    server: Server, gaps: str
+) -> None:
+    records = generated_records(N_BATCH, seed=41)
+    if gaps == "left out":
+        records = without_nulls(records)
+    rows = predictions(server, {"dataframe_records": records})
+    assert len(rows) == N_BATCH
+    for row, case in zip(rows, records, strict=True):
+        assert_same_answer(row, case)
+
+
+def test_small_requests_and_the_inputs_form_get_the_same_answers(server: Server) -> None:
+    """Requests small enough for the one-case path, in both JSON forms, with gaps both ways."""
+    records = generated_records(60, seed=42)
+    mixed = [r if i % 2 else without_nulls([r])[0] for i, r in enumerate(records)]
+    for start in range(0, len(mixed), 12):
+        chunk = mixed[start : start + 12]
+        for form in ("dataframe_records", "inputs"):
+            rows = predictions(server, {form: chunk})
+            for row, case in zip(rows, chunk, strict=True):
+                assert_same_answer(row, case)
+
+
+@pytest.mark.parametrize("form", ["dataframe_records", "inputs"])
+def test_each_record_is_answered_alone(server: Server, form: str) -> None:
+    first, second = {"age": 35, "sides": "left"}, {"age": 50, "fever": True}
+    together = predictions(server, {form: [first, second]})
+    assert together[0]["red_flags_fired"] == []  # the issue: fever leaked into the first
+    assert together[1]["red_flags_fired"] == ["fever"]
+    assert together[0] == predictions(server, {form: [first]})[0]
+    assert together[1] == predictions(server, {form: [second]})[0]
+    assert_same_answer(together[0], first)
+    assert_same_answer(together[1], second)
+    # null means unknown, exactly as a field left out
+    with_null = predictions(server, {form: [{**first, "fever": None}, second]})
+    assert with_null == together
+
+
+def test_outputs_are_json_lists_and_the_registry_version(server: Server) -> None:
+    import mlflow
+
+    row = predictions(server, {"dataframe_records": [{"age": 58, "fever": True}]})[0]
+    for name in LIST_COLUMNS:
+        assert isinstance(row[name], list), name
+    champion = mlflow.MlflowClient().get_model_version_by_alias("sciatica-triage", "champion")
+    assert row["model_version"] == str(champion.version)
+    assert row["model_version"] == serve.load().model_version
+    assert row["model_name"] == "sciatica-triage"
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input: 400, and the first line names the field, the value and what is allowed
+# --------------------------------------------------------------------------------------------
+
+BAD = [
+    ({"age": 40, "fever": "no"}, "fever", "'no'"),
+    ({"age": 40, "fever": "false"}, "fever", "'false'"),
+    ({"age": 40, "fever": 1}, "fever", "1"),
+    ({"age": "40"}, "age", "'40'"),
+    ({"age": 40.7}, "age", "40.7"),
+    ({"age": 300}, "age", "300"),
+    ({"age": 40, "sex": "Male"}, "sex", "'Male'"),
+    ({"age": 40, "pain_region": "calf"}, "pain_region", "'calf'"),
+    ({"age": 40, "duration_weeks": -2}, "duration_weeks", "-2"),
+    ({"age": 40, "duration_weeks": "3"}, "duration_weeks", "'3'"),
+    ({"age": 40, "worse_coughing": True}, "worse_coughing", "'worse_coughing'"),
+    ({"age": 40, "worse_coughing": None}, "worse_coughing", "'worse_coughing'"),
+    ({"sex": "male"}, "age", "age"),
+]
+
+
+@pytest.mark.parametrize("form", ["dataframe_records", "inputs"])
+@pytest.mark.parametrize(("record", "field", "shown"), BAD, ids=[f"{b[1]}-{b[0]}" for b in BAD])
+def test_bad_input_is_refused_with_400_naming_the_field(
+    server: Server, form: str, record: dict[str, Any], field: str, shown: str
+) -> None:
+    answer = post(server, {form: [{"age": 61, "numbness": True}, record]})
+    assert answer.status == 400, answer.body
+    message = answer.body["message"]
+    first_line = message.splitlines()[0]
+    assert first_line.startswith(f"{field}"), message
+    assert shown in first_line, message
+    assert "expected" in first_line or "required" in first_line, message
+    assert answer.body["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert answer.body["field"] == field
+    assert "stack_trace" not in answer.body and "Traceback" not in message
+    assert str(REPO) not in json.dumps(answer.body)  # no server paths
+
+
+def test_a_request_that_is_not_records_gets_400(server: Server) -> None:
+    answer = post(server, {"inputs": [1, 2, 3]})
+    assert answer.status == 400, answer.body
+
+
+# --------------------------------------------------------------------------------------------
+# make serve, the README and warnings
+# --------------------------------------------------------------------------------------------
+
+
+def readme_curl(port: int) -> str:
+    """The README's curl example (section "Over HTTP"), pointed at ``port``."""
+    section = README.read_text().split("### Over HTTP", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, flags=re.DOTALL)
+    assert block is not None
+    lines = block.group(1).replace("\\\n", " ").splitlines()
+    (curl,) = [line for line in lines if line.lstrip().startswith("curl ")]
+    assert "5001" in curl
+    return curl.replace("5001", str(port))
+
+
+def test_the_readme_curl_example_works_as_written(server: Server) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    section = README.read_text().split("### Over HTTP", 1)[1]
+    assert "make serve" in section.split("```", 2)[1]
+    command = readme_curl(server.port)
+    out = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, timeout=60, check=True
+    )
+    rows = json.loads(out.stdout)["predictions"]
+    sent = json.loads(shlex.split(command)[shlex.split(command).index("-d") + 1])
+    case = next(iter(sent.values()))[0]
+    assert_same_answer(rows[0], case)
+
+
+def test_no_library_warnings_in_the_server_log(server: Server) -> None:
+    predictions(server, {"dataframe_records": [{"age": 44}]})
+    log = server.log.read_text()
+    assert "Warning" not in log, log
+    assert "Add type hints" not in log
+
+
+def test_importing_and_using_the_pyfunc_warns_nothing(trained: Any, tracking_uri: str) -> None:
+    """MLflow's advice to model authors (type hints, schemas) must not reach users."""
+    script = (
+        "import mlflow, pandas as pd\n"
+        "m = mlflow.pyfunc.load_model('models:/sciatica-triage@champion')\n"
+        "m.predict(pd.DataFrame([{'age': 50, 'fever': True}, {'age': 60}]))\n"
+        "m.predict([{'age': 50, 'fever': None}])\n"
+    )
+    env = os.environ | {"MLFLOW_TRACKING_URI": tracking_uri, "PYTHONWARNINGS": "default"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    warnings = [line for line in out.stderr.splitlines() if "Warning" in line]
+    assert not [w for w in warnings if "mlflow" in w or "predict" in w], out.stderr
+
+
+def test_pyfunc_takes_a_frame_as_spark_and_python_callers_send_it(trained: Any) -> None:
+    """A frame with pandas missing markers (``NaN``, ``NA``) answers as the records do."""
+    import mlflow
+
+    model = mlflow.pyfunc.load_model("models:/sciatica-triage@champion")
+    frame = vignettes.generate(80, seed=43)[list(FIELD_NAMES)]
+    rows = model.predict(frame)
+    records = json.loads(frame.to_json(orient="records"))
+    assert rows == model.predict(records)
+    for row, case in zip(rows[:10], records, strict=False):
+        assert_same_answer(row, case)

@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, Schema
+from mlflow.types import ColSpec, DataType, Schema
+from mlflow.types.schema import Array
 
 import model as model_package
 import vignettes as vignettes_package
-from model.triage import OUTPUT_COLUMNS, TriageModel
+from model.triage import LIST_COLUMNS, OUTPUT_COLUMNS, TriageModel
 from training.candidates import Split
 from training.metrics import cause_metrics
 from vignettes.schema import FIELDS
@@ -39,15 +40,27 @@ _RUNTIME_PACKAGES = (
 
 
 def input_schema() -> Schema:
-    """Every contract field, typed; only ``age`` is required."""
+    """Every contract field, typed; only ``age`` is required.
+
+    Documentation only: the logged model declares no input schema (see ``model.pyfunc``), because
+    MLflow would coerce the answers to these types before ``model.intake`` could refuse them.
+    """
     return Schema(
         [ColSpec(_MLFLOW_TYPES[f.kind], f.name, required=f.name == "age") for f in FIELDS]
     )
 
 
 def output_schema(sample: pd.DataFrame) -> Schema:
+    """The pyfunc's output columns, typed from a sample; list outputs are arrays of strings."""
     kinds = {"b": "boolean", "f": "double", "i": "long"}
-    return Schema([ColSpec(kinds.get(sample[c].dtype.kind, "string"), c) for c in OUTPUT_COLUMNS])
+    return Schema(
+        [
+            ColSpec(Array(DataType.string), c)
+            if c in LIST_COLUMNS
+            else ColSpec(kinds.get(sample[c].dtype.kind, "string"), c)
+            for c in OUTPUT_COLUMNS
+        ]
+    )
 
 
 def input_example(frame: pd.DataFrame) -> list[dict]:
@@ -78,7 +91,8 @@ def log_triage_model(triage: TriageModel, card: str, example_frame: pd.DataFrame
                 str(Path(model_package.__file__).parent),
                 str(Path(vignettes_package.__file__).parent),
             ],
-            signature=ModelSignature(input_schema(), output_schema(output)),
+            # outputs only: an input schema would make MLflow coerce answers before validation
+            signature=ModelSignature(outputs=output_schema(output)),
             input_example=pd.DataFrame(example),
             pip_requirements=pip_requirements(),
         )
