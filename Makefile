@@ -50,7 +50,7 @@ ui: $(STAMP) ## start the MLflow UI on http://127.0.0.1:5000
 
 serve: $(STAMP) ## serve the champion over HTTP on 127.0.0.1:$(PORT) with mlflow models serve (PORT=, default 5001)
 	@# mlflow starts `uvicorn` by name: the project's .venv/bin goes first on PATH
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mlflow models serve -m models:/sciatica-triage@champion \
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/mlflow models serve -m models:/sciatica-triage@champion \
 		--env-manager local --host 127.0.0.1 --port $(PORT)
 
 clean: ## remove generated data, tracking store, caches (keeps .venv)

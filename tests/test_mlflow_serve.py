@@ -266,7 +266,8 @@ def test_bad_input_is_refused_with_400_naming_the_field(
     first_line = message.splitlines()[0]
     assert first_line.startswith(f"{field}"), message
     assert shown in first_line, message
-    assert "expected" in first_line or "required" in first_line, message
+    allowed = ("expected", "required", "the valid fields are")  # what is allowed, in words
+    assert any(words in first_line for words in allowed), message
     assert answer.body["error_code"] == "INVALID_PARAMETER_VALUE"
     assert answer.body["field"] == field
     assert "stack_trace" not in answer.body and "Traceback" not in message
@@ -317,20 +318,23 @@ def test_no_library_warnings_in_the_server_log(server: Server) -> None:
 
 
 def test_importing_and_using_the_pyfunc_warns_nothing(trained: Any, tracking_uri: str) -> None:
-    """MLflow's advice to model authors (type hints, schemas) must not reach users."""
+    """MLflow's advice to model authors (type hints, schemas) must not reach users.
+
+    Run with Python's default warning filters, as a user's program runs.
+    """
     script = (
         "import mlflow, pandas as pd\n"
         "m = mlflow.pyfunc.load_model('models:/sciatica-triage@champion')\n"
         "m.predict(pd.DataFrame([{'age': 50, 'fever': True}, {'age': 60}]))\n"
         "m.predict([{'age': 50, 'fever': None}])\n"
     )
-    env = os.environ | {"MLFLOW_TRACKING_URI": tracking_uri, "PYTHONWARNINGS": "default"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    env["MLFLOW_TRACKING_URI"] = tracking_uri
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
     )
     assert out.returncode == 0, out.stderr
-    warnings = [line for line in out.stderr.splitlines() if "Warning" in line]
-    assert not [w for w in warnings if "mlflow" in w or "predict" in w], out.stderr
+    assert "Warning" not in out.stderr, out.stderr
 
 
 def test_pyfunc_takes_a_frame_as_spark_and_python_callers_send_it(trained: Any) -> None:
