@@ -122,8 +122,9 @@ def test_champion_alias_loads_as_pyfunc(trained) -> None:
     assert version.version == trained.model_version
     loaded = mlflow.pyfunc.load_model("models:/sciatica-triage@champion")
     cases = vignettes.generate(50, seed=99)[list(vignettes.FIELD_NAMES)]
-    # The pyfunc takes JSON-like columns (what `mlflow models serve` and Spark send).
-    out = loaded.predict(pd.DataFrame(json.loads(cases.to_json(orient="records"))))
+    # The pyfunc takes JSON-like columns (what `mlflow models serve` and Spark send) and
+    # returns one record per case.
+    out = pd.DataFrame(loaded.predict(pd.DataFrame(json.loads(cases.to_json(orient="records")))))
     probs = out[[f"prob_{c}" for c in CAUSES]].to_numpy()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
     assert out["red_flag"].dtype == bool
