@@ -171,7 +171,7 @@ def records_of(model_input: object) -> list[Mapping[str, Any]]:
     """
     if isinstance(model_input, pd.DataFrame):
         _check_names(model_input.columns)
-        return [_drop_missing(record) for record in model_input.to_dict(orient="records")]
+        return [_drop_missing(record) for record in _frame_records(model_input)]
     if isinstance(model_input, Mapping):
         return [_unwrap(model_input)]
     if isinstance(model_input, list) and all(isinstance(r, Mapping) for r in model_input):
@@ -226,6 +226,16 @@ def _validate(record: Mapping[str, Any], index: int) -> dict[str, Any]:
         return validate_case(record)
     except IntakeError as error:
         raise IntakeRefused(error, index) from None
+
+
+def _frame_records(frame: pd.DataFrame) -> list[dict[Any, Any]]:
+    """The rows of a frame as dicts (several times faster than ``to_dict("records")``)."""
+    columns = list(frame.columns)
+    if len(frame) <= FAST_PATH_MAX_CASES:
+        rows = frame.to_numpy(dtype=object).tolist()
+    else:  # column by column: Python values without a (rows x columns) object array
+        rows = zip(*(frame.iloc[:, i].tolist() for i in range(len(columns))), strict=True)
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 def _check_names(columns: Iterable[object]) -> None:
