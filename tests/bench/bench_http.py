@@ -247,7 +247,7 @@ def bench_throughput(port: int, case: dict[str, Any], n_requests: int) -> list[d
 
 
 def bench_big_request(
-    client: Client, frame: pd.DataFrame, runs: int, store: Path
+    port: int, frame: pd.DataFrame, runs: int, store: Path
 ) -> list[dict[str, Any]]:
     """One request with every case of ``frame``, against ``serve.predict_batch`` in-process.
 
@@ -265,6 +265,7 @@ def bench_big_request(
     mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
     predictor = serve.load(reload=True)
     reference = min(_seconds(predictor.predict_batch, [frame] * runs))
+    client = Client(port)  # a new connection: the server closes idle ones after 5 s
     rows = []
     for form in ("inputs", "dataframe_records"):
         body = json.dumps({form: records}).encode()
@@ -327,7 +328,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 client = Client(port)
                 rows += bench_one_case(client, cases)
                 rows += bench_throughput(port, cases[0], sizes["n_requests"])
-                rows += bench_big_request(client, big, sizes["big_runs"], store)
+                rows += bench_big_request(port, big, sizes["big_runs"], store)
         finally:
             mlflow.set_tracking_uri(previous_uri)
             import serve
