@@ -172,6 +172,10 @@ def assert_same_answer(row: dict[str, Any], case: dict[str, Any]) -> None:
         list(public.probabilities.values()), rel=1e-9, abs=1e-12
     )
     assert row["red_flag"] is public.red_flag
+    assert row["urgency"] == public.urgency
+    assert row["urgency_action"] == public.urgency_action
+    assert row["advice_codes"] == public.advice_codes
+    assert row["red_flag_questions_unanswered"] == public.red_flag_questions_unanswered
     assert row["red_flags_fired"] == public.red_flags_fired
     assert row["differential"] == public.differential
     assert row["next_step"] == public.next_step
