@@ -151,15 +151,11 @@ class TriagePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined,misc
     def _predict_vectorised(self, answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """``predict_case``'s rows for many validated cases, from one vectorised call."""
         frame = self.model.predict(answers_frame(answers), validated=True)
-        columns = list(frame.columns)
-        rows = []
-        for values in frame.to_numpy(dtype=object):
-            row: dict[str, Any] = {c: _plain(v) for c, v in zip(columns, values, strict=True)}
-            for name in LIST_COLUMNS:  # JSON strings in the frame; lists, as predict_case has them
-                if isinstance(row[name], str):
-                    row[name] = json.loads(row[name])
-            rows.append(row)
-        return rows
+        columns = {name: frame[name].tolist() for name in frame.columns}  # Python values
+        for name in LIST_COLUMNS:
+            columns[name] = _decode_lists(columns[name])
+        names = list(columns)
+        return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
 def records_of(model_input: object) -> list[Mapping[str, Any]]:
@@ -269,6 +265,18 @@ def _unwrap(record: Mapping[Any, Any]) -> dict[Any, Any]:
     }
 
 
-def _plain(value: object) -> object:
-    """A NumPy scalar as the Python value it holds (as ``predict_case`` returns it)."""
-    return value.item() if isinstance(value, np.generic) else value
+def _decode_lists(cells: list[Any]) -> list[Any]:
+    """List cells of ``TriageModel.predict`` (JSON strings) as lists, as ``predict_case`` has them.
+
+    The cells repeat a few distinct values (differentials, advice codes), so each distinct
+    string is parsed once; every row still gets a list of its own.
+    """
+    parsed: dict[str, list[Any]] = {}
+    out = []
+    for cell in cells:
+        if isinstance(cell, str):
+            if cell not in parsed:
+                parsed[cell] = json.loads(cell)
+            cell = list(parsed[cell])
+        out.append(cell)
+    return out
