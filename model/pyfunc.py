@@ -36,6 +36,7 @@ model's id on each version), because the version number only exists after the mo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -110,7 +111,7 @@ class TriagePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined,misc
             meta = dict(triage.meta)
             meta["training_version"] = meta.get("version")
             meta["version"] = version
-            triage = TriageModel(triage.cause, triage.red_flag, meta)
+            triage = dataclasses.replace(triage, meta=meta)
         self.model = triage.warm_up()
 
     def predict(
