@@ -9,10 +9,12 @@ beats the current champion on this run's test set.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ import pandas as pd
 
 from model.conformal import ConformalSets, coverage_report
 from model.features import FIELD_ORDER, to_fields
+from model.mlflow_names import EXPERIMENT, MODEL_NAME
 from model.triage import RED_FLAG_COST_RATIO, TriageModel, cost_ratio_threshold
 from training import plots, report
 from training.candidates import CANDIDATES, Fitted, Split
@@ -36,14 +39,8 @@ from training.registry import describe, log_triage_model, register_champion
 from vignettes import generate, load_knowledge, posterior
 from vignettes.schema import CAUSES, SETTINGS
 
-EXPERIMENT = "sciatica-triage"
-MODEL_NAME = "sciatica-triage"
 CEILING = "bayes_posterior"
 CHAMPION_ELIGIBLE = ("hist_gradient_boosting", "lightgbm")
-
-# Progress here is ours; MLflow's download bars and schema hints would drown it.
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-warnings.filterwarnings("ignore", message=".*Integer columns in Python cannot represent.*")
 
 
 @dataclass
@@ -394,7 +391,7 @@ def _log_report(
     run = mlflow.active_run()
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     meta = f"MLflow run {run.info.run_name if run else '-'}, {when}, code {code_version()[:12]}"
-    page = report.build_html("sciatica-triage: candidates", sections, meta=meta)
+    page = report.build_html(f"{cfg.model_name}: candidates", sections, meta=meta)
     mlflow.log_text(page, "comparison.html")
 
 
@@ -482,6 +479,27 @@ def _urgency_report(results: dict, tradeoffs: dict, cfg: TrainConfig) -> tuple[s
     return "\n".join(lines) + "\n", image
 
 
+@contextlib.contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """While training, keep MLflow's download bars and schema hints out of our progress lines.
+
+    Scoped, not set at import: importing :mod:`training` changes no environment variable and no
+    warning filter, and both are as they were once :func:`train` returns.
+    """
+    name = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(name)
+    os.environ.setdefault(name, "false")
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message=".*Integer columns in Python cannot represent.*"
+            )
+            yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+
+
 def train(cfg: TrainConfig) -> Outcome:
     """Generate, fit every candidate, compare, and register the champion.
 
@@ -493,6 +511,12 @@ def train(cfg: TrainConfig) -> Outcome:
     -------
     Outcome
     """
+    with _quiet_mlflow():
+        return _train(cfg)
+
+
+def _train(cfg: TrainConfig) -> Outcome:
+    """:func:`train`'s body, run with MLflow's progress output off."""
     experiment = mlflow.set_experiment(cfg.experiment)
     mlflow.set_experiment_tag(*report.EXPERIMENT_KIND)
     version = code_version()
