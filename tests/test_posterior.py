@@ -352,6 +352,7 @@ def training() -> pd.DataFrame:
     return vignettes.generate(100_000, seed=61)
 
 
+@pytest.mark.slow  # fits a gradient-boosted classifier
 def test_posterior_beats_a_trained_cause_model(
     training: pd.DataFrame, held_out: tuple[pd.DataFrame, np.ndarray, pd.DataFrame]
 ) -> None:
@@ -371,6 +372,7 @@ def test_posterior_beats_a_trained_cause_model(
     assert diff.mean() > -3 * diff.std() / math.sqrt(len(diff))
 
 
+@pytest.mark.slow  # fits a gradient-boosted classifier
 def test_posterior_beats_a_trained_red_flag_model(
     training: pd.DataFrame, held_out: tuple[pd.DataFrame, np.ndarray, pd.DataFrame]
 ) -> None:
