@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 from pathlib import Path
 from types import ModuleType
@@ -66,3 +67,12 @@ def test_the_repository_points_nowhere_outside_itself() -> None:
     # This test's own pattern is the one allowed mention.
     hits = [line for line in found.stdout.splitlines() if not line.startswith("tests/test_docs.py")]
     assert hits == []
+
+
+def test_every_relative_link_of_the_readme_and_docs_exists() -> None:
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#]+)\)", page.read_text(encoding="utf-8")):
+            if "://" in target:
+                continue
+            assert (page.parent / target).resolve().is_file(), f"{page.name}: {target}"

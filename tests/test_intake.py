@@ -31,6 +31,7 @@ import serve
 import vignettes
 from vignettes.intake import IGNORED_COLUMNS, IntakeError, validate_case, validate_frame
 from vignettes.knowledge import KNOWLEDGE_PATH, parse_knowledge
+from vignettes.narrative import NarrativeInputError
 from vignettes.schema import FIELD_BY_NAME, FIELD_NAMES, FIELDS, Field, pandas_dtype
 
 # --------------------------------------------------------------------------------------------
@@ -367,6 +368,7 @@ def test_every_package_exposes_the_same_error_class() -> None:
     assert model.intake.IntakeError is IntakeError
     assert model.IntakeError is serve.IntakeError is vignettes.IntakeError is IntakeError
     assert vignettes.InputError is IntakeError  # the posterior's former name, kept as an alias
+    assert NarrativeInputError is IntakeError  # narrate's former name, likewise
     assert model.intake.validate_case is validate_case
     assert model.intake.validate_frame is validate_frame
 

@@ -24,7 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from model.features import encode, to_fields
 from model.mlflow_names import MODEL_NAME
 from model.rules import ArticleRulesClassifier, any_red_flag, urgency
-from model.scorers import Calibration, Scorer, to_proba
+from model.scorers import Scorer, to_proba
 from model.triage import TriageModel
 from training.calibrate import fit_platt, fit_temperature
 from vignettes import posterior
@@ -266,4 +266,4 @@ CANDIDATES = {
 }
 """Every candidate, in the order they are trained and shown."""
 
-__all__ = ["CANDIDATES", "Calibration", "Fitted", "Split"]
+__all__ = ["CANDIDATES", "Fitted", "Split"]

@@ -198,7 +198,13 @@ def _per_cause_report(proba: np.ndarray, y: np.ndarray) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _run_candidate(name: str, cfg: TrainConfig, splits: dict[str, Split], version: str):
+def _run_candidate(
+    name: str, cfg: TrainConfig, splits: dict[str, Split], version: str
+) -> tuple[Fitted, dict[str, float], str | None, dict[str, np.ndarray], str]:
+    """Fit, evaluate and log one candidate as a nested run.
+
+    Returns ``(fitted, metrics, model URI or None, urgency trade-off curve, run id)``.
+    """
     with mlflow.start_run(run_name=name, nested=True) as run:
         say(f"fitting {name} ...")
         fitted = CANDIDATES[name](splits["train"], splits["validation"], cfg.seed)
@@ -214,8 +220,8 @@ def _run_candidate(name: str, cfg: TrainConfig, splits: dict[str, Split], versio
         _log_figures(fitted, outputs, splits["test"])
         model_uri = None
         if fitted.triage is not None:
-            cal = splits["calibration"]
-            sets = ConformalSets.fit(fitted.triage.cause.proba(cal.X), cal.y, cfg.alpha)
+            conformal = splits["calibration"]
+            sets = ConformalSets.fit(fitted.triage.cause.proba(conformal.X), conformal.y, cfg.alpha)
             fitted.triage.meta |= {
                 "conformal": sets.to_dict(),
                 "red_flag_threshold": outputs["threshold"],
@@ -305,13 +311,13 @@ def _differential_report(
     fitted_by_name: dict, champion: str, cfg: TrainConfig, splits
 ) -> tuple[str, pd.DataFrame]:
     """Per-cause coverage and set size of the conformal differential, champion vs Bayes."""
-    cal, test = splits["calibration"], splits["test"]
+    conformal, test = splits["calibration"], splits["test"]
     rows = []
     models = {champion: fitted_by_name[champion]}
     if CEILING in fitted_by_name:
         models[CEILING] = fitted_by_name[CEILING]
     for name, fitted in models.items():
-        sets = ConformalSets.fit(fitted.predict_cause(cal), cal.y, cfg.alpha)
+        sets = ConformalSets.fit(fitted.predict_cause(conformal), conformal.y, cfg.alpha)
         rep = coverage_report(sets.sets(fitted.predict_cause(test)), test.y)
         mlflow.log_metrics(
             {
@@ -552,21 +558,23 @@ def _train(cfg: TrainConfig) -> Outcome:
             {k: s.frame for k, s in splits.items()}, cfg.setting, cfg.seed
         )
         images: dict[str, report.Image] = {}
+        champion_triage, champion_uri = None, None
         if champion:
+            champion_triage, champion_uri = fitted_by_name[champion].triage, uris[champion]
+            # Champion-eligible candidates are tree models, always logged as pyfunc models.
+            assert champion_triage is not None and champion_uri is not None
             mlflow.set_tag("champion_candidate", champion)
             mlflow.log_metrics({f"champion_{k}": v for k, v in results[champion].items()})
             if cfg.learning_curve and has_ceiling:
                 images["learning_curve"] = _learning_curve(champion, cfg, splits, results)
             if cfg.robustness:
                 say("robustness: missing answers and a change of setting")
-                robust, images["robustness"] = _robustness(
-                    fitted_by_name[champion].triage, cfg, splits["test"]
-                )
+                robust, images["robustness"] = _robustness(champion_triage, cfg, splits["test"])
                 mlflow.log_metrics(robust)
         registration = None
-        if champion and cfg.register:
+        if champion_triage and champion_uri and cfg.register:
             registration = register_champion(
-                cfg.model_name, uris[champion], fitted_by_name[champion].triage, splits["test"], say
+                cfg.model_name, champion_uri, champion_triage, splits["test"], say
             )
         # Sections of comparison.html beyond the standard ones go here (after the Bayes gap).
         extra_sections = [report.Section("Urgency tiers", urgency, [urgency_figure])]
