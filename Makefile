@@ -32,6 +32,9 @@ test: $(STAMP) ## run the whole test suite
 test-fast: $(STAMP) ## the tests that train and serve nothing (pytest -m "not slow"), in well under a minute
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q -m "not slow"
 
+# `make data` writes files for your own analyses, cut by fraction. `make train` never reads
+# them: it draws its splits by count, in memory, from its seed, so a run is reproduced by its
+# settings alone (they are logged to MLflow) without a copy of the data.
 data: $(STAMP) ## write a seeded train/validation/test dataset (Parquet) with sample narratives to data/
 	$(BIN)/python -m vignettes $(if $(N),--n $(N)) $(SEED_SETTING_ARGS) --out data
 
