@@ -195,7 +195,7 @@ def _attributes(cls: type) -> list[tuple[str, str, str]]:
 
 
 def _outputs() -> list[str]:
-    from model.triage import OUTPUT_COLUMNS, TriageModel
+    from model.triage import LIST_COLUMNS, OUTPUT_COLUMNS
     from serve import Prediction
     from vignettes.schema import CAUSES, FIELD_NAMES
 
@@ -207,8 +207,7 @@ def _outputs() -> list[str]:
         f"{prefix}{f}" for prefix in ("attr_", "red_flag_attr_") for f in FIELD_NAMES
     }
     plain = ", ".join(f"`{c}`" for c in OUTPUT_COLUMNS if c not in grouped)
-    returns = inspect.getdoc(TriageModel.predict) or ""
-    list_cells = returns.split(" List\n", 1)[1].split("\n\n", 1)[0] if " List\n" in returns else ""
+    lists = ", ".join(f"`{c}`" for c in LIST_COLUMNS)
     return [
         "## 4. Outputs",
         "",
@@ -225,7 +224,10 @@ def _outputs() -> list[str]:
         "- `attr_<field>` and `red_flag_attr_<field>` for each intake field, in schema order",
         "  (the attributions to the predicted cause and to the red flag).",
         "",
-        *_para(_code(f"List {list_cells}")),
+        *_para(
+            f"The columns {lists} hold a list per case (`model.triage.LIST_COLUMNS`; "
+            "`help(model.TriageModel.predict)` says how they are encoded)."
+        ),
         "",
     ]
 
