@@ -18,8 +18,9 @@ from pathlib import Path
 import mlflow
 import pytest
 
-TRAINED_FIXTURES = frozenset({"trained", "tracking_uri"})
-"""Fixtures that train or register a model: a test that needs one of them is slow."""
+TRAINED_FIXTURES = frozenset({"trained", "tracking_uri", "golden_predictor"})
+"""Fixtures, here or in a test module, that train or register a model: a test that needs one
+of them is slow (``golden_predictor`` in ``tests/test_serve.py`` fits its own LightGBM)."""
 
 SMALL = {"n_train": 4_000, "n_val": 10_000, "n_test": 2_000, "n_cal": 2_000, "seed": 3}
 
