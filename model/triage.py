@@ -26,6 +26,7 @@ from model import rules
 from model.conformal import ConformalSets
 from model.features import FIELD_ORDER, encode, encode_case, to_fields
 from model.intake import validate_case, validate_frame
+from model.mlflow_names import MODEL_NAME
 from model.scorers import Scorer, to_proba
 from vignettes.schema import CAUSES
 
@@ -255,7 +256,7 @@ class TriageModel:
             "differential_coverage": 1.0 if sets is None else 1.0 - sets.alpha,
             "red_flag_threshold": self.threshold,
             "red_flag_cost_ratio": self.cost_ratio,
-            "model_name": self.meta.get("name", "sciatica-triage"),
+            "model_name": self.meta.get("name", MODEL_NAME),
             "model_version": str(self.meta.get("version", "unregistered")),
             "disclaimer": DISCLAIMER,
         }

@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 
+from model.mlflow_names import CHAMPION_URI, MODEL_NAME
 from model.shap_tables import ShapTables
 from model.triage import TriageModel
 
@@ -54,7 +55,7 @@ __all__ = [
     "tracking_uri",
 ]
 
-DEFAULT_MODEL_URI = "models:/sciatica-triage@champion"
+DEFAULT_MODEL_URI = CHAMPION_URI
 """The registered champion (``make train`` registers it)."""
 
 CHECKOUT_STORE = Path(__file__).resolve().parents[1] / "mlflow.db"
@@ -453,7 +454,7 @@ def load_triage_model(
     ref = parse_registry_uri(uri)
     if ref is None:
         triage = _load_pyfunc(uri, uri, store)
-        name = str(triage.meta.get("name", "sciatica-triage"))
+        name = str(triage.meta.get("name", MODEL_NAME))
         return LoadedModel(
             triage, uri, uri, store, name, str(triage.meta.get("version", "unregistered"))
         )

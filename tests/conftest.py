@@ -1,4 +1,9 @@
-"""Shared fixtures: a small trained model in a temporary MLflow store, made once per worker."""
+"""Shared fixtures: a small trained model in a temporary MLflow store, made once per worker.
+
+Every test that uses that model (directly or through another fixture) is marked ``slow`` here,
+so ``pytest -m "not slow"`` (``make test-fast``) never trains; tests that fit a model of their
+own carry the marker in their module.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,10 @@ from pathlib import Path
 
 import mlflow
 import pytest
+
+TRAINED_FIXTURES = frozenset({"trained", "tracking_uri", "golden_predictor"})
+"""Fixtures, here or in a test module, that train or register a model: a test that needs one
+of them is slow (``golden_predictor`` in ``tests/test_serve.py`` fits its own LightGBM)."""
 
 SMALL = {"n_train": 4_000, "n_val": 10_000, "n_test": 2_000, "n_cal": 2_000, "seed": 3}
 
@@ -41,3 +50,10 @@ def trained(tracking_uri: str):
         robustness=True,
     )
     return train(cfg)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the trained model ``slow``, wherever it is defined."""
+    for item in items:
+        if TRAINED_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

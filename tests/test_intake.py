@@ -1,13 +1,22 @@
-"""The intake boundary: valid cases pass and round-trip, every kind of bad input is refused."""
+"""The one bad-input suite: valid cases pass and round-trip, every kind of bad input is refused.
+
+``vignettes.intake`` is the one validator; ``model.intake`` re-exports it and
+``vignettes.posterior`` reads its input through it. The last section checks that every entry
+point refuses the same bad input with the same error type and message; what only the posterior
+refuses (answers the knowledge base never gives together) is checked there too.
+"""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import io
 import json
 import math
 import pickle
+import tomllib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,8 +25,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import model
+import model.intake
+import serve
 import vignettes
-from model.intake import IGNORED_COLUMNS, IntakeError, validate_case, validate_frame
+from vignettes.intake import IGNORED_COLUMNS, IntakeError, validate_case, validate_frame
+from vignettes.knowledge import KNOWLEDGE_PATH, parse_knowledge
+from vignettes.narrative import NarrativeInputError
 from vignettes.schema import FIELD_BY_NAME, FIELD_NAMES, FIELDS, Field, pandas_dtype
 
 # --------------------------------------------------------------------------------------------
@@ -176,7 +190,7 @@ def test_unknown_field_suggests_the_closest_name_and_where_the_list_is() -> None
     message = str(info.value)
     assert info.value.field == "worse_walkin"
     assert "did you mean 'worse_walking'" in message
-    assert "contract.md" in message
+    assert "sciatica-triage --help" in message and "docs/interface.md" in message
 
 
 def test_nan_means_unknown_for_numbers_only() -> None:
@@ -343,3 +357,172 @@ def test_out_of_range_numbers_in_frames() -> None:
         validate_frame(pd.DataFrame({"age": [True]}))
     with pytest.raises(IntakeError, match=r"^duration_weeks, row 0: inf is not a finite number"):
         validate_frame(pd.DataFrame({"age": [40], "duration_weeks": [np.inf]}))
+
+
+# --------------------------------------------------------------------------------------------
+# One error type, one validator, every entry point
+# --------------------------------------------------------------------------------------------
+
+
+def test_every_package_exposes_the_same_error_class() -> None:
+    assert model.intake.IntakeError is IntakeError
+    assert model.IntakeError is serve.IntakeError is vignettes.IntakeError is IntakeError
+    assert vignettes.InputError is IntakeError  # the posterior's former name, kept as an alias
+    assert NarrativeInputError is IntakeError  # narrate's former name, likewise
+    assert model.intake.validate_case is validate_case
+    assert model.intake.validate_frame is validate_frame
+
+
+def _posterior(case: dict[str, Any]) -> object:
+    return vignettes.posterior(pd.DataFrame([case]))
+
+
+def _answer_distribution(case: dict[str, Any]) -> object:
+    return vignettes.answer_distribution(pd.DataFrame([case]), "fever")
+
+
+ENTRY_POINTS: dict[str, Callable[[dict[str, Any]], object]] = {
+    "validate_case": validate_case,
+    "validate_frame": lambda case: validate_frame(pd.DataFrame([case])),
+    "posterior": _posterior,
+    "answer_distribution": _answer_distribution,
+}
+
+BAD_CASES = [
+    ({"age": 17}, "age"),
+    ({"age": 101}, "age"),
+    ({"age": None}, "age"),
+    ({"sides": "left"}, "age"),  # no age at all
+    ({"age": 50.6}, "age"),
+    ({"age": "fifty"}, "age"),
+    ({"age": True}, "age"),
+    ({"age": 50, "sides": "middle"}, "sides"),
+    ({"age": 50, "pain_quality": "stabbing"}, "pain_quality"),
+    ({"age": 50, "mri_finding": "fracture"}, "mri_finding"),
+    ({"age": 50, "sex": "other"}, "sex"),
+    ({"age": 50, "duration_weeks": -2}, "duration_weeks"),
+    ({"age": 50, "duration_weeks": "six"}, "duration_weeks"),
+    ({"age": 50, "duration_weeks": math.inf}, "duration_weeks"),
+    ({"age": 50, "duration_weeks": True}, "duration_weeks"),
+    ({"age": 50, "numbness": "yes"}, "numbness"),
+    ({"age": 50, "numbness": 1}, "numbness"),
+    ({"age": 50, "fever": 0.0}, "fever"),
+    ({"age": 50, "worse_sittin": True}, "worse_sittin"),
+]
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+@pytest.mark.parametrize(("case", "field"), BAD_CASES, ids=[repr(c) for c, _ in BAD_CASES])
+def test_every_entry_point_refuses_bad_input_naming_the_field(
+    entry: str, case: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(IntakeError) as info:
+        ENTRY_POINTS[entry](case)
+    assert info.value.field == field
+    assert str(info.value).startswith(field)
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(("case", "field"), BAD_CASES, ids=[repr(c) for c, _ in BAD_CASES])
+def test_frame_and_posterior_say_the_same_thing(case: dict[str, Any], field: str) -> None:
+    """The posterior's message is the validator's, word for word: there is one validator."""
+    frame = pd.DataFrame([case], index=["p-1"])
+    with pytest.raises(IntakeError) as by_validator:
+        validate_frame(frame)
+    with pytest.raises(IntakeError) as by_posterior:
+        vignettes.posterior(frame)
+    assert str(by_posterior.value) == str(by_validator.value)
+    assert by_posterior.value.row == by_validator.value.row
+
+
+def test_setting_is_refused_by_name() -> None:
+    allowed = r"'primary_care', 'spine_clinic'"
+    with pytest.raises(IntakeError, match=rf"^setting: 'icu' is not allowed; .*{allowed}"):
+        vignettes.posterior(pd.DataFrame([{"age": 50}]), setting="icu")
+    with pytest.raises(IntakeError, match=rf"^setting, row 'b': expected .*{allowed}") as info:
+        vignettes.posterior(
+            pd.DataFrame({"age": [50, 60], "setting": ["spine_clinic", "icu"]}, index=["a", "b"])
+        )
+    assert info.value.row == "b"
+
+
+def test_posterior_reads_what_the_validator_accepts() -> None:
+    """Whole floats for age, booleans in object columns with gaps: the same posterior."""
+    pd.testing.assert_frame_equal(
+        vignettes.posterior(pd.DataFrame({"age": [50.0, 61.0]})),
+        vignettes.posterior(pd.DataFrame({"age": [50, 61]})),
+    )
+    rows = [{"age": 50, "numbness": True}, {"age": 60, "numbness": None}, {"age": 70}]
+    typed = pd.DataFrame(
+        {"age": [50, 60, 70], "numbness": pd.array([True, None, None], dtype="boolean")}
+    )
+    pd.testing.assert_frame_equal(
+        vignettes.posterior(pd.DataFrame(rows)), vignettes.posterior(typed)
+    )
+
+
+def test_posterior_columns_strict_and_not(generated: pd.DataFrame) -> None:
+    """A misspelt column is refused (it would silently count as unknown); ``strict=False``
+    ignores it. A generated frame with a narrative and predicted probabilities beside it is
+    accepted as is."""
+    case = pd.DataFrame([{"age": 50, "worse_sittin": True}])
+    with pytest.raises(IntakeError, match=r"^worse_sittin: .*did you mean 'worse_sitting'"):
+        vignettes.posterior(case)
+    pd.testing.assert_frame_equal(
+        vignettes.posterior(case, strict=False),
+        vignettes.posterior(case.drop(columns="worse_sittin")),
+    )
+    frame = generated.iloc[:50].assign(narrative="text", prob_disc_herniation=0.5)
+    expected = vignettes.posterior(generated.iloc[:50][list(vignettes.FIELD_NAMES)])
+    pd.testing.assert_frame_equal(vignettes.posterior(frame), expected)
+    pd.testing.assert_frame_equal(
+        vignettes.posterior(frame.assign(extra=1), strict=False), expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("answers", "fields"),
+    [
+        ({"worse_sitting": True, "better_sitting": True}, "worse_sitting and better_sitting"),
+        (
+            {"worse_bending_forward": True, "better_bending_forward": True},
+            "worse_bending_forward and better_bending_forward",
+        ),
+        ({"pain_region": "back_only", "below_knee": True}, "pain_region and below_knee"),
+        ({"pain_region": "outer_foot", "below_knee": False}, "pain_region and below_knee"),
+    ],
+)
+def test_contradictory_answers_are_refused_by_the_posterior(answers: dict, fields: str) -> None:
+    """Valid answers one by one, but the knowledge base never gives them together."""
+    frame = pd.DataFrame([{"age": 50}, {"age": 60, **answers}], index=["a", "b"])
+    validate_frame(frame)  # each answer is allowed ...
+    with pytest.raises(IntakeError, match=f"^{fields}, row 'b': .*contradict") as error:
+        vignettes.posterior(frame)  # ... but not together
+    assert (error.value.field, error.value.row) == (fields, "b")
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ("age", "^age: .*boolean and categorical"),
+        ("duration_weeks", "^duration_weeks: "),
+        ("worse_sittin", "^worse_sittin: unknown field; did you mean 'worse_sitting'"),
+    ],
+)
+def test_answer_distribution_refuses_other_fields(field: str, message: str) -> None:
+    with pytest.raises(IntakeError, match=message):
+        vignettes.answer_distribution(pd.DataFrame([{"age": 50}]), field)
+
+
+def test_an_answer_the_model_never_gives_is_refused() -> None:
+    """With a knowledge base where nobody has a history of cancer, ``True`` cannot be scored."""
+    with open(KNOWLEDGE_PATH, "rb") as fh:
+        doc = tomllib.load(fh)
+    never = copy.deepcopy(doc)
+    never["fields"]["cancer_history"] |= {"age_band": {"default": 0.0}, "serious": {}}
+    kb = parse_knowledge(never)
+    case = pd.DataFrame([{"age": 70, "cancer_history": False}, {"age": 70, "cancer_history": True}])
+    with pytest.raises(IntakeError, match=r"^cancer_history, row 1: .*probability 0"):
+        vignettes.posterior(case, knowledge=kb)
+    dist = vignettes.answer_distribution(case, "cancer_history", knowledge=kb)
+    assert (dist[True] == 0).all()

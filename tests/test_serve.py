@@ -423,6 +423,7 @@ def golden_predictor() -> serve.Predictor:
     return serve.Predictor(triage, "golden", "golden", "none")
 
 
+@pytest.mark.slow  # fits its own LightGBM model (golden_predictor)
 @pytest.mark.parametrize("name", list(GOLDEN))
 def test_golden_case_from_the_article(golden_predictor: serve.Predictor, name: str) -> None:
     predictor = golden_predictor

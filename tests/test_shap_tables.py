@@ -22,6 +22,8 @@ from vignettes.schema import CAUSES
 
 SEED = 11
 
+pytestmark = pytest.mark.slow  # every test fits tree ensembles
+
 
 @pytest.fixture(scope="module")
 def data() -> dict[str, np.ndarray]:

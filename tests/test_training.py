@@ -210,6 +210,7 @@ def test_bad_config_names_the_setting() -> None:
         TrainConfig(setting="icu")
 
 
+@pytest.mark.slow  # fits the logistic-regression candidate
 def test_linear_baseline_has_exact_shap_importance() -> None:
     from model.features import FIELD_ORDER
     from training.candidates import Split, fit_logistic

@@ -22,8 +22,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from model.features import encode, to_fields
+from model.mlflow_names import MODEL_NAME
 from model.rules import ArticleRulesClassifier, any_red_flag, urgency
-from model.scorers import Calibration, Scorer, to_proba
+from model.scorers import Scorer, to_proba
 from model.triage import TriageModel
 from training.calibrate import fit_platt, fit_temperature
 from vignettes import posterior
@@ -170,7 +171,7 @@ def _calibrated_triage(
 ) -> TriageModel:
     cause.calibration = fit_temperature(cause.raw(val.X), val.y)
     red.calibration = fit_platt(red.raw(val.X), val.red)
-    meta = {"name": "sciatica-triage", "candidate": name, "params": params}
+    meta = {"name": MODEL_NAME, "candidate": name, "params": params}
     return TriageModel(cause, red, meta)
 
 
@@ -265,4 +266,4 @@ CANDIDATES = {
 }
 """Every candidate, in the order they are trained and shown."""
 
-__all__ = ["CANDIDATES", "Calibration", "Fitted", "Split"]
+__all__ = ["CANDIDATES", "Fitted", "Split"]

@@ -9,10 +9,12 @@ beats the current champion on this run's test set.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ import pandas as pd
 
 from model.conformal import ConformalSets, coverage_report
 from model.features import FIELD_ORDER, to_fields
+from model.mlflow_names import EXPERIMENT, MODEL_NAME
 from model.triage import RED_FLAG_COST_RATIO, TriageModel, cost_ratio_threshold
 from training import plots, report
 from training.candidates import CANDIDATES, Fitted, Split
@@ -36,14 +39,8 @@ from training.registry import describe, log_triage_model, register_champion
 from vignettes import generate, load_knowledge, posterior
 from vignettes.schema import CAUSES, SETTINGS
 
-EXPERIMENT = "sciatica-triage"
-MODEL_NAME = "sciatica-triage"
 CEILING = "bayes_posterior"
 CHAMPION_ELIGIBLE = ("hist_gradient_boosting", "lightgbm")
-
-# Progress here is ours; MLflow's download bars and schema hints would drown it.
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-warnings.filterwarnings("ignore", message=".*Integer columns in Python cannot represent.*")
 
 
 @dataclass
@@ -201,7 +198,13 @@ def _per_cause_report(proba: np.ndarray, y: np.ndarray) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _run_candidate(name: str, cfg: TrainConfig, splits: dict[str, Split], version: str):
+def _run_candidate(
+    name: str, cfg: TrainConfig, splits: dict[str, Split], version: str
+) -> tuple[Fitted, dict[str, float], str | None, dict[str, np.ndarray], str]:
+    """Fit, evaluate and log one candidate as a nested run.
+
+    Returns ``(fitted, metrics, model URI or None, urgency trade-off curve, run id)``.
+    """
     with mlflow.start_run(run_name=name, nested=True) as run:
         say(f"fitting {name} ...")
         fitted = CANDIDATES[name](splits["train"], splits["validation"], cfg.seed)
@@ -217,8 +220,8 @@ def _run_candidate(name: str, cfg: TrainConfig, splits: dict[str, Split], versio
         _log_figures(fitted, outputs, splits["test"])
         model_uri = None
         if fitted.triage is not None:
-            cal = splits["calibration"]
-            sets = ConformalSets.fit(fitted.triage.cause.proba(cal.X), cal.y, cfg.alpha)
+            conformal = splits["calibration"]
+            sets = ConformalSets.fit(fitted.triage.cause.proba(conformal.X), conformal.y, cfg.alpha)
             fitted.triage.meta |= {
                 "conformal": sets.to_dict(),
                 "red_flag_threshold": outputs["threshold"],
@@ -308,13 +311,13 @@ def _differential_report(
     fitted_by_name: dict, champion: str, cfg: TrainConfig, splits
 ) -> tuple[str, pd.DataFrame]:
     """Per-cause coverage and set size of the conformal differential, champion vs Bayes."""
-    cal, test = splits["calibration"], splits["test"]
+    conformal, test = splits["calibration"], splits["test"]
     rows = []
     models = {champion: fitted_by_name[champion]}
     if CEILING in fitted_by_name:
         models[CEILING] = fitted_by_name[CEILING]
     for name, fitted in models.items():
-        sets = ConformalSets.fit(fitted.predict_cause(cal), cal.y, cfg.alpha)
+        sets = ConformalSets.fit(fitted.predict_cause(conformal), conformal.y, cfg.alpha)
         rep = coverage_report(sets.sets(fitted.predict_cause(test)), test.y)
         mlflow.log_metrics(
             {
@@ -394,7 +397,7 @@ def _log_report(
     run = mlflow.active_run()
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     meta = f"MLflow run {run.info.run_name if run else '-'}, {when}, code {code_version()[:12]}"
-    page = report.build_html("sciatica-triage: candidates", sections, meta=meta)
+    page = report.build_html(f"{cfg.model_name}: candidates", sections, meta=meta)
     mlflow.log_text(page, "comparison.html")
 
 
@@ -482,6 +485,27 @@ def _urgency_report(results: dict, tradeoffs: dict, cfg: TrainConfig) -> tuple[s
     return "\n".join(lines) + "\n", image
 
 
+@contextlib.contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """While training, keep MLflow's download bars and schema hints out of our progress lines.
+
+    Scoped, not set at import: importing :mod:`training` changes no environment variable and no
+    warning filter, and both are as they were once :func:`train` returns.
+    """
+    name = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(name)
+    os.environ.setdefault(name, "false")
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message=".*Integer columns in Python cannot represent.*"
+            )
+            yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+
+
 def train(cfg: TrainConfig) -> Outcome:
     """Generate, fit every candidate, compare, and register the champion.
 
@@ -493,6 +517,12 @@ def train(cfg: TrainConfig) -> Outcome:
     -------
     Outcome
     """
+    with _quiet_mlflow():
+        return _train(cfg)
+
+
+def _train(cfg: TrainConfig) -> Outcome:
+    """:func:`train`'s body, run with MLflow's progress output off."""
     experiment = mlflow.set_experiment(cfg.experiment)
     mlflow.set_experiment_tag(*report.EXPERIMENT_KIND)
     version = code_version()
@@ -528,21 +558,23 @@ def train(cfg: TrainConfig) -> Outcome:
             {k: s.frame for k, s in splits.items()}, cfg.setting, cfg.seed
         )
         images: dict[str, report.Image] = {}
+        champion_triage, champion_uri = None, None
         if champion:
+            champion_triage, champion_uri = fitted_by_name[champion].triage, uris[champion]
+            # Champion-eligible candidates are tree models, always logged as pyfunc models.
+            assert champion_triage is not None and champion_uri is not None
             mlflow.set_tag("champion_candidate", champion)
             mlflow.log_metrics({f"champion_{k}": v for k, v in results[champion].items()})
             if cfg.learning_curve and has_ceiling:
                 images["learning_curve"] = _learning_curve(champion, cfg, splits, results)
             if cfg.robustness:
                 say("robustness: missing answers and a change of setting")
-                robust, images["robustness"] = _robustness(
-                    fitted_by_name[champion].triage, cfg, splits["test"]
-                )
+                robust, images["robustness"] = _robustness(champion_triage, cfg, splits["test"])
                 mlflow.log_metrics(robust)
         registration = None
-        if champion and cfg.register:
+        if champion_triage and champion_uri and cfg.register:
             registration = register_champion(
-                cfg.model_name, uris[champion], fitted_by_name[champion].triage, splits["test"], say
+                cfg.model_name, champion_uri, champion_triage, splits["test"], say
             )
         # Sections of comparison.html beyond the standard ones go here (after the Bayes gap).
         extra_sections = [report.Section("Urgency tiers", urgency, [urgency_figure])]

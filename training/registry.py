@@ -19,12 +19,13 @@ from mlflow.types.schema import Array
 
 import model as model_package
 import vignettes as vignettes_package
+from model.mlflow_names import CHAMPION_ALIAS
 from model.triage import LIST_COLUMNS, OUTPUT_COLUMNS, TriageModel
 from training.candidates import Split
 from training.metrics import cause_metrics
 from vignettes.schema import FIELDS
 
-ALIAS = "champion"
+ALIAS = CHAMPION_ALIAS
 MODEL_CODE = Path(model_package.__file__).with_name("mlflow_model.py")
 _MLFLOW_TYPES = {"int": "long", "float": "double", "bool": "boolean", "category": "string"}
 _RUNTIME_PACKAGES = (

@@ -6,6 +6,7 @@ and :func:`answer_distribution` is the same model's prediction of a question's a
 """
 
 from vignettes.generate import BLOCK_ROWS, generate, generate_partition, partition_bounds
+from vignettes.intake import IntakeError, validate_case, validate_frame
 from vignettes.knowledge import FieldGroup, KnowledgeBase, KnowledgeError, load_knowledge
 from vignettes.posterior import InputError, answer_distribution, posterior
 from vignettes.schema import (
@@ -41,6 +42,7 @@ __all__ = [
     "Field",
     "FieldGroup",
     "InputError",
+    "IntakeError",
     "KnowledgeBase",
     "KnowledgeError",
     "answer_distribution",
@@ -50,4 +52,6 @@ __all__ = [
     "narrate",
     "partition_bounds",
     "posterior",
+    "validate_case",
+    "validate_frame",
 ]

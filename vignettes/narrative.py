@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from faker import Faker
 
+from vignettes.intake import IntakeError
 from vignettes.schema import FIELD_BY_NAME, FIELDS
 
 __all__ = ["NarrativeInputError", "duration_in_words", "narrate", "patient_name"]
@@ -34,8 +35,9 @@ Case = Mapping[str, Any]
 """One row: field name -> value, ``None`` where the answer is unknown."""
 
 
-class NarrativeInputError(ValueError):
-    """A value :func:`narrate` cannot render; the message names the field and what is allowed."""
+NarrativeInputError = IntakeError
+"""What :func:`narrate` raises for a value it cannot render: the one intake error type
+(:class:`vignettes.intake.IntakeError`), under the name it had here before."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -470,7 +472,8 @@ def _clean_value(field_name: str, value: Any) -> Any:
             return float(value)
         if float(value).is_integer():
             return int(value)
-    raise NarrativeInputError(f"{field_name} must be {field.allowed()}, got {value!r}")
+    message = f"{field_name}: got {value!r}; expected {field.allowed()}"
+    raise IntakeError(field_name, field.allowed(), message)
 
 
 def _in_range(value: Any, low: float | None, high: float | None) -> bool:
@@ -484,15 +487,16 @@ def _in_range(value: Any, low: float | None, high: float | None) -> bool:
 def _case_ids(df: pd.DataFrame) -> list[int]:
     ids = df["case_id"] if "case_id" in df else pd.Series(df.index, index=df.index)
     if not pd.api.types.is_integer_dtype(ids) or ids.isna().any() or (ids < 0).any():
-        raise NarrativeInputError(
-            "case_id (or, without that column, the index) must hold integers >= 0"
-        )
+        allowed = "integers >= 0"
+        message = f"case_id: expected {allowed} (in the case_id column or, without it, the index)"
+        raise IntakeError("case_id", allowed, message)
     return [int(i) for i in ids]
 
 
 def _check_seed(seed: object) -> int:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise NarrativeInputError(f"seed must be an integer >= 0, got {seed!r}")
+        allowed = "an integer >= 0"
+        raise IntakeError("seed", allowed, f"seed: got {seed!r}; expected {allowed}")
     return int(seed)
 
 
@@ -537,7 +541,7 @@ def narrate(df: pd.DataFrame, seed: int = 0, *, list_unknown: bool = False) -> p
 
     Raises
     ------
-    NarrativeInputError
+    IntakeError
         A ``ValueError`` naming the field, if a value is outside what the contract allows.
 
     Examples

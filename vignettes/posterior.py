@@ -19,17 +19,15 @@ the other answers: what a next-best-question search needs.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import infer_dtype, is_bool_dtype, is_numeric_dtype, is_object_dtype
 from scipy.special import logsumexp
 
+from vignettes.intake import IntakeError, validate_frame
 from vignettes.knowledge import (
-    AGE_MAX,
     AGE_MIN,
     TABLE_FIELDS,
     FieldGroup,
@@ -57,40 +55,9 @@ narrative text. Columns starting with one of :data:`OTHER_PREFIXES` are accepted
 OTHER_PREFIXES: tuple[str, ...] = ("prob_",)
 """Prefixes of accepted non-intake columns: predicted probabilities (``prob_<cause>``)."""
 
-_BOOL_HINT = (
-    "a boolean True/False (numbers such as 1/0 and strings such as 'yes' are not accepted; "
-    "use None or <NA> for unknown)"
-)
-
-
-class InputError(ValueError):
-    """A case the posterior cannot score: names the field (or column) and what is allowed.
-
-    Parameters
-    ----------
-    field : str
-        The offending field or column (several fields joined by ``" and "`` for answers that
-        contradict each other).
-    message : str
-        The full message; it starts with ``field``.
-
-    Attributes
-    ----------
-    field : str
-        As passed.
-    """
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.field, str(self)))
-
-
-def _at(index: pd.Index, mask: np.ndarray) -> str:
-    """``, row <label>`` of the first row where ``mask`` holds."""
-    return f", row {index[int(np.argmax(mask))]!r}"
+InputError = IntakeError
+"""The posterior's name for :class:`vignettes.intake.IntakeError`: the same class, kept because it
+was public. Every bad input, here or at the serving boundary, raises that one type."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -98,60 +65,34 @@ def _at(index: pd.Index, mask: np.ndarray) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_columns(df: pd.DataFrame, strict: bool) -> None:
-    """With ``strict``, refuse columns that are neither intake fields nor known extras."""
-    if not strict:
-        return
-    for column in df.columns:
-        name = str(column)
-        if column in FIELD_BY_NAME or column in OTHER_COLUMNS or name.startswith(OTHER_PREFIXES):
-            continue
-        close = difflib.get_close_matches(name, FIELD_NAMES, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise InputError(
-            name,
-            f"{name}: unknown column; {hint}expected an intake field "
-            f"(vignettes.FIELD_NAMES), one of {sorted(OTHER_COLUMNS)}, or a column starting "
-            f"with {' or '.join(map(repr, OTHER_PREFIXES))}; pass strict=False to ignore "
-            "other columns",
-        )
+def _is_extra(column: object) -> bool:
+    """Whether a column is a known non-intake companion (:data:`OTHER_COLUMNS`, prefixes)."""
+    return column in OTHER_COLUMNS or str(column).startswith(OTHER_PREFIXES)
 
 
-def _bool_values(col: pd.Series, known: np.ndarray) -> np.ndarray:
-    """The booleans of a column (False where unknown), refusing anything but booleans."""
-    if is_bool_dtype(col.dtype):
-        return col.to_numpy(dtype=bool, na_value=False)
-    if is_object_dtype(col.dtype) and infer_dtype(col, skipna=True) == "boolean":
-        return np.where(known, col.to_numpy(dtype=object), False).astype(bool)
-    raise _wrong_type(col, known, lambda v: isinstance(v, bool | np.bool_), _BOOL_HINT)
+def _answers(df: pd.DataFrame, strict: bool) -> pd.DataFrame:
+    """The intake columns of ``df``, checked by the one intake validator.
+
+    With ``strict``, only intake fields and the known companions of :data:`OTHER_COLUMNS` (or
+    :data:`OTHER_PREFIXES`) may be present; anything else is an unknown field. Without it,
+    every non-intake column is ignored.
+    """
+    if not isinstance(df, pd.DataFrame):
+        return validate_frame(df)  # raises, naming what a frame must be
+    if strict:
+        keep = [c for c in df.columns if c in FIELD_BY_NAME or not _is_extra(c)]
+    else:
+        keep = [c for c in df.columns if c in FIELD_BY_NAME]
+    return validate_frame(df[keep] if len(keep) < len(df.columns) else df)
 
 
-def _wrong_type(
-    col: pd.Series, known: np.ndarray, fits: Callable[[object], bool], allowed: str
-) -> InputError:
-    """The error for the first known value of ``col`` that does not fit (error path only)."""
-    values = col.to_numpy(dtype=object)
-    bad = known & ~np.fromiter((fits(v) for v in values), dtype=bool, count=len(values))
-    if not bad.any():  # the column's dtype is wrong even where its values look right
-        bad = known
-    first = values[bad][0]
-    return InputError(
-        str(col.name),
-        f"{col.name}{_at(col.index, bad)}: got {type(first).__name__} {first!r} (column dtype "
-        f"{col.dtype}); expected {allowed}",
-    )
-
-
-def field_codes(df: pd.DataFrame, name: str) -> np.ndarray:
-    """Integer code of each answer (``-1`` = unknown), refusing values outside the contract.
-
-    A column that is absent means the question was never asked. Booleans must be booleans
-    (``False`` = 0, ``True`` = 1); categories must be one of the field's values.
+def field_codes(answers: pd.DataFrame, name: str) -> np.ndarray:
+    """Integer code of each answer of a validated frame (``-1`` = unknown).
 
     Parameters
     ----------
-    df : pandas.DataFrame
-        Cases.
+    answers : pandas.DataFrame
+        Cases as :func:`vignettes.intake.validate_frame` returns them (contract dtypes).
     name : str
         A boolean or categorical intake field.
 
@@ -159,82 +100,29 @@ def field_codes(df: pd.DataFrame, name: str) -> np.ndarray:
     -------
     ndarray of int16
         The value's index in the field's values (booleans: 0 or 1), ``-1`` where unknown.
-
-    Raises
-    ------
-    InputError
-        If a value is not allowed; the message names the field, the first offending row and
-        what is allowed.
     """
-    field = FIELD_BY_NAME[name]
-    if name not in df:
-        return np.full(len(df), -1, dtype=np.int16)
-    col = df[name]
-    known = col.notna().to_numpy()
-    if not known.any():
-        return np.full(len(df), -1, dtype=np.int16)
-    if field.kind == "category":
-        codes = pd.Categorical(col, categories=list(field.values)).codes.astype(np.int16)
-        bad = known & (codes < 0)
-        if bad.any():
-            value = col[bad].iloc[0]
-            close = difflib.get_close_matches(str(value), field.values, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise InputError(
-                name,
-                f"{name}{_at(col.index, bad)}: {value!r} is not allowed; expected "
-                f"{field.allowed()}{hint}",
-            )
-        return codes
-    if field.kind == "bool":
-        return np.where(known, _bool_values(col, known).astype(np.int16), -1)
+    col = answers[name]
+    if FIELD_BY_NAME[name].kind == "category":
+        return np.asarray(col.cat.codes, dtype=np.int16)  # categories are the field's values
+    if FIELD_BY_NAME[name].kind == "bool":
+        return col.to_numpy(dtype=np.int16, na_value=-1)
     raise TypeError(f"{name} is numeric; use its value, not a code")
 
 
-def _numeric(df: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Values (NaN where unknown) and the known mask of a numeric field, refusing non-numbers."""
-    field = FIELD_BY_NAME[name]
-    if name not in df:
-        return np.full(len(df), np.nan), np.zeros(len(df), dtype=bool)
-    col = df[name]
-    known = col.notna().to_numpy()
-    numeric = not is_bool_dtype(col.dtype) and (
-        is_numeric_dtype(col.dtype)
-        or (
-            is_object_dtype(col.dtype)
-            and infer_dtype(col, skipna=True) in ("integer", "floating", "mixed-integer-float")
-        )
-    )
-    if known.any() and not numeric:
-
-        def fits(v: object) -> bool:
-            return isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)
-
-        raise _wrong_type(col, known, fits, field.allowed())
-    if not known.any():
-        return np.full(len(df), np.nan), known
-    values = col.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    bad = known & ~np.isfinite(values)
-    if bad.any():
-        raise InputError(
-            name, f"{name}{_at(col.index, bad)}: not a finite number; expected {field.allowed()}"
-        )
-    return values, known
-
-
 def _settings(df: pd.DataFrame, setting: str | None) -> np.ndarray:
+    allowed = "one of " + ", ".join(map(repr, SETTINGS))
     if setting is not None:
         if setting not in SETTINGS:
-            raise InputError("setting", f"setting must be one of {list(SETTINGS)}, got {setting!r}")
+            message = f"setting: {setting!r} is not allowed; expected {allowed}"
+            raise IntakeError("setting", allowed, message)
         return np.full(len(df), SETTINGS.index(setting))
     if "setting" not in df:
         return np.zeros(len(df), dtype=int)  # the documented default: primary_care
     codes = pd.Categorical(df["setting"], categories=list(SETTINGS)).codes
     if (codes < 0).any():
-        raise InputError(
-            "setting",
-            f"setting{_at(df.index, codes < 0)}: expected one of {list(SETTINGS)} in every row",
-        )
+        label = df.index[int(np.argmax(codes < 0))]
+        message = f"setting, row {label!r}: expected {allowed} in every row"
+        raise IntakeError("setting", allowed, message, row=label)
     return codes
 
 
@@ -242,44 +130,20 @@ def _inputs(
     df: pd.DataFrame, kb: KnowledgeBase, setting: str | None, strict: bool
 ) -> dict[str, np.ndarray]:
     """Validated arrays of the answers: codes per table field, age, band, duration, setting."""
-    if not isinstance(df, pd.DataFrame):
-        raise InputError("df", f"df: expected a pandas DataFrame, got {type(df).__name__}")
-    _check_columns(df, strict)
-    allowed = FIELD_BY_NAME["age"].allowed()
-    if "age" not in df:
-        raise InputError("age", f"age: required; expected {allowed}")
-    age, known = _numeric(df, "age")
-    if not known.all():
-        raise InputError("age", f"age{_at(df.index, ~known)}: required in every row; {allowed}")
-    bad = (age < AGE_MIN) | (age > AGE_MAX)
-    if bad.any():
-        raise InputError(
-            "age", f"age{_at(df.index, bad)}: {age[bad][0]:g} is out of range; {allowed}"
-        )
-    bad = age != np.floor(age)
-    if bad.any():
-        raise InputError(
-            "age", f"age{_at(df.index, bad)}: {age[bad][0]:g} is not a whole number; {allowed}"
-        )
-    age_arr = age.astype(np.int64)
-    duration, duration_known = _numeric(df, "duration_weeks")
-    bad = duration_known & (duration < 0)
-    if bad.any():
-        allowed = FIELD_BY_NAME["duration_weeks"].allowed()
-        raise InputError(
-            "duration_weeks",
-            f"duration_weeks{_at(df.index, bad)}: {duration[bad][0]:g} is negative; {allowed}",
-        )
+    answers = _answers(df, strict)
+    age = answers["age"].to_numpy(dtype=np.int64)  # required, whole, 18..100: validated
+    duration = answers["duration_weeks"].to_numpy(dtype=float, na_value=np.nan)
+    duration_known = ~np.isnan(duration)
     inputs = {
-        "age": age_arr,
-        "band": kb.band_of(age_arr),
+        "age": age,
+        "band": kb.band_of(age),
         "setting": _settings(df, setting),
-        "sex": field_codes(df, "sex"),
+        "sex": field_codes(answers, "sex"),
         # The model's durations are whole weeks: compare in whole weeks.
         "duration": np.floor(np.where(duration_known, duration, 0.0) + 0.5),
         "duration_known": duration_known,
     }
-    return inputs | {name: field_codes(df, name) for name in TABLE_FIELDS}
+    return inputs | {name: field_codes(answers, name) for name in TABLE_FIELDS}
 
 
 # --------------------------------------------------------------------------------------------
@@ -440,7 +304,9 @@ def _impossible(
     if not dead.any():
         return
     row = int(np.argmax(dead))
-    where = f", row {index[row]!r}"
+    label = index[row]
+    where = f", row {label!r}"
+    possible = "answers the knowledge base gives a positive probability"
     band = chunk["band"][row]
     for patterns in _pattern_tables(kb):
         unit = patterns.unit
@@ -451,27 +317,27 @@ def _impossible(
         observed = [(n, c) for n, c in zip(unit.fields, codes, strict=True) if c >= 0]
         names = " and ".join(n for n, _ in observed)
         if len(unit.fields) == 1:
-            raise InputError(
-                names,
+            message = (
                 f"{names}{where}: the answer {_show(unit.fields, codes)} has probability 0 "
-                "under every latent state of the knowledge base",
+                "under every latent state of the knowledge base"
             )
+            raise IntakeError(names, possible, message, row=label)
         answers = "; ".join(
             f"{a} ({_show(unit.fields, c)})"
             for a, c in zip(unit.answers, unit.codes.tolist(), strict=True)
         )
         shown = _show(tuple(n for n, _ in observed), [c for _, c in observed])
-        raise InputError(
-            names,
+        message = (
             f"{names}{where}: the answers {shown} contradict each other (the knowledge base "
             f"gives them probability 0); the joint answers of [groups.{unit.name}] are: "
-            f"{answers}",
+            f"{answers}"
         )
-    raise InputError(
-        "case",
+        raise IntakeError(names, possible, message, row=label)
+    message = (
         f"case{where}: the answers have probability 0 under every latent state of the "
-        "knowledge base",
+        "knowledge base"
     )
+    raise IntakeError("case", possible, message, row=label)
 
 
 def _chunks(n: int, size: int = CHUNK_ROWS):
@@ -518,7 +384,7 @@ def posterior(
 
     Raises
     ------
-    InputError
+    IntakeError
         A ``ValueError`` naming the field (and the first offending row) and what is allowed: if
         ``age`` is missing, out of range or not a whole number, a value is of the wrong type or
         outside the contract, a column is unknown (with ``strict``), or answers contradict each
@@ -592,7 +458,7 @@ def answer_distribution(
 
     Raises
     ------
-    InputError
+    IntakeError
         If ``field`` is not a boolean or categorical intake field, or as for :func:`posterior`.
 
     Examples
@@ -606,14 +472,15 @@ def answer_distribution(
     if field not in FIELD_BY_NAME:
         close = difflib.get_close_matches(str(field), FIELD_NAMES, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise InputError(str(field), f"{field}: unknown field; {hint}expected an intake field")
+        message = f"{field}: unknown field; {hint}expected an intake field"
+        raise IntakeError(str(field), "an intake field", message)
     kind = FIELD_BY_NAME[field].kind
     if kind not in ("bool", "category"):
-        raise InputError(
-            field,
+        message = (
             f"{field}: answer_distribution covers boolean and categorical fields; {field} is "
-            f"{'an integer' if kind == 'int' else 'a number'}",
+            f"{'an integer' if kind == 'int' else 'a number'}"
         )
+        raise IntakeError(field, "a boolean or categorical intake field", message)
     if field not in TABLE_FIELDS:  # sex: a demographic with its own table
         return _sex_distribution(df, setting, strict, knowledge or load_knowledge())
     kb = knowledge or load_knowledge()

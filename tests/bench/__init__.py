@@ -18,17 +18,32 @@ moment it is measured. Each dict has the keys of :data:`RESULT_KEYS`:
     ``figure`` (or its time) relative to ``reference``, as the note explains, or ``None``.
 ``note``
     How to read the figure and what the reference is.
+
+The runner writes them to ``bench-results/bench.json`` and, as a Markdown page with each module's
+own explanation of its figures, to ``docs/benchmarks.md`` (a full run of every module) or
+``bench-results/benchmarks.md`` (``--quick`` or ``--only``). The measuring helpers every module
+shares live here too: :func:`best_of`, :func:`take_turns`, :func:`timed`, :class:`PeakRSS` and
+:func:`load_note`.
 """
 
 from __future__ import annotations
 
+import gc
 import math
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 RESULT_KEYS: tuple[str, ...] = ("name", "figure", "unit", "reference", "ratio", "note")
+WARM_UP_CALLS = 20
+"""Calls of each function before :func:`take_turns` times it (caches, lazy state, threads)."""
+ROUNDS = 3
+"""Turns each function gets in :func:`take_turns`."""
 
 _PRINTED: set[int] = set()
 _WIDTHS = (44, 14, 10, 14, 9)
@@ -46,7 +61,7 @@ def header() -> str:
     )
 
 
-def _number(value: Any) -> str:
+def number(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float) and not math.isfinite(value):
@@ -62,10 +77,10 @@ def format_row(row: dict[str, Any]) -> str:
     """One result as a line of the table."""
     cells = (
         str(row.get("name", "?")),
-        _number(row.get("figure")),
+        number(row.get("figure")),
         str(row.get("unit", "")),
-        _number(row.get("reference")),
-        _number(row.get("ratio")),
+        number(row.get("reference")),
+        number(row.get("ratio")),
     )
     line = "  ".join(
         c.ljust(w) if i == 0 else c.rjust(w)
@@ -133,3 +148,77 @@ def best_of(fn: Callable[[], object], repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def timed(fn: Callable[[], object]) -> tuple[object, float]:
+    """One call of ``fn``: its return value and its wall-clock time in seconds."""
+    start = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - start
+
+
+def take_turns(*pairs: tuple[Callable[[Any], object], list[Any]]) -> list[np.ndarray]:
+    """Wall-clock seconds of ``fn(item)`` for each item, for every ``(fn, items)`` pair.
+
+    The pairs take turns over :data:`ROUNDS` rounds (all items of the first pair, then of the
+    second, ..., then again), each turn after :data:`WARM_UP_CALLS` warm-up calls, so that a
+    figure and its reference see the same machine: on a shared host the speed drifts over
+    seconds, and timing one function after the other would put the drift into their ratio.
+    (Alternating single calls would be worse: a multi-threaded library call leaves OpenMP
+    threads spinning into the next call.)
+    """
+    seconds: list[list[float]] = [[] for _ in pairs]
+    for _ in range(ROUNDS):
+        for (fn, items), out in zip(pairs, seconds, strict=True):
+            for item in items[:WARM_UP_CALLS]:
+                fn(item)
+            for item in items:
+                start = time.perf_counter()
+                fn(item)
+                out.append(time.perf_counter() - start)
+    return [np.asarray(out) for out in seconds]
+
+
+def load_note() -> str:
+    """The machine's 1-minute load average, for a result's note."""
+    return f"load avg {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+
+
+class PeakRSS:
+    """Peak resident memory above the starting level while the block runs (sampled).
+
+    A background thread samples every ``interval`` seconds, so allocations in C and C++ code
+    (LightGBM, SHAP) count too; pages the allocator reuses from earlier work do not.
+    """
+
+    def __init__(self, interval: float = 0.005) -> None:
+        import psutil
+
+        self.interval = interval
+        self.process = psutil.Process()
+        self.start = 0
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(self.interval)
+
+    def __enter__(self) -> PeakRSS:
+        gc.collect()
+        self.start = self.process.memory_info().rss
+        self.peak = self.start
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+    @property
+    def delta(self) -> int:
+        """Bytes of peak resident memory above the level at the start of the block."""
+        return self.peak - self.start

@@ -2,8 +2,11 @@
 
 Imports every ``tests/bench/bench_*.py`` module in name order, calls its ``run()`` (with
 ``quick=`` when the module accepts it), prints each result as it is measured, and writes all of
-them with a description of the machine to ``bench-results/bench.json`` at the project root.
-A module that fails is reported and the others still run; the exit status is then 1.
+them with a description of the machine to ``bench-results/bench.json`` at the project root, and
+as a Markdown page: ``docs/benchmarks.md``, which the README links, after a full run of every
+module; ``bench-results/benchmarks.md`` after a ``--quick`` or ``--only`` run, so a smoke run
+never replaces the measured page. A module that fails is reported and the others still run;
+the exit status is then 1 (and ``docs/benchmarks.md`` is left as it was).
 """
 
 from __future__ import annotations
@@ -15,17 +18,19 @@ import inspect
 import json
 import os
 import platform
+import re
 import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from tests.bench import RESULT_KEYS, emit, header
+from tests.bench import RESULT_KEYS, emit, header, number
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parents[1]
 DEFAULT_OUT = PROJECT_ROOT / "bench-results" / "bench.json"
+MEASURED_PAGE = PROJECT_ROOT / "docs" / "benchmarks.md"
 
 
 def discover() -> list[str]:
@@ -75,6 +80,79 @@ def run_module(name: str, quick: bool) -> list[dict[str, Any]]:
     return [{"module": name, **row} for row in rows]
 
 
+def _module_notes(name: str) -> str:
+    """How to read a module's figures: its docstring, with numpydoc's section titles and
+    definition lists turned into Markdown (a bold title, a bold term before its text)."""
+    lines = (inspect.getdoc(importlib.import_module(f"tests.bench.{name}")) or "").splitlines()
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        if set(line) == {"-"}:
+            continue  # a section title's underline
+        if set(following) == {"-"} and line:
+            out += [f"**{line}**", ""]
+        elif line and not line.startswith(" ") and following.startswith("    "):
+            out += ["", f"**{line}**:"] if out and out[-1] else [f"**{line}**:"]
+        else:
+            out.append(line.strip())
+    return re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", "\n".join(out)).replace("``", "`")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The benchmark page: every figure with its reference and ratio, then how to read them.
+
+    Parameters
+    ----------
+    report : dict
+        As written to ``bench.json``: ``created``, ``quick``, ``modules``, ``machine``,
+        ``seconds``, ``results`` (with ``module`` and :data:`RESULT_KEYS`) and ``failures``.
+
+    Returns
+    -------
+    str
+        The page, ending in a newline.
+    """
+    info = report["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "<!-- Written by `make bench` (python -m tests.bench); do not edit by hand. -->",
+        "",
+        f"Measured {report['created']} in {report['seconds']:,.0f} s"
+        f"{' (quick sizes: a smoke run)' if report['quick'] else ''}: Python {info['python']}, "
+        f"NumPy {info['numpy']}, pandas {info['pandas']}, {info['cpu_count']} CPUs "
+        f"({info['machine']}). Each figure comes with a reference measured in the same run on "
+        "the same machine, and their ratio, which carries across machines better than the "
+        "figure itself.",
+        "",
+    ]
+    for name in report["modules"]:
+        rows = [r for r in report["results"] if r["module"] == name]
+        lines += [f"## {name.removeprefix('bench_')}", ""]
+        if name in report["failures"]:
+            lines += ["This module failed in this run; see the runner's output.", ""]
+        if rows:
+            lines += ["| benchmark | figure | unit | reference | ratio |", "|---|---|---|---|---|"]
+            lines += [
+                f"| {r['name']} | {number(r['figure'])} | {r['unit']} | "
+                f"{number(r['reference'])} | {number(r['ratio'])} |"
+                for r in rows
+            ]
+            lines += ["", "Notes:", ""]
+            lines += [f"- {r['name']}: {r['note']}" for r in rows if r["note"]]
+            lines.append("")
+        lines += ["<details><summary>How to read these figures</summary>", ""]
+        lines += [_module_notes(name), "", "</details>", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def page_path(out: Path, modules: list[str], quick: bool) -> Path:
+    """Where the Markdown page goes: the measured page only for a full run of every module."""
+    if quick or modules != discover():
+        return out.with_name("benchmarks.md")
+    return MEASURED_PAGE
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
     parser.add_argument("--only", metavar="NAME", help="run one module, e.g. vignettes")
@@ -116,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"{len(results)} results written to {args.out}", flush=True)
+    page = page_path(args.out, modules, args.quick)
+    if not (failures and page == MEASURED_PAGE):
+        page.write_text(markdown(report), encoding="utf-8")
+        print(f"and as Markdown to {page}", flush=True)
     return 1 if failures else 0
 
 

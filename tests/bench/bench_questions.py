@@ -111,7 +111,9 @@ def _plot(curves: dict[str, list[float]], complete: float) -> None:
 def _log_to_mlflow(curves: dict[str, list[float]], complete: float, fig: Any) -> None:
     import mlflow
 
-    mlflow.set_experiment("sciatica-triage")
+    from model.mlflow_names import EXPERIMENT
+
+    mlflow.set_experiment(EXPERIMENT)
     with mlflow.start_run(run_name="question-order-benchmark"):
         mlflow.set_tag("role", "benchmark")
         mlflow.log_metric("complete_intake_accuracy", complete)

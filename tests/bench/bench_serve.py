@@ -8,10 +8,10 @@ calibration, and wrapped in a :class:`serve.Predictor` without MLflow.
 Figures (per tree kind)
 -----------------------
 single case p50, p99
-    Latency of ``Predictor.predict(case)`` - what ``serve.predict`` runs: validation, both
-    calibrated scorers with exact TreeSHAP for the cause and the red flag (from the lookup
-    tables of :mod:`model.shap_tables`), the article's rules, and the :class:`serve.Prediction`
-    - over 300 distinct generated cases (60 with ``--quick``). Reference: the bare
+    Latency of ``Predictor.predict(case)`` (what ``serve.predict`` runs: validation, both
+    calibrated scorers with exact TreeSHAP for the cause and the red flag from the lookup
+    tables of :mod:`model.shap_tables`, the article's rules, and the :class:`serve.Prediction`)
+    over 300 distinct generated cases (60 with ``--quick``). Reference: the bare
     ``predict_proba`` of the same model on the same rows, ``TriageModel.cause.proba`` (the
     calibrated probabilities) on the already encoded row, timed in the same run, taking turns
     with the figure over three rounds so both see the same machine. ``ratio`` = predict time /
@@ -42,16 +42,11 @@ core); the notes give the 1-minute load average at the start of each measurement
 
 from __future__ import annotations
 
-import gc
-import os
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import psutil
 from threadpoolctl import threadpool_limits
 
 import vignettes
@@ -59,7 +54,7 @@ from model.features import encode
 from model.intake import validate_frame
 from model.triage import TriageModel
 from serve import Predictor
-from tests.bench import result
+from tests.bench import PeakRSS, load_note, result, take_turns, timed
 from training.candidates import Split, fit_hgb, fit_lightgbm
 from training.metrics import threshold_for_recall
 from vignettes.schema import FIELD_NAMES
@@ -71,12 +66,6 @@ FITTERS: dict[str, Callable[[Split, Split, int], Any]] = {
 }
 FULL = {"n_train": 50_000, "n_val": 20_000, "n_latency": 300, "n_batch": 100_000}
 QUICK = {"n_train": 10_000, "n_val": 5_000, "n_latency": 60, "n_batch": 10_000}
-WARM_UP_CALLS = 20
-ROUNDS = 3
-
-
-def _load() -> str:
-    return f"load avg {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
 
 
 def build_predictor(kind: str, n_train: int, n_val: int) -> tuple[Predictor, float]:
@@ -105,28 +94,6 @@ def as_cases(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return answers.where(answers.notna(), None).to_dict("records")
 
 
-def _timings(*pairs: tuple[Callable[[Any], object], list[Any]]) -> list[np.ndarray]:
-    """Wall-clock seconds of ``fn(item)`` for each item, for every ``(fn, items)`` pair.
-
-    The pairs take turns over :data:`ROUNDS` rounds (all items of the first pair, then of the
-    second, ..., then again), each turn after a few warm-up calls, so that a figure and its
-    reference see the same machine: on a shared host the speed drifts over seconds, and timing
-    one function after the other would put the drift into their ratio. (Alternating single
-    calls would be worse: a multi-threaded library call leaves OpenMP threads spinning into
-    the next call.)
-    """
-    seconds: list[list[float]] = [[] for _ in pairs]
-    for _ in range(ROUNDS):
-        for (fn, items), out in zip(pairs, seconds, strict=True):
-            for item in items[:WARM_UP_CALLS]:
-                fn(item)
-            for item in items:
-                start = time.perf_counter()
-                fn(item)
-                out.append(time.perf_counter() - start)
-    return [np.asarray(out) for out in seconds]
-
-
 def _library_predict(model: TriageModel) -> Callable[[np.ndarray], object]:
     """The cause model's own library call on an encoded row: no calibration, no wrapper."""
     estimator = model.cause.estimator
@@ -147,11 +114,11 @@ def bench_latency(kind: str, predictor: Predictor, n: int) -> list[dict[str, Any
     cases = as_cases(frame)
     rows = [encode(validate_frame(frame.iloc[[i]])) for i in range(n)]
     model = predictor.model
-    load = _load()
-    full, bare, library = _timings(
+    load = load_note()
+    full, bare, library = take_turns(
         (predictor.predict, cases), (model.cause.proba, rows), (_library_predict(model), rows)
     )
-    tables, shap = _timings(
+    tables, shap = take_turns(
         (lambda X: (model.cause.score_and_explain(X), model.red_flag.score_and_explain(X)), rows),
         (_library_tree_shap(model), rows),
     )
@@ -160,7 +127,7 @@ def bench_latency(kind: str, predictor: Predictor, n: int) -> list[dict[str, Any
     lib50 = float(np.percentile(library, 50) * 1e3)
     tables50, shap50 = (float(np.percentile(t, 50) * 1e3) for t in (tables, shap))
     with threadpool_limits(1):  # OpenMP (LightGBM and scikit-learn) on one thread
-        one, one_ref = _timings((predictor.predict, cases), (model.cause.proba, rows))
+        one, one_ref = take_turns((predictor.predict, cases), (model.cause.proba, rows))
         one50, one_ref50 = (float(np.percentile(t, 50) * 1e3) for t in (one, one_ref))
     where = f"{n} distinct cases; {load}"
     uses = "tables" if model.cause.shap_tables() is not None else "the library (no tables)"
@@ -215,50 +182,15 @@ def bench_latency(kind: str, predictor: Predictor, n: int) -> list[dict[str, Any
     ]
 
 
-class PeakRSS:
-    """Peak resident memory above the starting level while the block runs (sampled)."""
-
-    def __init__(self, interval: float = 0.005) -> None:
-        self.interval = interval
-        self.process = psutil.Process()
-        self.peak = 0
-        self._stop = threading.Event()
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(self.interval)
-
-    def __enter__(self) -> PeakRSS:
-        gc.collect()
-        self.start = self.process.memory_info().rss
-        self.peak = self.start
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
-
-    @property
-    def delta(self) -> int:
-        return self.peak - self.start
-
-
 def bench_batch(kind: str, predictor: Predictor, n: int) -> list[dict[str, Any]]:
     """Rows per second and peak memory of one large ``predict_batch``."""
     frame = vignettes.generate(n, SEED + 2, start=20_000_000)
-    load = _load()
+    load = load_note()
     with PeakRSS() as memory:
-        start = time.perf_counter()
-        out = predictor.predict_batch(frame)
-        seconds = time.perf_counter() - start
+        out, seconds = timed(lambda: predictor.predict_batch(frame))
     X = encode(validate_frame(frame))
-    start = time.perf_counter()
-    predictor.model.cause.proba(X)
-    reference = time.perf_counter() - start
+    _, reference = timed(lambda: predictor.model.cause.proba(X))
+    assert isinstance(out, pd.DataFrame)
     output = int(out.memory_usage(deep=True).sum())
     return [
         result(
