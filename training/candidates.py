@@ -22,9 +22,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from model.features import encode, to_fields
-from model.rules import ArticleRulesClassifier, any_red_flag, urgency
+from model.rules import any_red_flag, urgency
 from model.scorers import Calibration, Scorer, to_proba
 from model.triage import TriageModel
+from training.article_rules import ArticleRulesClassifier
 from training.calibrate import fit_platt, fit_temperature
 from vignettes import posterior
 from vignettes.schema import CAUSES, RED_FLAG_FIELDS
