@@ -1,20 +1,19 @@
 """The article's clinical reasoning as plain rules over validated intakes: a frame, or one case.
 
 Every rule here quotes the article "Lower Back Pain Radiates to the Leg: 7 Key Causes, Diagnosis &
-Treatments"; the red flags, urgency tiers and advice are data in ``vignettes/triage.toml`` (each
-entry with its source), which this module applies. Where the article gives no operational
-threshold, the proxy chosen is stated in the docstring. The functions take either a frame with the
-contract's columns and dtypes (as returned by :func:`model.intake.validate_frame` or
-:func:`vignettes.generate`) and answer with vectorised pandas objects, or one case as returned by
-:func:`model.intake.validate_case` (a dict, ``None`` = unknown) and answer with plain Python
-values. Both go through the same rule code: the few primitives below (``_is``, ``_in``,
-``_number``, ``_unknown``, ``_count``, ``_choose``) read a frame column as a NumPy array or a
-case's answer as a scalar, and the rules combine them with ``&`` and ``|``, which mean the same for
-both. One case therefore costs microseconds, not a one-row DataFrame's milliseconds, and
-``tests/test_rules.py`` checks that every rule gives each row of a frame what it gives that row as
-a case. An unknown answer (``<NA>``, ``None``) or an absent column never makes a rule fire. The
-rules do not validate: call :mod:`model.intake` first. :class:`ArticleRulesClassifier` validates
-its input.
+Treatments"; the nerve-root table, red flags, urgency tiers, MRI criteria and advice are data in
+``vignettes/article.toml`` (each entry with its source), which this module applies. Where the
+article gives no operational threshold, the proxy chosen is stated in the docstring. The functions
+take either a frame with the contract's columns and dtypes (as returned by
+:func:`model.intake.validate_frame` or :func:`vignettes.generate`) and answer with vectorised
+pandas objects, or one case as returned by :func:`model.intake.validate_case` (a dict, ``None`` =
+unknown) and answer with plain Python values. Both go through the same rule code: the primitives of
+:mod:`model.answers` read a frame column as a NumPy array or a case's answer as a scalar, and the
+rules combine them with ``&`` and ``|``, which mean the same for both. One case therefore costs
+microseconds, not a one-row DataFrame's milliseconds, and ``tests/test_rules.py`` checks that every
+rule gives each row of a frame what it gives that row as a case. An unknown answer (``<NA>``,
+``None``) or an absent column never makes a rule fire. The rules do not validate: call
+:mod:`model.intake` first.
 
 Public API
 ----------
@@ -34,37 +33,44 @@ NEXT_STEPS, ADVICE_TEXT, ADVICE_CODES, CONDITIONS, next_step
     The next step, and the "Evidence-Based Treatment Options" that fit the cause and the course.
 triage
     All of the above for the served prediction, in one pass.
-CAUSE_RULES, cause_points, ArticleRulesClassifier
-    The seven causes scored by the features the article names for each.
+
+The rules baseline (the seven causes scored by the features the article names for each) is in
+``training/article_rules.py``: only training uses it.
 """
 
 from __future__ import annotations
 
-import functools
-import math
-import operator
-from collections.abc import Mapping
-from dataclasses import dataclass
 from itertools import compress
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
 
-from model.intake import IntakeError, validate_frame
+from model.answers import (
+    Answers,
+    all_of,
+    answer_in,
+    answer_is,
+    any_of,
+    choose,
+    count,
+    decision,
+    is_one_case,
+    is_unknown,
+    number,
+    rows,
+)
+from vignettes.article import URGENCY_TIERS, load_article
 from vignettes.knowledge import KnowledgeError
-from vignettes.schema import CAUSES, FIELD_NAMES, MRI_FINDINGS, RED_FLAG_FIELDS
-from vignettes.triage_facts import URGENCY_TIERS, load_triage_facts
+from vignettes.schema import CAUSES, MRI_FINDINGS, RED_FLAG_FIELDS
 
-FACTS = load_triage_facts()
-"""The article's red flags, urgency tiers and advice as data (``vignettes/triage.toml``)."""
+FACTS = load_article()
+"""The article's facts as data (``vignettes/article.toml``): the nerve-root table, red flags,
+urgency tiers, MRI criteria and advice, each with its source."""
 
 __all__ = [
     "ADVICE_CODES",
     "ADVICE_TEXT",
-    "CAUSE_RULES",
     "CONDITIONS",
     "DERMATOME_ROOT",
     "MECHANISMS",
@@ -76,10 +82,7 @@ __all__ = [
     "TRIAGE_KEYS",
     "URGENCY_ACTION",
     "URGENCY_TIERS",
-    "ArticleRulesClassifier",
-    "Rule",
     "any_red_flag",
-    "cause_points",
     "dermatome_root",
     "fired_red_flags",
     "mechanism_scores",
@@ -93,121 +96,12 @@ __all__ = [
     "urgency",
 ]
 
-Answers: TypeAlias = pd.DataFrame | Mapping[str, Any]
-"""Validated intakes: a frame (one case per row) or one case (``validate_case``'s dict)."""
-
-
-# --------------------------------------------------------------------------------------------
-# Reading answers: True only where the answer is known and matches
-# --------------------------------------------------------------------------------------------
-
-
-def _one(df: Answers) -> bool:
-    """True for one case (a mapping of plain values), false for a frame."""
-    return not isinstance(df, pd.DataFrame)
-
-
-def _is(df: Answers, name: str, value: object) -> Any:
-    """Whether the answer to ``name`` is known and equal to ``value`` (unknown -> False).
-
-    Returns a ``bool`` for one case and a ``bool`` array (one per row) for a frame; so do the
-    other primitives.
-    """
-    if _one(df):
-        answer = df.get(name)
-        return answer is not None and answer == value
-    if name not in df:
-        return np.zeros(len(df), dtype=bool)
-    # Fast paths on the underlying arrays (a generic ``eq`` costs ~10x more).
-    array = df[name].array
-    if isinstance(array, pd.Categorical):
-        categories = array.categories
-        if value not in categories:
-            return np.zeros(len(df), dtype=bool)
-        return np.asarray(array.codes) == categories.get_loc(value)
-    if isinstance(array, pd.arrays.BooleanArray) and isinstance(value, bool):
-        return array.to_numpy(dtype=bool, na_value=not value) == value  # unknown -> False
-    return df[name].eq(value).fillna(False).to_numpy(dtype=bool)
-
-
-def _in(df: Answers, name: str, values: tuple[object, ...]) -> Any:
-    """Whether the answer to ``name`` is known and one of ``values``."""
-    if _one(df):
-        answer = df.get(name)
-        return answer is not None and answer in values
-    if name not in df:
-        return np.zeros(len(df), dtype=bool)
-    return df[name].isin(list(values)).fillna(False).to_numpy(dtype=bool)
-
-
-def _number(df: Answers, name: str) -> Any:
-    """A numeric answer as float, NaN where unknown (comparisons with NaN are False)."""
-    if _one(df):
-        answer = df.get(name)
-        return math.nan if answer is None else float(answer)
-    if name not in df:
-        return np.full(len(df), np.nan)
-    return pd.to_numeric(df[name]).astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-
-
-def _unknown(df: Answers, name: str) -> Any:
-    if _one(df):
-        return df.get(name) is None
-    if name not in df:
-        return np.ones(len(df), dtype=bool)
-    return df[name].isna().to_numpy(dtype=bool)
-
-
-def _any(conditions: list[Any]) -> Any:
-    """Elementwise OR of conditions (bools or bool arrays alike)."""
-    return functools.reduce(operator.or_, conditions)
-
-
-def _all(conditions: list[Any]) -> Any:
-    """Elementwise AND of conditions (bools or bool arrays alike)."""
-    return functools.reduce(operator.and_, conditions)
-
-
-def _count(*conditions: Any) -> Any:
-    """How many of the conditions hold: an ``int``, or an ``int64`` array per row."""
-    return sum(c if isinstance(c, bool) else np.asarray(c, dtype=np.int64) for c in conditions)
-
-
-def _choose(conditions: list[Any], choices: list[Any], default: Any) -> Any:
-    """The choice of the first condition that holds (``numpy.select`` for scalars too)."""
-    if isinstance(conditions[0], bool):
-        return next((c for cond, c in zip(conditions, choices, strict=True) if cond), default)
-    return np.select(conditions, choices, default)
-
-
-def _decision(decision: Any, n: int | None, name: str = "red_flag") -> Any:
-    """An optional decision (bool; None = False): per row by position, or one for a case."""
-    if n is None:
-        return bool(decision) if decision is not None else False
-    if decision is None:
-        return np.zeros(n, dtype=bool)
-    values = pd.Series(np.asarray(decision)).astype("boolean").fillna(False).to_numpy(dtype=bool)
-    if values.shape != (n,):
-        raise ValueError(f"{name}: expected {n} values (one per row), got {values.shape[0]}")
-    return values
-
-
-def _rows(df: Answers) -> int | None:
-    """Rows of a frame; ``None`` for one case."""
-    return None if _one(df) else len(df)
-
 
 # --------------------------------------------------------------------------------------------
 # "How to Tell Which Nerve Is Involved"
 # --------------------------------------------------------------------------------------------
 
-DERMATOME_ROOT: dict[str, str] = {
-    "front_of_thigh": "L2-L3",  # "Front of thigh | L2-L3"
-    "knee_inner_leg": "L3-L4",  # "Knee and inner leg | L3-L4"
-    "outer_leg_big_toe": "L5",  # "Outer leg to big toe | L5"
-    "back_of_leg_heel": "S1",  # "Back of leg to heel | S1"
-    "outer_foot": "S1-S2",  # "Outer foot | S1-S2"
-}
+DERMATOME_ROOT: dict[str, str] = {r.region: r.root for r in FACTS.pain_regions if r.root}
 """The article's table "How to Tell Which Nerve Is Involved": pain location -> likely nerve root.
 ``back_only`` and ``buttock_thigh`` are not in the table: pain that stays in the back, or reaches
 the buttock or thigh without following a root (somatic referred pain), points to no root."""
@@ -257,9 +151,9 @@ def _piriformis_pattern(df: Answers) -> Any:
     """The article's piriformis features in the sciatic territory: "Prominent buttock pain",
     "Lower back pain may be minimal or absent", pain where the sciatic nerve runs."""
     return (
-        _is(df, "buttock_pain", True)
-        & _is(df, "back_pain", False)
-        & _in(df, "pain_region", SCIATIC_REGIONS)
+        answer_is(df, "buttock_pain", True)
+        & answer_is(df, "back_pain", False)
+        & answer_in(df, "pain_region", SCIATIC_REGIONS)
     )
 
 
@@ -284,13 +178,13 @@ def nerve_territory(df: Answers, piriformis_likely: Any = None) -> Any:
     ndarray of object, or str or None
         One text (or ``None``) per row; for one case, the text or ``None``.
     """
-    if piriformis_likely is not None and not _one(df) and np.ndim(piriformis_likely) == 0:
+    if piriformis_likely is not None and not is_one_case(df) and np.ndim(piriformis_likely) == 0:
         piriformis_likely = np.full(len(df), bool(piriformis_likely))  # one cause for every row
-    sciatic = _in(df, "pain_region", SCIATIC_REGIONS) & (
-        _piriformis_pattern(df) | _decision(piriformis_likely, _rows(df), "piriformis_likely")
+    sciatic = answer_in(df, "pain_region", SCIATIC_REGIONS) & (
+        _piriformis_pattern(df) | decision(piriformis_likely, rows(df), "piriformis_likely")
     )
     roots = _root_names(df)
-    if _one(df):
+    if is_one_case(df):
         return SCIATIC_TERRITORY if sciatic else (None if roots is None else f"{roots} nerve root")
     text = np.array([None if r is None else f"{r} nerve root" for r in roots], dtype=object)
     return np.where(sciatic, SCIATIC_TERRITORY, text)
@@ -309,7 +203,7 @@ def _root_series(pain_region: pd.Series) -> pd.Series:
 
 RED_FLAG_TEXT: dict[str, str] = {flag.field: flag.text for flag in FACTS.red_flags}
 """The article's six red flags ("Seek urgent care if you experience: ..."), verbatim, by field
-(from ``vignettes/triage.toml``)."""
+(from ``vignettes/article.toml``)."""
 
 
 def red_flag_rules(df: Answers) -> pd.DataFrame | dict[str, bool]:
@@ -325,7 +219,7 @@ def red_flag_rules(df: Answers) -> pd.DataFrame | dict[str, bool]:
         ``bool`` columns, one per red-flag field (schema order), indexed like ``df``; for one
         case, a dict field -> bool in the same order.
     """
-    fired = {name: _is(df, name, True) for name in RED_FLAG_FIELDS}
+    fired = {name: answer_is(df, name, True) for name in RED_FLAG_FIELDS}
     return pd.DataFrame(fired, index=df.index) if isinstance(df, pd.DataFrame) else fired
 
 
@@ -334,15 +228,15 @@ def fired_red_flags(df: Answers) -> list[list[str]] | list[str]:
 
     For one case, that case's list.
     """
-    if _one(df):
-        return [name for name in RED_FLAG_FIELDS if _is(df, name, True)]
-    fired = np.column_stack([_is(df, name, True) for name in RED_FLAG_FIELDS])
+    if is_one_case(df):
+        return [name for name in RED_FLAG_FIELDS if answer_is(df, name, True)]
+    fired = np.column_stack([answer_is(df, name, True) for name in RED_FLAG_FIELDS])
     return [list(compress(RED_FLAG_FIELDS, row)) for row in fired]
 
 
 def any_red_flag(df: Answers) -> Any:
     """Whether any red-flag sign is answered ``True``: a bool array per row, or one bool."""
-    return _any([_is(df, name, True) for name in RED_FLAG_FIELDS])
+    return any_of([answer_is(df, name, True) for name in RED_FLAG_FIELDS])
 
 
 def red_flags_unasked(df: Answers) -> pd.Series | bool:
@@ -360,7 +254,7 @@ def red_flags_unasked(df: Answers) -> pd.Series | bool:
 
 def _unasked(df: Answers) -> Any:
     """:func:`red_flags_unasked` as a bool array per row, or one bool."""
-    return _all([_unknown(df, name) for name in RED_FLAG_FIELDS])
+    return all_of([is_unknown(df, name) for name in RED_FLAG_FIELDS])
 
 
 # --------------------------------------------------------------------------------------------
@@ -407,16 +301,16 @@ def mechanism_scores(df: Answers) -> pd.DataFrame | dict[str, int]:
 
 
 def _mechanism_points(df: Answers) -> dict[str, Any]:
-    neurological = _count(
-        _in(df, "pain_quality", ("sharp_electric", "burning")),
-        _is(df, "below_knee", True),
-        _any([_is(df, name, True) for name in _NEURO_SIGNS]),
-        _is(df, "worse_at_night", True),
+    neurological = count(
+        answer_in(df, "pain_quality", ("sharp_electric", "burning")),
+        answer_is(df, "below_knee", True),
+        any_of([answer_is(df, name, True) for name in _NEURO_SIGNS]),
+        answer_is(df, "worse_at_night", True),
     )
-    mechanical = _count(
-        _is(df, "pain_quality", "dull_aching"),
-        _is(df, "better_rest_movement", True),
-        _in(df, "pain_region", _LOCALISED),
+    mechanical = count(
+        answer_is(df, "pain_quality", "dull_aching"),
+        answer_is(df, "better_rest_movement", True),
+        answer_in(df, "pain_region", _LOCALISED),
     )
     return {"neurological": neurological, "mechanical": mechanical}
 
@@ -451,7 +345,7 @@ def _mechanism_code(df: Answers) -> Any:
     """Index into :data:`MECHANISMS` (see :func:`pain_mechanism`)."""
     scores = _mechanism_points(df)
     n, m = scores["neurological"], scores["mechanical"]
-    return _choose(
+    return choose(
         [(n == 0) & (m == 0), ((n >= 2) & (m >= 2)) | (n == m), n > m],
         [MECHANISMS.index("unclear"), MECHANISMS.index("mixed"), MECHANISMS.index("neurological")],
         MECHANISMS.index("mechanical"),
@@ -461,31 +355,20 @@ def _mechanism_code(df: Answers) -> Any:
 def _mechanism_names(df: Answers) -> Any:
     """:func:`pain_mechanism` as a name per row (object array) or one name."""
     code = _mechanism_code(df)
-    return MECHANISMS[code] if _one(df) else np.asarray(MECHANISMS, dtype=object)[code]
+    return MECHANISMS[code] if is_one_case(df) else np.asarray(MECHANISMS, dtype=object)[code]
 
 
 # --------------------------------------------------------------------------------------------
 # "Imaging: When MRI Helps (And When It Doesn't)"
 # --------------------------------------------------------------------------------------------
 
-MRI_REASON_TEXT: dict[str, str] = {
-    "persistent_beyond_6_8_weeks": "Pain persists beyond 6-8 weeks despite conservative care",
-    "progressive_neurological_deficit": "There is progressive weakness or neurological deficits",
-    "surgery_considered": "Surgery is being considered",
-    "red_flags_present": "Red flags are present, indicating potential serious pathology",
-    "already_imaged": (
-        "An MRI has already been done; MRI is useful only when interpreted in context with "
-        "clinical symptoms - treat the patient, not the scan"
-    ),
-}
-"""Reason codes of :func:`mri_indication`, with the article's words ("MRI is most useful when:").
-``already_imaged`` is information only and does not make MRI indicated."""
+MRI_REASON_TEXT: dict[str, str] = dict(FACTS.mri_criteria)
+"""Reason codes of :func:`mri_indication`, with the article's words ("MRI is most useful when:"),
+from ``vignettes/article.toml``. ``already_imaged`` is information only and does not make MRI
+indicated."""
 
-MRI_CRITERIA: tuple[str, ...] = (
-    "persistent_beyond_6_8_weeks",
-    "progressive_neurological_deficit",
-    "surgery_considered",
-    "red_flags_present",
+MRI_CRITERIA: tuple[str, ...] = tuple(
+    code for code in MRI_REASON_TEXT if code not in FACTS.mri_information
 )
 PERSISTENT_WEEKS = 6.0
 """The lower end of the article's "beyond 6-8 weeks"."""
@@ -494,8 +377,10 @@ _IMAGED = MRI_FINDINGS[1:]  # every finding but "not_done": an MRI was done
 
 def _severe_weakness(df: Answers) -> Any:
     """Proxy for the article's "Severe leg weakness develops": weakness that is getting worse."""
-    worsening = _is(df, "progressive_weakness", True) | _is(df, "progressive_symptoms", True)
-    return _is(df, "weakness", True) & worsening
+    worsening = answer_is(df, "progressive_weakness", True) | answer_is(
+        df, "progressive_symptoms", True
+    )
+    return answer_is(df, "weakness", True) & worsening
 
 
 def _progressive_deficit(df: Answers) -> Any:
@@ -504,8 +389,10 @@ def _progressive_deficit(df: Answers) -> Any:
     Fires on progressive leg weakness, or progressive nerve symptoms together with a measurable
     deficit (weakness or changed reflexes).
     """
-    deficit = _is(df, "weakness", True) | _is(df, "reflex_changes", True)
-    return _is(df, "progressive_weakness", True) | (_is(df, "progressive_symptoms", True) & deficit)
+    deficit = answer_is(df, "weakness", True) | answer_is(df, "reflex_changes", True)
+    return answer_is(df, "progressive_weakness", True) | (
+        answer_is(df, "progressive_symptoms", True) & deficit
+    )
 
 
 def _surgery_considered(df: Answers, mechanism: Any = None, cause: Any = None) -> Any:
@@ -526,7 +413,7 @@ def _surgery_considered(df: Answers, mechanism: Any = None, cause: Any = None) -
 def _red_flags_present(df: Answers, red_flag: Any = None, reported: Any = None) -> Any:
     """A reported red-flag sign (``reported``, when the caller has it) or ``red_flag``."""
     reported = any_red_flag(df) if reported is None else reported
-    return reported | _decision(red_flag, _rows(df))
+    return reported | decision(red_flag, rows(df))
 
 
 def mri_indication(df: Answers, red_flag: Any = None) -> tuple[Any, list[Any]]:
@@ -591,24 +478,24 @@ def _mri_flags(
     """
     return {
         "persistent_beyond_6_8_weeks": (
-            (_number(df, "duration_weeks") >= PERSISTENT_WEEKS)
-            & _is(df, "conservative_care_failed", True)
+            (number(df, "duration_weeks") >= PERSISTENT_WEEKS)
+            & answer_is(df, "conservative_care_failed", True)
         ),
         "progressive_neurological_deficit": _progressive_deficit(df),
         "surgery_considered": _surgery_considered(df, mechanism, cause),
         "red_flags_present": _red_flags_present(df, red_flag, reported),
-        "already_imaged": _in(df, "mri_finding", _IMAGED),
+        "already_imaged": answer_in(df, "mri_finding", _IMAGED),
     }
 
 
 # --------------------------------------------------------------------------------------------
 # Urgency, the next step and advice ("Red Flags", "Imaging", "Evidence-Based Treatment
-# Options", "Why Chronic Radiating Pain Persists"): the engine for vignettes/triage.toml
+# Options", "Why Chronic Radiating Pain Persists"): the engine for vignettes/article.toml
 # --------------------------------------------------------------------------------------------
 
 URGENCY_DTYPE = pd.CategoricalDtype(list(URGENCY_TIERS))
 URGENCY_ACTION: dict[str, str] = dict(FACTS.urgency_action)
-"""What each urgency tier asks for, from ``vignettes/triage.toml``."""
+"""What each urgency tier asks for, from ``vignettes/article.toml``."""
 RED_FLAG_TIER: dict[str, str] = {flag.field: flag.tier for flag in FACTS.red_flags}
 """The tier a reported red-flag sign sets: ``"emergency"`` (cauda equina signs) or ``"urgent"``."""
 _SIGNS_OF_TIER = {
@@ -648,7 +535,7 @@ CONDITIONS: tuple[str, ...] = (
     "chronic",
     *(f"likely_{cause}" for cause in CAUSES),
 )
-"""The named conditions ``triage.toml``'s advice may use (``when_all``, ``when_any``,
+"""The named conditions ``article.toml``'s advice may use (``when_all``, ``when_any``,
 ``unless_any``), each computed per case by :func:`_conditions`:
 
 * ``red_flag_questions_unanswered`` - at least one red-flag question is unknown;
@@ -672,7 +559,7 @@ _unknown_conditions = sorted(
 )
 if _unknown_conditions:
     raise KnowledgeError(
-        f"triage.toml advice: unknown conditions {_unknown_conditions}; known: {list(CONDITIONS)}"
+        f"article.toml advice: unknown conditions {_unknown_conditions}; known: {list(CONDITIONS)}"
     )
 
 
@@ -685,7 +572,7 @@ def _advice_text(item: Any) -> str:
 
 ADVICE_TEXT: dict[str, str] = {item.code: _advice_text(item) for item in FACTS.advice}
 """Every advice text, by code (the documented vocabulary of ``advice_codes``), in the order
-given; from ``vignettes/triage.toml``, which also holds each item's source and conditions."""
+given; from ``vignettes/article.toml``, which also holds each item's source and conditions."""
 ADVICE_CODES: tuple[str, ...] = tuple(ADVICE_TEXT)
 _ADVICE_RULES = tuple(
     (item.code, frozenset(URGENCY_TIERS.index(t) for t in item.tiers), item)
@@ -715,13 +602,13 @@ def _disabling(df: Answers, mechanism: Any, cause: Any = None) -> Any:
     still improve), and not piriformis syndrome or mechanical pain when the likely cause is known
     (neither has a compressed spinal root for surgery to free).
     """
-    n = _rows(df)
+    n = rows(df)
     off_spine = _likely(cause, "piriformis_syndrome", n) | _likely(cause, "mechanical_pain", n)
     return (
-        _is(df, "conservative_care_failed", True)
-        & _is(df, "leg_pain_worse_than_back", True)
+        answer_is(df, "conservative_care_failed", True)
+        & answer_is(df, "leg_pain_worse_than_back", True)
         & (mechanism == "neurological")
-        & (_number(df, "duration_weeks") >= PERSISTENT_WEEKS)
+        & (number(df, "duration_weeks") >= PERSISTENT_WEEKS)
         & _not(off_spine)
     )
 
@@ -730,27 +617,30 @@ def _conditions(
     df: Answers, mechanism: Any, mri_flags: dict[str, Any], indicated: Any, cause: Any
 ) -> dict[str, Any]:
     """Every :data:`CONDITIONS` entry, per row (bool arrays) or for one case (bools)."""
-    n = _rows(df)
+    n = rows(df)
     out = {
-        "red_flag_questions_unanswered": _any([_unknown(df, f) for f in RED_FLAG_FIELDS]),
+        "red_flag_questions_unanswered": any_of([is_unknown(df, f) for f in RED_FLAG_FIELDS]),
         "mri_indicated": indicated,
         "already_imaged": mri_flags["already_imaged"],
         "mechanical_pain_pattern": mechanism == "mechanical",
         "neurological_pain_pattern": mechanism == "neurological",
-        "radicular_pain": _in(df, "pain_region", _ROOT_REGIONS) | _is(df, "below_knee", True),
-        "conservative_care_failed": _is(df, "conservative_care_failed", True),
+        "radicular_pain": answer_in(df, "pain_region", _ROOT_REGIONS)
+        | answer_is(df, "below_knee", True),
+        "conservative_care_failed": answer_is(df, "conservative_care_failed", True),
         "progressive_deficit": _progressive_deficit(df),
         "severe_weakness": _severe_weakness(df),
         "disabling_after_conservative_care": _disabling(df, mechanism, cause),
-        "chronic": _number(df, "duration_weeks") >= CHRONIC_WEEKS,
+        "chronic": number(df, "duration_weeks") >= CHRONIC_WEEKS,
     }
     return out | {f"likely_{c}": _likely(cause, c, n) for c in CAUSES}
 
 
 def _urgency_code(df: Answers, red_flag_model: Any = None) -> Any:
     """Index into :data:`URGENCY_TIERS`: reported signs by rule, then the model, then routine."""
-    signs = [_any([_is(df, f, True) for f in _SIGNS_OF_TIER[t]]) for t in ("emergency", "urgent")]
-    return _choose([*signs, _decision(red_flag_model, _rows(df))], [0, 1, 2], 3)
+    signs = [
+        any_of([answer_is(df, f, True) for f in _SIGNS_OF_TIER[t]]) for t in ("emergency", "urgent")
+    ]
+    return choose([*signs, decision(red_flag_model, rows(df))], [0, 1, 2], 3)
 
 
 def urgency(df: Answers, red_flag_model: Any = None) -> pd.Series | str:
@@ -764,7 +654,7 @@ def urgency(df: Answers, red_flag_model: Any = None) -> pd.Series | str:
     * ``"routine"`` - otherwise: conservative care first, with safety-netting.
 
     Emergency and urgent come from reported signs only (which tier a sign sets is data:
-    ``vignettes/triage.toml``); the model can raise a case to review, never lower a tier.
+    ``vignettes/article.toml``); the model can raise a case to review, never lower a tier.
 
     Parameters
     ----------
@@ -798,7 +688,7 @@ def urgency(df: Answers, red_flag_model: Any = None) -> pd.Series | str:
 
 
 def _advice_codes(tier: Any, conditions: dict[str, Any]) -> list[Any]:
-    """The advice codes that apply (one list, or one list per row), in ``triage.toml`` order."""
+    """The advice codes that apply (one list, or one list per row), in ``article.toml`` order."""
     if isinstance(tier, int):
         return [
             code
@@ -814,7 +704,7 @@ def _advice_codes(tier: Any, conditions: dict[str, Any]) -> list[Any]:
         for c in item.when_all:
             mask &= conditions[c]
         if item.when_any:
-            mask &= _any([conditions[c] for c in item.when_any])
+            mask &= any_of([conditions[c] for c in item.when_any])
         for c in item.unless_any:
             mask &= ~conditions[c]
         masks.append(mask)
@@ -823,7 +713,7 @@ def _advice_codes(tier: Any, conditions: dict[str, Any]) -> list[Any]:
 
 def _step_code(tier: Any, indicated: Any, imaged: Any) -> Any:
     """Index into :data:`NEXT_STEPS` (per row, or for one case)."""
-    return _choose(
+    return choose(
         [tier == 0, tier == 1, indicated & _not(imaged), indicated & imaged, tier == 2],
         [0, 1, 2, 3, 4],
         5,
@@ -832,9 +722,9 @@ def _step_code(tier: Any, indicated: Any, imaged: Any) -> Any:
 
 def _unanswered(df: Answers) -> list[Any]:
     """The red-flag questions left unanswered, schema order (one list, or one per row)."""
-    if _one(df):
-        return [name for name in RED_FLAG_FIELDS if _unknown(df, name)]
-    unknown = np.column_stack([_unknown(df, name) for name in RED_FLAG_FIELDS])
+    if is_one_case(df):
+        return [name for name in RED_FLAG_FIELDS if is_unknown(df, name)]
+    unknown = np.column_stack([is_unknown(df, name) for name in RED_FLAG_FIELDS])
     return [list(compress(RED_FLAG_FIELDS, row)) for row in unknown]
 
 
@@ -846,7 +736,7 @@ def next_step(
     The next step (:data:`NEXT_STEPS`) follows the urgency (:func:`urgency`), then the article's
     MRI criteria (:func:`mri_indication`; an MRI already on file is read in context, not
     repeated), then the model's review alert, then conservative care. The advice is every item
-    of ``vignettes/triage.toml`` whose tier and conditions (:data:`CONDITIONS`) hold: evaluation
+    of ``vignettes/article.toml`` whose tier and conditions (:data:`CONDITIONS`) hold: evaluation
     first for emergency and urgent cases; conservative care, the article's treatment options
     that fit the cause and the course, and safety-netting for review and routine ones.
 
@@ -948,13 +838,13 @@ def _triage_parts(
     df: Answers, red_flag_model: Any = None, cause: Any = None, mri_indicated: Any = None
 ) -> dict[str, Any]:
     """Everything :func:`triage` and :func:`next_step` return, each computed once."""
-    one = _one(df)
+    one = is_one_case(df)
     tier = _urgency_code(df, red_flag_model)
     mechanism = _mechanism_names(df)
     flags = _mri_flags(df, None, mechanism, None, cause)
     indicated, reasons = _mri_result(flags)
     if mri_indicated is not None:
-        indicated = _decision(mri_indicated, _rows(df), "mri_indicated")
+        indicated = decision(mri_indicated, rows(df), "mri_indicated")
     codes = _advice_codes(tier, _conditions(df, mechanism, flags, indicated, cause))
     step = _step_code(tier, indicated, flags["already_imaged"])
     return {
@@ -996,366 +886,9 @@ def _names(names: tuple[str, ...], code: Any) -> Any:
 
 def _root_names(df: Answers) -> Any:
     """Nerve root per row (object array, ``None`` for no root) or for one case."""
-    if _one(df):
+    if is_one_case(df):
         return dermatome_root(df.get("pain_region"))
     if "pain_region" not in df:
         return np.full(len(df), None, dtype=object)
     roots = _root_series(df["pain_region"]).astype(object).to_numpy()
     return np.where(pd.isna(roots), None, roots)
-
-
-# --------------------------------------------------------------------------------------------
-# The causes: a careful reader's points system
-# --------------------------------------------------------------------------------------------
-
-
-MRI_BACKGROUND_AGES: tuple[float, ...] = (20, 30, 40, 50, 60, 70, 80)
-MRI_BACKGROUND_PREVALENCE: dict[str, tuple[float, ...]] = {
-    # disc degeneration: 37% at 20 -> 96% at 80
-    "degenerative_changes": (0.37, 0.52, 0.68, 0.80, 0.88, 0.93, 0.96),
-    # disc protrusion: 29% at 20 -> 43% at 80
-    "disc_herniation": (0.29, 0.31, 0.33, 0.36, 0.38, 0.40, 0.43),
-    # spondylolisthesis: rare when young, about half at 80
-    "spondylolisthesis": (0.03, 0.05, 0.08, 0.14, 0.23, 0.25, 0.50),
-}
-"""Share of people WITHOUT back pain whose MRI shows the finding, by age (Brinjikji et al., AJNR
-2015;36:811-816, systematic review of 3,110 asymptomatic people; linear between the decades).
-"Treat the patient, not the scan": such a finding is evidence only in proportion to how rare it
-is without pain at that age. The review gives no stenosis figures; stenosis findings are not
-discounted (assumption)."""
-
-
-def background_prevalence(finding: str, age: Any) -> Any:
-    """:data:`MRI_BACKGROUND_PREVALENCE` of ``finding`` at ``age`` (0 for other findings)."""
-    curve = MRI_BACKGROUND_PREVALENCE.get(finding)
-    if curve is None:
-        return 0.0 if isinstance(age, float) else np.zeros(np.shape(age))
-    out = np.interp(age, MRI_BACKGROUND_AGES, curve)
-    return float(out) if np.ndim(out) == 0 else out
-
-
-@dataclass(frozen=True)
-class Rule:
-    """``points`` for ``cause`` when the answer to ``field`` satisfies ``op value``.
-
-    ``op`` is ``"is"`` (equal), ``"in"`` (one of a tuple) or ``"gt"`` (numeric, greater than).
-    Unknown answers never satisfy a rule. A rule on an MRI finding (``field`` is
-    ``mri_finding``) counts ``1 - prevalence`` of its points, the prevalence of the finding in
-    people without pain at the patient's age (:func:`background_prevalence`).
-    """
-
-    cause: str
-    field: str
-    op: Literal["is", "in", "gt"]
-    value: object
-    points: float
-    source: str
-
-    def matches(self, df: pd.DataFrame) -> np.ndarray:
-        """Rows of ``df`` where the rule applies."""
-        if self.op == "is":
-            return _is(df, self.field, self.value)
-        if self.op == "in":
-            return _in(df, self.field, tuple(self.value))  # type: ignore[arg-type]
-        return _number(df, self.field) > float(self.value)  # type: ignore[arg-type]
-
-    def weight(self, df: pd.DataFrame) -> np.ndarray:
-        """Share of :attr:`points` each row earns: 0 where the rule does not apply, else 1, or
-        less for an MRI finding that is common without pain at the row's age."""
-        applies = np.asarray(self.matches(df), dtype=float)
-        if self.field != "mri_finding" or self.op != "is":
-            return applies
-        age = _number(df, "age")
-        discount = 1.0 - background_prevalence(str(self.value), np.nan_to_num(age, nan=50.0))
-        return applies * discount
-
-
-_ONE_SIDE = ("left", "right")
-_SHARP = ("sharp_electric", "burning")
-
-CAUSE_RULES: tuple[Rule, ...] = (
-    # 1. Lumbar Disc Herniation - "Typical symptoms"
-    Rule("disc_herniation", "pain_quality", "is", "sharp_electric", 1.0, "Sharp leg pain"),
-    Rule(
-        "disc_herniation",
-        "leg_pain_worse_than_back",
-        "is",
-        True,
-        1.0,
-        "Sharp leg pain that may be worse than back pain",
-    ),
-    Rule("disc_herniation", "worse_sitting", "is", True, 1.0, "Pain worsens with sitting"),
-    Rule("disc_herniation", "worse_bending_forward", "is", True, 1.0, "or bending forward"),
-    Rule(
-        "disc_herniation",
-        "worse_cough_sneeze",
-        "is",
-        True,
-        1.5,
-        "Coughing, sneezing, or straining can intensify symptoms",
-    ),
-    Rule(
-        "disc_herniation",
-        "below_knee",
-        "is",
-        True,
-        0.5,
-        "True sciatica most often involves the L5 or S1 nerve roots (down to the foot)",
-    ),
-    Rule("disc_herniation", "sides", "in", _ONE_SIDE, 0.5, "[sciatica] usually affects one leg"),
-    # The straight-leg raise (not in the article): points ~ the natural log of the published
-    # likelihood ratios, van der Windt et al., Cochrane 2010 (sensitivity 0.92, specificity 0.28;
-    # crossed 0.28 / 0.90): positive LR 1.3, negative LR 0.29, crossed positive LR 2.8.
-    Rule("disc_herniation", "straight_leg_raise", "is", True, 0.25, "SLR: sensitive"),
-    Rule("disc_herniation", "straight_leg_raise", "is", False, -1.25, "negative SLR: unlikely"),
-    Rule("disc_herniation", "crossed_straight_leg_raise", "is", True, 1.0, "crossed SLR: specific"),
-    Rule("disc_herniation", "mri_finding", "is", "disc_herniation", 1.0, "MRI, in context"),
-    Rule("disc_herniation", "better_sitting", "is", True, -1.0, "contrast: stenosis eased sitting"),
-    Rule(
-        "disc_herniation",
-        "better_bending_forward",
-        "is",
-        True,
-        -1.0,
-        "contrast: stenosis eased bending forward, disc herniation worse bending forward",
-    ),
-    # 2. Lumbar Spinal Stenosis - "Key features"
-    Rule("spinal_stenosis", "age", "gt", 50, 1.0, "It is more common in adults over 50"),
-    Rule("spinal_stenosis", "worse_walking", "is", True, 1.0, "Leg pain worsens with walking"),
-    Rule("spinal_stenosis", "worse_standing", "is", True, 0.5, "or standing"),
-    Rule("spinal_stenosis", "better_sitting", "is", True, 1.5, "Pain improves with sitting"),
-    Rule("spinal_stenosis", "better_bending_forward", "is", True, 1.5, "or bending forward"),
-    Rule("spinal_stenosis", "sides", "is", "both", 1.5, "Often affects both legs"),
-    Rule(
-        "spinal_stenosis",
-        "pain_quality",
-        "is",
-        "heaviness_fatigue",
-        1.5,
-        "Pain may feel like heaviness or fatigue rather than sharp pain",
-    ),
-    Rule("spinal_stenosis", "mri_finding", "is", "central_stenosis", 1.0, "MRI, in context"),
-    Rule("spinal_stenosis", "worse_sitting", "is", True, -1.0, "contrast: improves with sitting"),
-    Rule("spinal_stenosis", "worse_bending_forward", "is", True, -1.0, "contrast: improves"),
-    # 3. Foraminal Stenosis - "Symptoms"
-    Rule("foraminal_stenosis", "sides", "in", _ONE_SIDE, 0.5, "Pain usually affects one side"),
-    Rule("foraminal_stenosis", "worse_extension", "is", True, 1.5, "Pain worsens with extension"),
-    Rule("foraminal_stenosis", "pain_quality", "in", _SHARP, 0.5, "Can mimic sciatica"),
-    Rule("foraminal_stenosis", "mri_finding", "is", "foraminal_stenosis", 1.0, "MRI, in context"),
-    # 4. Piriformis Syndrome - "Features"
-    Rule("piriformis_syndrome", "buttock_pain", "is", True, 1.5, "Prominent buttock pain"),
-    Rule(
-        "piriformis_syndrome",
-        "worse_sitting",
-        "is",
-        True,
-        1.0,
-        "Pain worsens with prolonged sitting",
-    ),
-    Rule(
-        "piriformis_syndrome",
-        "back_pain",
-        "is",
-        False,
-        1.5,
-        "Lower back pain may be minimal or absent",
-    ),
-    Rule("piriformis_syndrome", "mri_finding", "is", "normal", 1.0, "Spine imaging may be normal"),
-    # 5. Spondylolisthesis - "Consequences"
-    Rule("spondylolisthesis", "worse_standing", "is", True, 1.0, "worsens with standing"),
-    Rule("spondylolisthesis", "worse_extension", "is", True, 1.0, "or spinal extension"),
-    Rule(
-        "spondylolisthesis",
-        "progressive_symptoms",
-        "is",
-        True,
-        1.5,
-        "Can cause progressive nerve symptoms",
-    ),
-    Rule(
-        "spondylolisthesis",
-        "mri_finding",
-        "is",
-        "spondylolisthesis",
-        1.5,
-        "one vertebra slips forward relative to another (seen on imaging)",
-    ),
-    # 6. Degenerative Disc Disease - "usually an age-related structural change"
-    Rule("degenerative_disc_disease", "age", "gt", 40, 0.5, "an age-related structural change"),
-    Rule(
-        "degenerative_disc_disease",
-        "mri_finding",
-        "is",
-        "degenerative_changes",
-        1.5,
-        "Disc height loss narrows nerve space (degenerative changes on MRI, in context)",
-    ),
-    Rule("degenerative_disc_disease", "pain_quality", "is", "dull_aching", 0.5, "not sharp"),
-    Rule(
-        "degenerative_disc_disease",
-        "back_pain",
-        "is",
-        True,
-        0.5,
-        "Movement patterns overload specific spinal segments",
-    ),
-    # Mechanical pain - "Mechanical Pain vs Neurological Pain"
-    Rule("mechanical_pain", "pain_quality", "is", "dull_aching", 1.0, "Dull, aching, or stiff"),
-    Rule(
-        "mechanical_pain",
-        "better_rest_movement",
-        "is",
-        True,
-        1.5,
-        "Improves with rest or gentle movement",
-    ),
-    Rule(
-        "mechanical_pain",
-        "pain_region",
-        "in",
-        _LOCALISED,
-        1.5,
-        "Localized to the lower back or a specific region of the leg",
-    ),
-    Rule("mechanical_pain", "below_knee", "is", False, 0.5, "or a specific region of the leg"),
-    *(
-        Rule(
-            "mechanical_pain",
-            sign,
-            "is",
-            value,
-            points,
-            "arises from muscles, joints, ligaments, or discs rather than the nerves themselves",
-        )
-        for sign in ("numbness", "tingling", "weakness")
-        for value, points in ((False, 0.5), (True, -1.0))
-    ),
-    Rule("mechanical_pain", "pain_quality", "in", _SHARP, -1.0, "contrast: neurological pain"),
-)
-"""The points system of :class:`ArticleRulesClassifier`: for each cause, the features the
-article names for it (``source`` quotes it), with a few negative points where the article
-contrasts two causes. Weights are a careful reader's judgement (1 = a named feature, 1.5 = a
-distinctive one, 0.5 = a shared or weak one), fixed, never fitted."""
-
-
-def cause_points(cases: pd.DataFrame) -> pd.DataFrame:
-    """Total points of each cause under :data:`CAUSE_RULES` (unknown answers add nothing).
-
-    An MRI finding earns its points times ``1 - `` its prevalence without pain at the case's age
-    (:meth:`Rule.weight`): "Treat the patient, not the scan".
-
-    Returns
-    -------
-    pandas.DataFrame
-        One float column per cause (order of ``vignettes.schema.CAUSES``), indexed like ``X``.
-    """
-    points = np.zeros((len(cases), len(CAUSES)))
-    for rule in CAUSE_RULES:
-        points[:, CAUSES.index(rule.cause)] += rule.points * rule.weight(cases)
-    return pd.DataFrame(points, columns=list(CAUSES), index=cases.index)
-
-
-class ArticleRulesClassifier(ClassifierMixin, BaseEstimator):
-    """The article read as a points system: a transparent, untrained baseline.
-
-    Each cause scores the points of :data:`CAUSE_RULES` that apply; points become probabilities
-    with a fixed softmax, ``p = floor + (1 - 7 * floor) * softmax(scale * points)``, so every
-    probability is at least ``floor`` and log-loss stays finite. Nothing is learned from data:
-    :meth:`fit` only checks its input and records the (fixed) class list.
-
-    The red flag follows the article's "Seek urgent care if you experience" list: probability
-    ``red_flag_fired_proba`` when any red-flag sign is answered ``True``, else
-    ``red_flag_baseline_proba``.
-
-    Parameters
-    ----------
-    scale : float, default=1.0
-        Softmax scale: probability ratio ``exp(scale)`` per point of difference.
-    floor : float, default=1e-3
-        Smallest probability of any cause.
-    red_flag_fired_proba : float, default=1.0
-        Red-flag probability when a sign fired.
-    red_flag_baseline_proba : float, default=0.01
-        Red-flag probability otherwise.
-
-    Attributes
-    ----------
-    classes_ : numpy.ndarray of str
-        ``vignettes.schema.CAUSES``, in that order.
-    n_features_in_ : int
-        Number of contract fields.
-    feature_names_in_ : numpy.ndarray of str
-        The contract fields, in schema order.
-    """
-
-    def __init__(
-        self,
-        scale: float = 1.0,
-        floor: float = 1e-3,
-        red_flag_fired_proba: float = 1.0,
-        red_flag_baseline_proba: float = 0.01,
-    ) -> None:
-        self.scale = scale
-        self.floor = floor
-        self.red_flag_fired_proba = red_flag_fired_proba
-        self.red_flag_baseline_proba = red_flag_baseline_proba
-
-    def fit(self, X: pd.DataFrame, y: Any = None) -> ArticleRulesClassifier:
-        """Check ``X`` (and ``y`` if given: labels among the causes); record the class list.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame
-            Cases, as accepted by :func:`model.intake.validate_frame`.
-        y : array-like of str, optional
-            Causes; only checked (length and values), never learned from.
-
-        Returns
-        -------
-        ArticleRulesClassifier
-            ``self``.
-        """
-        n_rows = len(validate_frame(X))
-        if not 0 <= self.floor * len(CAUSES) < 1:
-            raise ValueError(f"floor: expected 0 <= floor < {1 / len(CAUSES):.3g}")
-        if y is not None:
-            labels = pd.Series(np.asarray(y, dtype=object))
-            if len(labels) != n_rows:
-                raise ValueError(f"y: expected {n_rows} labels, got {len(labels)}")
-            unknown = ~labels.isin(list(CAUSES))
-            if unknown.any():
-                raise IntakeError(
-                    "cause",
-                    "one of " + ", ".join(map(repr, CAUSES)),
-                    f"cause: {labels[unknown].iloc[0]!r} is not allowed; expected one of "
-                    + ", ".join(map(repr, CAUSES)),
-                )
-        self.classes_ = np.asarray(CAUSES, dtype=object)
-        self.n_features_in_ = len(FIELD_NAMES)
-        self.feature_names_in_ = np.asarray(FIELD_NAMES, dtype=object)
-        return self
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Probability of each cause (columns in ``classes_`` order; rows sum to 1)."""
-        check_is_fitted(self, "classes_")
-        logits = self.scale * cause_points(validate_frame(X)).to_numpy()
-        logits -= logits.max(axis=1, keepdims=True)
-        soft = np.exp(logits)
-        soft /= soft.sum(axis=1, keepdims=True)
-        return self.floor + (1.0 - len(CAUSES) * self.floor) * soft
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """The most likely cause of each case (ties go to the earlier cause in ``classes_``)."""
-        check_is_fitted(self, "classes_")
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
-
-    def red_flag_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Probability that the case needs urgent evaluation, from the article's red flags."""
-        check_is_fitted(self, "classes_")
-        fired = any_red_flag(validate_frame(X))
-        return np.where(fired, self.red_flag_fired_proba, self.red_flag_baseline_proba)
-
-    def predict_red_flag(self, X: pd.DataFrame) -> np.ndarray:
-        """The red-flag decision: any red-flag sign answered ``True``."""
-        check_is_fitted(self, "classes_")
-        return any_red_flag(validate_frame(X))

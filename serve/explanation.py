@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 from typing import TYPE_CHECKING, Any
 
-from model.rules import DERMATOME_ROOT, RED_FLAG_TEXT, RED_FLAG_TIER
+from model.rules import DERMATOME_ROOT, FACTS, RED_FLAG_TEXT, RED_FLAG_TIER
 from vignettes.schema import FIELD_BY_NAME
 
 if TYPE_CHECKING:
@@ -22,15 +22,9 @@ MIN_SHOWN_CONTRIBUTION = 0.005
 """Contributions smaller than this (in logit units) are not worth listing as reasons."""
 
 _WIDTH = 100
-REGION_TEXT = {
-    "buttock_thigh": "buttock or thigh, without following a root",
-    "front_of_thigh": "front of the thigh",
-    "knee_inner_leg": "knee and inner leg",
-    "outer_leg_big_toe": "outer leg to the big toe",
-    "back_of_leg_heel": "back of the leg to the heel",
-    "outer_foot": "outer foot",
-}
-"""The article's pain locations ("How to Tell Which Nerve Is Involved"), in its words."""
+REGION_TEXT = {r.region: r.where for r in FACTS.pain_regions}
+"""The article's pain locations ("How to Tell Which Nerve Is Involved"), in words
+(``vignettes/article.toml``)."""
 _STEP_TEXT = {
     "emergency_assessment": "EMERGENCY assessment today",
     "urgent_evaluation": "URGENT specialist evaluation",

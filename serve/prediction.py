@@ -133,7 +133,7 @@ class Prediction:
     advice_codes : list of str
         The advice given, as codes from ``model.rules.ADVICE_CODES`` (e.g.
         ``"epidural_steroid_injection"``, ``"surgery"``, ``"safety_net"``); each item's source
-        and conditions are in ``vignettes/triage.toml``.
+        and conditions are in ``vignettes/article.toml``.
     advice : list of str
         The advice texts, in the same order.
     model_name, model_version : str

@@ -14,19 +14,14 @@ import pandas as pd
 import pytest
 
 import vignettes
+from vignettes.article import load_article
 from vignettes.schema import CAUSES, RED_FLAG_FIELDS
 
 N_ROWS = 200_000
 SEED = 20_240_601
 
-# The article's table "How to Tell Which Nerve Is Involved".
-ROOT_REGION = {
-    "L2-L3": "front_of_thigh",
-    "L3-L4": "knee_inner_leg",
-    "L5": "outer_leg_big_toe",
-    "S1": "back_of_leg_heel",
-    "S1-S2": "outer_foot",
-}
+# The article's table "How to Tell Which Nerve Is Involved" (vignettes/article.toml).
+ROOT_REGION = {r.root: r.region for r in load_article().pain_regions if r.root}
 NEURO_SIGNS = ("numbness", "tingling", "weakness", "reflex_changes")
 
 

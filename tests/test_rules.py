@@ -17,7 +17,6 @@ import vignettes
 from model.intake import IntakeError, validate_case, validate_frame
 from model.rules import (
     ADVICE_TEXT,
-    CAUSE_RULES,
     DERMATOME_ROOT,
     MECHANISMS,
     MRI_REASON_TEXT,
@@ -25,9 +24,7 @@ from model.rules import (
     RED_FLAG_TEXT,
     SCIATIC_TERRITORY,
     TRIAGE_KEYS,
-    ArticleRulesClassifier,
     any_red_flag,
-    cause_points,
     dermatome_root,
     fired_red_flags,
     mechanism_scores,
@@ -39,6 +36,7 @@ from model.rules import (
     red_flags_unasked,
     triage,
 )
+from training.article_rules import CAUSE_RULES, ArticleRulesClassifier, cause_points
 from vignettes.schema import CAUSES, FIELD_BY_NAME, FIELD_NAMES, PAIN_REGIONS, RED_FLAG_FIELDS
 
 

@@ -16,8 +16,8 @@ import vignettes
 from training import TrainConfig, train
 from training.calibrate import fit_platt, fit_temperature
 from training.metrics import expected_calibration_error, threshold_for_recall
+from vignettes.article import URGENCY_TIERS
 from vignettes.schema import CAUSES
-from vignettes.triage_facts import URGENCY_TIERS
 
 CANDIDATE_METRICS = (
     "accuracy",

@@ -7,6 +7,7 @@ model's tiers are checked in tests/test_serve.py (golden cases) and tests/test_t
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,9 @@ from model import rules
 from model.intake import validate_case, validate_frame
 from model.triage import RED_FLAG_COST_RATIO, cost_ratio_threshold
 from training.metrics import served_tiers, urgency_metrics, urgency_tradeoff
+from vignettes.article import URGENCY_TIERS, load_article, parse_article
 from vignettes.knowledge import KnowledgeError
 from vignettes.schema import CAUSES, FIELDS, RED_FLAG_FIELDS
-from vignettes.triage_facts import URGENCY_TIERS, load_triage_facts, parse_triage_facts
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CONSERVATIVE = ("conservative_care", "activity_modification", "physical_therapy", "safety_net")
@@ -181,7 +182,7 @@ def test_the_frame_gives_each_row_what_the_case_gives() -> None:
 
 
 def test_every_fact_is_sourced_and_every_condition_known() -> None:
-    facts = load_triage_facts()
+    facts = load_article()
     assert [f.field for f in facts.red_flags] == list(RED_FLAG_FIELDS)
     assert {f.field for f in facts.red_flags if f.tier == "emergency"} == set(EMERGENCY_SIGNS)
     for item in facts.advice:
@@ -195,9 +196,9 @@ def test_every_fact_is_sourced_and_every_condition_known() -> None:
 def _doc() -> dict[str, Any]:
     import tomllib
 
-    from vignettes.triage_facts import TRIAGE_FACTS_PATH
+    from vignettes.article import ARTICLE_PATH
 
-    return tomllib.loads(TRIAGE_FACTS_PATH.read_text())
+    return tomllib.loads(ARTICLE_PATH.read_text())
 
 
 @pytest.mark.parametrize(
@@ -209,13 +210,34 @@ def _doc() -> dict[str, Any]:
         (lambda d: d["advice"]["surgery"].update(whenall=[]), "unknown keys"),
         (lambda d: d["red_flags"].pop("fever"), "one entry per red-flag field"),
         (lambda d: d["urgency"].pop("review"), "urgency: expected the tiers"),
+        (
+            lambda d: d["pain_regions"]["front_of_thigh"].update(root="L9"),
+            "pain_regions.front_of_thigh.root",
+        ),
+        (
+            lambda d: d["rules_baseline"]["rules"][0].update(field="worse_coughing"),
+            "rules_baseline.rules[0].field",
+        ),
+        (
+            lambda d: d["rules_baseline"]["rules"][0].update(value="very"),
+            "rules_baseline.rules[0].value",
+        ),
+        (
+            lambda d: d["rules_baseline"]["rules"][0].update(cause="sciatica"),
+            "rules_baseline.rules[0].cause",
+        ),
+        (
+            lambda d: d["rules_baseline"]["mri_background"].update(degenerative_changes=[0.5]),
+            "rules_baseline.mri_background.degenerative_changes",
+        ),
+        (lambda d: d["mri_criteria"]["surgery_considered"].pop("source"), "mri_criteria"),
     ],
 )
 def test_a_malformed_facts_file_is_refused_naming_the_table(change: Any, message: str) -> None:
     doc = _doc()
     change(doc)
-    with pytest.raises(KnowledgeError, match=message.replace(".", r"\.")):
-        parse_triage_facts(doc)
+    with pytest.raises(KnowledgeError, match=re.escape(message)):
+        parse_article(doc)
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,9 +23,10 @@ from sklearn.preprocessing import StandardScaler
 
 from model.features import encode, to_fields
 from model.mlflow_names import MODEL_NAME
-from model.rules import ArticleRulesClassifier, any_red_flag, urgency
+from model.rules import any_red_flag, urgency
 from model.scorers import Scorer, to_proba
 from model.triage import TriageModel
+from training.article_rules import ArticleRulesClassifier
 from training.calibrate import fit_platt, fit_temperature
 from vignettes import posterior
 from vignettes.schema import CAUSES, RED_FLAG_FIELDS

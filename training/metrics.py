@@ -12,8 +12,8 @@ from sklearn.metrics import (
 )
 
 from model.triage import red_flag_decision
+from vignettes.article import URGENCY_TIERS
 from vignettes.schema import CAUSES, SERIOUS_CONDITIONS
-from vignettes.triage_facts import URGENCY_TIERS
 
 RED_FLAG_TARGET_RECALL = 0.99
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from faker import Faker
 
+from vignettes.article import load_article
 from vignettes.intake import IntakeError
 from vignettes.schema import FIELD_BY_NAME, FIELDS
 
@@ -185,14 +186,7 @@ _QUALITY = {
 }
 _SIDES = {"left": "the left leg", "right": "the right leg", "both": "both legs"}
 _BACK_SIDES = {"left": "on the left", "right": "on the right", "both": "on both sides"}
-_REGION = {
-    "buttock_thigh": "into the buttock and thigh, without following a clear nerve path",
-    "front_of_thigh": "down the front of the thigh",
-    "knee_inner_leg": "around the knee and down the inner leg",
-    "outer_leg_big_toe": "down the outer side of the leg to the big toe",
-    "back_of_leg_heel": "down the back of the leg to the heel",
-    "outer_foot": "into the outer edge of the foot",
-}
+_REGION = {r.region: r.narrated for r in load_article().pain_regions if r.region != "back_only"}
 _AGGRAVATORS = {
     "worse_sitting": "sitting",
     "worse_bending_forward": "bending forward",
