@@ -50,6 +50,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from model.intake import IGNORED_COLUMNS, IntakeError, answers_frame, validate_case
+from model.mlflow_names import MODEL_NAME
 from model.triage import LIST_COLUMNS, TriageModel
 from vignettes.schema import FIELD_BY_NAME
 
@@ -196,7 +197,7 @@ def registry_version(bundle: Path, meta: Mapping[str, Any]) -> str | None:
     from mlflow import MlflowClient
     from mlflow.models import Model
 
-    name = str(meta.get("name", "sciatica-triage"))
+    name = str(meta.get("name", MODEL_NAME))
     try:
         mlmodel = next(p / "MLmodel" for p in bundle.parents if (p / "MLmodel").is_file())
         model_id = Model.load(mlmodel).model_id
