@@ -49,7 +49,7 @@ class TrainConfig:
 
     n_train: int = 300_000
     n_val: int = 50_000
-    n_test: int = 50_000
+    n_test: int = 100_000  # the urgency targets are judged on 100,000 fresh cases
     n_cal: int = 50_000
     alpha: float = 0.05
     cost_ratio: float = RED_FLAG_COST_RATIO
