@@ -533,6 +533,8 @@ CONDITIONS: tuple[str, ...] = (
     "severe_weakness",
     "disabling_after_conservative_care",
     "chronic",
+    "beyond_6_weeks",
+    "neurogenic_claudication",
     *(f"likely_{cause}" for cause in CAUSES),
 )
 """The named conditions ``article.toml``'s advice may use (``when_all``, ``when_any``,
@@ -551,6 +553,11 @@ CONDITIONS: tuple[str, ...] = (
   conservative care failed, for at least 6 weeks, and a spinal cause is likely (not piriformis
   syndrome or mechanical pain);
 * ``chronic`` - ``duration_weeks`` >= :data:`CHRONIC_WEEKS`;
+* ``beyond_6_weeks`` - ``duration_weeks`` >= :data:`PERSISTENT_WEEKS` (past the article's
+  "6-8 weeks", so "review if not improving by then" no longer fits);
+* ``neurogenic_claudication`` - leg pain worse walking and eased by sitting or bending forward
+  (Suri 2010's neurogenic claudication, the pattern of central canal stenosis whatever the
+  model's top cause: NICE NG59 advises against epidural injections for it);
 * ``likely_<cause>`` - the model's most likely cause (false when no cause is given).
 """
 
@@ -564,10 +571,15 @@ if _unknown_conditions:
 
 
 def _advice_text(item: Any) -> str:
-    """An advice item's words; ``{return_if}`` becomes the red flags' safety-netting words."""
-    if "{return_if}" not in item.text:
+    """An advice item's words; ``{return_if_<tier>}`` becomes the safety-netting words of the
+    red flags of that tier (emergency or urgent)."""
+    if "{return_if_" not in item.text:
         return str(item.text)
-    return str(item.text.format(return_if="; or if ".join(f.return_if for f in FACTS.red_flags)))
+    words = {
+        f"return_if_{tier}": "; or if ".join(f.return_if for f in FACTS.red_flags if f.tier == tier)
+        for tier in ("emergency", "urgent")
+    }
+    return str(item.text.format(**words))
 
 
 ADVICE_TEXT: dict[str, str] = {item.code: _advice_text(item) for item in FACTS.advice}
@@ -631,6 +643,9 @@ def _conditions(
         "severe_weakness": _severe_weakness(df),
         "disabling_after_conservative_care": _disabling(df, mechanism, cause),
         "chronic": number(df, "duration_weeks") >= CHRONIC_WEEKS,
+        "beyond_6_weeks": number(df, "duration_weeks") >= PERSISTENT_WEEKS,
+        "neurogenic_claudication": answer_is(df, "worse_walking", True)
+        & (answer_is(df, "better_sitting", True) | answer_is(df, "better_bending_forward", True)),
     }
     return out | {f"likely_{c}": _likely(cause, c, n) for c in CAUSES}
 

@@ -147,7 +147,9 @@ def _urgency(p: Prediction) -> list[str]:
         f"  model: P(serious condition) = {p.red_flag_probability:.3g} {relation} review "
         f"threshold {p.red_flag_threshold:.3g}{k}"
     )
-    if p.red_flag_model and p.urgency == "review":
+    if p.red_flags_fired:
+        lines.append("  (a reported sign sets the tier; the model's estimate never lowers it)")
+    elif p.red_flag_model and p.urgency == "review":
         lines.append(
             "  (raised by the model alone: an estimate to review, not a reported red flag)"
         )
@@ -204,9 +206,9 @@ def explain(p: Prediction, n_reasons: int = 4) -> str:
     """
     sections = [
         [p.disclaimer, f"Model: {p.model_name}, version {p.model_version}"],
+        _urgency(p),  # what to do comes before why: an emergency must not be read last
         _causes(p),
         _reasons(p, n_reasons),
-        _urgency(p),
         _nerve_and_mechanism(p),
         _imaging(p),
         _next_step(p),
