@@ -126,3 +126,19 @@ def test_conformal_sets_follow_a_replaced_meta(model: TriageModel) -> None:
     assert changed.conformal == model.conformal
     changed.meta["conformal"] = {"alpha": 0.2, "thresholds": [1.0] * 7}
     assert changed.conformal is not None and changed.conformal.alpha == 0.2
+
+
+def test_explaining_in_small_chunks_gives_the_same_numbers(
+    model: TriageModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks are sized by rows x trees (memory stays bounded for a many-tree champion); how
+    the rows are cut must not change a number."""
+    import model.scorers as scorers
+
+    X = encode(validate_frame(vignettes.generate(700, seed=9)))
+    whole = model.cause.score_and_explain(X)
+    trees = model.cause.shap_tables().slot_feature.shape[0]
+    monkeypatch.setattr(scorers, "ROW_TREES_PER_CHUNK", trees * 37)  # 37-row chunks
+    chunked = model.cause.score_and_explain(X)
+    for a, b in zip(whole, chunked, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
