@@ -870,7 +870,7 @@ def _triage_parts(
         "red_flags_unasked": _unasked(df),
         "red_flag_questions_unanswered": _unanswered(df),
         "nerve_root": _root_names(df),
-        "nerve_territory": nerve_territory(df, _is_piriformis(cause)),
+        "nerve_territory": nerve_territory(df, _likely(cause, "piriformis_syndrome", rows(df))),
         "pain_mechanism": mechanism,
         "mri_indicated": indicated,
         "mri_reasons": reasons,
@@ -883,15 +883,6 @@ def _triage_parts(
 
 
 _ACTIONS = tuple(URGENCY_ACTION[t] for t in URGENCY_TIERS)
-
-
-def _is_piriformis(cause: Any) -> Any:
-    """Whether the model's most likely cause is piriformis syndrome (``None``: no model)."""
-    if cause is None:
-        return None
-    if isinstance(cause, str):
-        return cause == "piriformis_syndrome"
-    return np.asarray(cause, dtype=object) == "piriformis_syndrome"
 
 
 def _names(names: tuple[str, ...], code: Any) -> Any:
