@@ -499,3 +499,19 @@ def test_eight_concurrent_clients_get_the_sequential_answers(service: str) -> No
     with ThreadPoolExecutor(max_workers=8) as pool:
         concurrent = list(pool.map(summary, cases))
     assert concurrent == sequential
+
+
+def test_the_sandbox_may_call_from_the_browser(service: str) -> None:
+    preflight = {
+        "Origin": "https://sandbox.cds-hooks.org",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+        "Access-Control-Request-Private-Network": "true",
+    }
+    answer = call("OPTIONS", f"{service}/cds-services/sciatica-triage", headers=preflight)
+    assert answer.status == 200
+    assert answer.headers["access-control-allow-origin"] == "https://sandbox.cds-hooks.org"
+    assert answer.headers["access-control-allow-private-network"] == "true"
+    other = preflight | {"Origin": "https://elsewhere.example"}
+    answer = call("OPTIONS", f"{service}/cds-services/sciatica-triage", headers=other)
+    assert "access-control-allow-origin" not in answer.headers

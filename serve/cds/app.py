@@ -34,6 +34,7 @@ from typing import Any
 import anyio
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import ValidationError
 
@@ -58,6 +59,9 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 README = CHECKOUT / "README.md"
 NOT_A_DEVICE_ANCHOR = "research-software-not-a-medical-device"
 """The README section's anchor ("Research software, not a medical device")."""
+
+SANDBOX_ORIGIN = "https://sandbox.cds-hooks.org"
+"""The public CDS Hooks sandbox, which calls services from the user's browser."""
 
 EXTRA_ROUTERS: tuple[str, ...] = ()
 """``"module:attribute"`` of each ``APIRouter`` that other features add to this server."""
@@ -94,6 +98,10 @@ class CdsSettings:
         token's ``aud``; default ``http://127.0.0.1:<port>`` and ``http://localhost:<port>``.
     fhir_timeout : float
         Seconds for each read from a client's FHIR server (``SCIATICA_CDS_FHIR_TIMEOUT``).
+    cors_origins : tuple of str
+        Browser origins allowed to call the service (``SCIATICA_CDS_CORS_ORIGINS``, comma
+        separated): CDS Hooks 2.0 asks services to support CORS, and the public CDS Hooks
+        sandbox calls them from the browser. Default: the sandbox's origin.
     """
 
     host: str = "127.0.0.1"
@@ -103,12 +111,19 @@ class CdsSettings:
     issuers: str | None = None
     public_url: str | None = None
     fhir_timeout: float = DEFAULT_FHIR_TIMEOUT
+    cors_origins: tuple[str, ...] = (SANDBOX_ORIGIN,)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> CdsSettings:
         """Settings from ``SCIATICA_CDS_*``, then ``overrides`` (``None`` values ignored)."""
         env = os.environ
+        origins = env.get("SCIATICA_CDS_CORS_ORIGINS")
         base = cls(
+            cors_origins=(
+                tuple(o.strip() for o in origins.split(",") if o.strip())
+                if origins is not None
+                else (SANDBOX_ORIGIN,)
+            ),
             issuers=env.get("SCIATICA_CDS_ISSUERS") or None,
             public_url=env.get("SCIATICA_CDS_PUBLIC_URL") or None,
             fhir_timeout=float(env.get("SCIATICA_CDS_FHIR_TIMEOUT", DEFAULT_FHIR_TIMEOUT)),
@@ -318,6 +333,14 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            allow_private_network=True,  # a public page (the sandbox) calling loopback
+        )
     url = questionnaire_url or _questionnaire_url()
     services = service_definitions(url)
     state = app.state
