@@ -10,7 +10,7 @@ PORT   ?= 5001
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train test test-fast data bench docs lint format ui serve cds clean
+.PHONY: help setup train test test-fast data bench docs lint format ui serve cds clean sensitivity
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ test-fast: $(STAMP) ## the tests that train and serve nothing (pytest -m "not sl
 # settings alone (they are logged to MLflow) without a copy of the data.
 data: $(STAMP) ## write a seeded train/validation/test dataset (Parquet) with sample narratives to data/
 	$(BIN)/python -m vignettes $(if $(N),--n $(N)) $(SEED_SETTING_ARGS) --out data
+
+sensitivity: $(STAMP) ## how much the results depend on the assumptions: N= perturbed worlds (default 20), tornado plots in MLflow
+	$(BIN)/python -m training.sensitivity $(if $(N),--worlds $(N)) $(if $(SEED),--seed $(SEED))
 
 bench: $(STAMP) ## benchmarks: generator and serving speed and memory, with ratios to references
 	$(BIN)/python -m tests.bench
