@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -302,3 +303,29 @@ def test_feedback_is_stored(service: Service) -> None:
     stored = FeedbackStore(service.feedback).items()
     assert [s["card"] for s in stored] == [card["uuid"]]
     assert uuid.UUID(stored[0]["card"])
+
+
+def test_the_readme_curl_session_works_as_written(service: Service) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("### In an EHR: CDS Hooks", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, flags=re.DOTALL)
+    assert block is not None and "make cds" in block.group(1)
+    curls = [line for line in block.group(1).splitlines() if line.startswith("curl ")]
+    assert len(curls) == 2 and all("127.0.0.1:5002" in c for c in curls)
+    port = service.url.rsplit(":", 1)[1]
+    answers = []
+    for command in curls:
+        command = command.replace("127.0.0.1:5002", f"127.0.0.1:{port}")
+        done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        answers.append(json.loads(done.stdout))
+    discovery, response = answers
+    DISCOVERY.validate(discovery)
+    RESPONSE.validate(response)
+    (card,) = response["cards"]
+    example = re.search(r"```json\n(.*?)```", section, flags=re.DOTALL)
+    assert example is not None
+    shown = json.loads(example.group(1))
+    assert set(shown["cards"][0]) <= set(card)  # the README shows a card of this shape
