@@ -28,6 +28,7 @@ from model.features import FIELD_ORDER, encode, encode_case, to_fields
 from model.intake import validate_case, validate_frame
 from model.mlflow_names import MODEL_NAME
 from model.scorers import Scorer, to_proba
+from model.serious import SERIOUS_PROB_COLUMNS, SeriousTypeModel
 from vignettes.schema import CAUSES
 
 DISCLAIMER = (
@@ -84,6 +85,7 @@ OUTPUT_SCALARS = (
     "red_flag_model",
     "red_flag_threshold",
     "red_flag_cost_ratio",
+    *SERIOUS_PROB_COLUMNS,
     "red_flags_fired",
     "red_flags_unasked",
     "red_flag_questions_unanswered",
@@ -119,11 +121,15 @@ class TriageModel:
     red_flag : Scorer
     meta : dict
         ``name``, ``version``, ``red_flag_threshold`` and whatever training recorded.
+    serious : SeriousTypeModel or None
+        Which serious condition: ``P(condition | answers)`` per condition
+        (``prob_serious_<condition>`` outputs; NaN, or ``None`` for one case, without it).
     """
 
     cause: Scorer
     red_flag: Scorer
     meta: dict[str, Any]
+    serious: SeriousTypeModel | None = None
 
     @property
     def threshold(self) -> float:
@@ -141,6 +147,8 @@ class TriageModel:
         directory = Path(directory)
         self.cause.save(directory / "cause")
         self.red_flag.save(directory / "red_flag")
+        if self.serious is not None:
+            self.serious.save(directory / "serious")
         (directory / "meta.json").write_text(json.dumps(self.meta, indent=2, default=str))
         return directory
 
@@ -148,7 +156,11 @@ class TriageModel:
     def load(cls, directory: Path | str) -> TriageModel:
         directory = Path(directory)
         meta = json.loads((directory / "meta.json").read_text())
-        return cls(Scorer.load(directory / "cause"), Scorer.load(directory / "red_flag"), meta)
+        serious = None
+        if (directory / "serious").is_dir():
+            serious = SeriousTypeModel.load(directory / "serious")
+        cause, red_flag = Scorer.load(directory / "cause"), Scorer.load(directory / "red_flag")
+        return cls(cause, red_flag, meta, serious)
 
     def warm_up(self) -> TriageModel:
         """Build the lazy state (TreeSHAP tables, or the library explainer; the conformal
@@ -185,6 +197,7 @@ class TriageModel:
             "attribution_base": learned.base,
             "red_flag_attribution_base": learned.red_base,
         }
+        out |= dict(zip(SERIOUS_PROB_COLUMNS, learned.serious.T, strict=True))
         out |= dict(zip(_ATTR_COLUMNS, learned.attr.T, strict=True))
         out |= dict(zip(_RED_ATTR_COLUMNS, learned.red_attr.T, strict=True))
         out |= rules.triage(frame, learned.red_model, cause)
@@ -226,6 +239,8 @@ class TriageModel:
             "attribution_base": float(learned.base[0]),
             "red_flag_attribution_base": float(learned.red_base[0]),
         }
+        serious = [None if p != p else p for p in learned.serious[0].tolist()]  # NaN: no model
+        out |= zip(SERIOUS_PROB_COLUMNS, serious, strict=True)
         out |= zip(_ATTR_COLUMNS, learned.attr[0].tolist(), strict=True)
         out |= zip(_RED_ATTR_COLUMNS, learned.red_attr[0].tolist(), strict=True)
         out |= rules.triage(answers, red_model, cause)
@@ -238,6 +253,10 @@ class TriageModel:
         proba = to_proba(score)
         red_score, red_values, red_base = self.red_flag.score_and_explain(X)
         red = to_proba(red_score)
+        if self.serious is None:
+            serious = np.full((len(X), len(SERIOUS_PROB_COLUMNS)), np.nan)
+        else:
+            serious = self.serious.proba(X)
         return _Learned(
             proba=proba,
             differential=self._differential(proba),
@@ -247,6 +266,7 @@ class TriageModel:
             red_base=red_base,
             attr=to_fields(values),
             red_attr=to_fields(red_values),
+            serious=serious,
         )
 
     def _constants(self) -> dict[str, Any]:
@@ -299,6 +319,7 @@ class _Learned(NamedTuple):
     red_base: np.ndarray  # (n,) base value of the red-flag log-odds
     attr: np.ndarray  # (n, n_fields) attributions to the predicted cause's logit
     red_attr: np.ndarray  # (n, n_fields) attributions to the red-flag log-odds
+    serious: np.ndarray  # (n, 4) P(condition | answers) per serious condition (NaN: no model)
 
 
 _CAUSE_NAMES = np.asarray(CAUSES, dtype=object)
