@@ -13,6 +13,7 @@ from training.safety import (
     NO_TIMEFRAME,
     RULES_ALONE,
     Policy,
+    policy_gaps,
     policy_tiers,
     population_figures,
     safety_markdown,
@@ -109,9 +110,21 @@ def test_markdown_names_every_condition_policy_and_target(cases: Split, tiers) -
         )
         for name, frame in tiers.items()
     }
-    text = safety_markdown(table, figures, 0.3, "bayes")
+    text = safety_markdown(table, figures, "bayes", "bayes")
     for condition in SERIOUS_TYPES:
         assert f"| {condition} | bayes |" in text
     assert "serious conditions caught" in text and ">= 0.85" in text
     assert "the model's alerts alone right" in text
-    assert "0.30 points below the Bayes ceiling" in text
+    assert "catches 0.00 points fewer serious conditions than the Bayes policy" in text
+
+
+def test_the_champion_s_gaps_to_the_bayes_policy() -> None:
+    figures = {
+        RULES_ALONE: {"caught": 0.6, "progressive_deficit_routine": 0.20},
+        "champion": {"caught": 0.88, "progressive_deficit_routine": 0.050},
+        "bayes": {"caught": 0.90, "progressive_deficit_routine": 0.045},
+    }
+    gaps = policy_gaps(figures, "champion", "bayes")
+    assert gaps["caught_gap"] == pytest.approx(2.0)
+    assert gaps["deficit_routine_gap"] == pytest.approx(0.5)
+    assert gaps["deficit_routine_rules"] == 0.20

@@ -111,6 +111,7 @@ def test_parent_run_holds_the_serious_types_and_the_safety_table(trained) -> Non
     safety = text("safety.md")
     for policy in ("rules alone", trained.champion, "bayes"):
         assert f"| malignancy | {policy} |" in safety
+    assert "points fewer serious conditions than the Bayes policy" in safety
     assert "serious conditions caught" in safety
     assert "Safety table" in text("comparison.html")
     assert "Where each serious condition lands" in text("comparison.md")

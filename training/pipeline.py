@@ -581,9 +581,8 @@ def _train(cfg: TrainConfig) -> Outcome:
         extra_sections = [report.Section("Urgency tiers", urgency, [urgency_figure])]
         if champion is not None and champion_triage is not None:
             say("safety: serious-condition types and the safety table (test set)")
-            gap = table.loc[champion].get("gap to Bayes (pp)") if has_ceiling else None
             sections, safety_text, _, _ = safety_sections(
-                champion, champion_triage, splits["test"], cfg.cost_ratio, gap
+                champion, champion_triage, splits["test"], cfg.cost_ratio
             )
             extra_sections += sections
             page = [markdown, urgency, differential, safety_text]

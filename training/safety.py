@@ -37,9 +37,13 @@ TARGETS = {
     "screened_routine": (">=", 0.75, "screened patients (all six flags 'no') routine"),
     "silent_alert_ppv": (">=", 0.03, "alerts without a reported sign that are right"),
 }
-"""Population targets: figure -> (direction, bound, what it is)."""
-BAYES_GAP_POINTS = 2.0
-"""The champion's cause accuracy within this many points of the Bayes ceiling's."""
+"""Population targets of the served policy: figure -> (direction, bound, what it is)."""
+CAUGHT_GAP_POINTS = 2.0
+"""The champion catches within this many points of the Bayes policy (same rules, thresholds)."""
+DEFICIT_ROUTINE_RULES = 0.13
+"""Progressive deficits left routine by the rules alone: at most this share."""
+DEFICIT_GAP_POINTS = 0.5
+"""Progressive deficits left routine with the champion: at most this many points above Bayes."""
 
 
 @dataclass(frozen=True)
@@ -194,11 +198,32 @@ def _met(name: str, value: float) -> str:
     return "met" if ok else "**not met**"
 
 
+def policy_gaps(
+    figures: dict[str, dict[str, float]], champion: str, bayes: str
+) -> dict[str, float]:
+    """The champion against the Bayes policy and the rules alone, in points (0-100 scale).
+
+    Returns
+    -------
+    dict
+        ``caught_gap`` (Bayes caught minus champion caught), ``deficit_routine_gap`` (champion
+        minus Bayes, progressive deficits left routine) and ``deficit_routine_rules`` (the rules
+        alone's share, 0-1).
+    """
+    ours, ceiling = figures[champion], figures[bayes]
+    return {
+        "caught_gap": 100 * (ceiling["caught"] - ours["caught"]),
+        "deficit_routine_gap": 100
+        * (ours["progressive_deficit_routine"] - ceiling["progressive_deficit_routine"]),
+        "deficit_routine_rules": figures[RULES_ALONE]["progressive_deficit_routine"],
+    }
+
+
 def safety_markdown(
     table: pd.DataFrame,
     figures: dict[str, dict[str, float]],
-    accuracy_gap_points: float | None,
     champion: str,
+    bayes: str | None = None,
 ) -> str:
     """The safety table and the population figures as markdown (report and README).
 
@@ -207,11 +232,11 @@ def safety_markdown(
     table : pandas.DataFrame
         :func:`safety_table`.
     figures : dict
-        Policy name -> :func:`population_figures`.
-    accuracy_gap_points : float or None
-        The champion's cause accuracy below the Bayes ceiling's, in points.
+        Policy name -> :func:`population_figures` (with :data:`RULES_ALONE` among them).
     champion : str
-        The champion's name (one of the policies).
+        The champion's name (one of the policies); its figures are judged against the targets.
+    bayes : str, optional
+        The Bayes policy's name, to judge the champion's gaps against it.
     """
     columns = [c for c in table.columns if c != "cases"]
     header = ["condition", "policy", "cases", *columns]
@@ -254,12 +279,23 @@ def safety_markdown(
             mark = f" ({_met(key, value)})" if key in TARGETS and name == champion else ""
             cells.append(f"{value:.4f}{mark}")
         lines.append(f"| {label} | {target} | " + " | ".join(cells) + " |")
-    if accuracy_gap_points is not None:
-        ok = "met" if accuracy_gap_points <= BAYES_GAP_POINTS else "**not met**"
+    if bayes is not None and RULES_ALONE in figures:
+        gaps = policy_gaps(figures, champion, bayes)
+
+        def verdict(ok: bool) -> str:
+            return "met" if ok else "**not met**"
+
         lines += [
             "",
-            f"Champion cause accuracy {accuracy_gap_points:.2f} points below the Bayes ceiling "
-            f"(target: within {BAYES_GAP_POINTS:g}): {ok}.",
+            f"- The champion catches {gaps['caught_gap']:.2f} points fewer serious conditions "
+            f"than the Bayes policy (target: within {CAUGHT_GAP_POINTS:g}): "
+            f"{verdict(gaps['caught_gap'] <= CAUGHT_GAP_POINTS)}.",
+            f"- Progressive deficits left routine: {gaps['deficit_routine_rules']:.1%} by the "
+            f"rules alone (target: at most {DEFICIT_ROUTINE_RULES:.0%}): "
+            f"{verdict(gaps['deficit_routine_rules'] <= DEFICIT_ROUTINE_RULES)}; with the "
+            f"champion {gaps['deficit_routine_gap']:+.2f} points against the Bayes policy "
+            f"(target: at most +{DEFICIT_GAP_POINTS:g}): "
+            f"{verdict(gaps['deficit_routine_gap'] <= DEFICIT_GAP_POINTS)}.",
         ]
     return "\n".join(lines) + "\n"
 
@@ -269,6 +305,7 @@ __all__ = [
     "RULES_ALONE",
     "TARGETS",
     "Policy",
+    "policy_gaps",
     "policy_tiers",
     "population_figures",
     "safety_markdown",

@@ -23,6 +23,7 @@ from training.candidates import Split
 from training.safety import (
     RULES_ALONE,
     Policy,
+    policy_gaps,
     policy_tiers,
     population_figures,
     safety_markdown,
@@ -46,7 +47,6 @@ def safety_sections(
     triage: TriageModel,
     test: Split,
     cost_ratio: float,
-    accuracy_gap_points: float | None,
 ) -> tuple[list[report.Section], str, pd.DataFrame, dict[str, dict[str, float]]]:
     """Compute, log and render both sections.
 
@@ -98,7 +98,9 @@ def safety_sections(
     for name, values in figures.items():
         key = {RULES_ALONE: "rules", BAYES: "bayes"}.get(name, "champion")
         mlflow.log_metrics({f"safety_{key}_{k}": v for k, v in values.items()})
-    text = safety_markdown(table, figures, accuracy_gap_points, champion)
+    text = safety_markdown(table, figures, champion, BAYES)
+    gaps = policy_gaps(figures, champion, BAYES)
+    mlflow.log_metrics({f"safety_champion_{k}": v for k, v in gaps.items()})
     mlflow.log_text(text, "safety.md")
     mlflow.log_table(table.reset_index(), "safety_table.json")
     sections.append(report.Section("Safety table", text, []))

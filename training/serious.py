@@ -100,21 +100,13 @@ def fit_serious_types(
     Returns
     -------
     SeriousTypeModel
-
-    Raises
-    ------
-    ValueError
-        If a condition has no case in the training split (nothing to learn it from).
+        A condition with no training case (tiny runs: infection is under 0.1% of primary care)
+        gets a constant score, which Platt calibration maps to the validation prevalence.
     """
     scorers = {}
     for condition in SERIOUS_TYPES:
         code = SERIOUS_CONDITIONS.index(condition)
         y, val_y = (train_serious == code).astype(int), (val_serious == code).astype(int)
-        if not y.any():
-            raise ValueError(
-                f"serious condition {condition!r}: no case among {len(y):,} training cases; "
-                "train on more cases"
-            )
         scorer = fit_binary(train_X, y, val_X, val_y, list(monotone_constraints(condition)))
         scorer.calibration = fit_platt(scorer.raw(val_X), val_y)
         scorers[condition] = scorer
