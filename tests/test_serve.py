@@ -654,7 +654,8 @@ def test_str_explains_cause_reasons_and_red_flag(predictor: serve.Predictor) -> 
     assert f"Urgency: {pred.urgency.upper()}" in text.replace("routine", "ROUTINE")
     assert f"review threshold {pred.red_flag_threshold:.3g}" in text
     malignancy = pred.serious_condition_probabilities["malignancy"]
-    assert "which serious condition (model): " in text and f"malignancy {malignancy:.2%}" in text
+    joined = text.replace("\n    ", " ")  # wrapped lines continue indented
+    assert "which serious condition (model): " in text and f"malignancy {malignancy:.2%}" in joined
     assert "red-flag questions not answered - ask these before reassuring: fever" in text
     assert "Likely nerve root: L5" in text
     assert "Next step:" in text
