@@ -115,7 +115,7 @@ def log_bayes_gaps(
             continue
         client.log_metric(run_id, "gap_to_bayes_pp", 100 * (bayes["accuracy"] - row["accuracy"]))
         client.log_metric(run_id, "log_loss_ratio_to_bayes", row["log_loss"] / bayes["log_loss"])
-    if parent_run_id and champion in results:
+    if parent_run_id and champion is not None and champion in results:
         best = dict(results[champion])
         best["gap_to_bayes_pp"] = 100 * (bayes["accuracy"] - best["accuracy"])
         best["log_loss_ratio_to_bayes"] = best["log_loss"] / bayes["log_loss"]
