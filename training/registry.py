@@ -8,6 +8,7 @@ a SQLite store gets the project's registry pointer beside it (:mod:`model.regist
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Callable
 from importlib import metadata
@@ -129,6 +130,41 @@ def _current_champion_log_loss(name: str, test: Split) -> tuple[str | None, floa
         return current.version, float("inf")
 
 
+_ALIAS_MOVES: list[tuple[str, str, str | None]] = []
+"""Aliases this process moved since :func:`forget_alias_moves`: (name, alias, previous version)."""
+
+
+def forget_alias_moves() -> None:
+    """Start recording alias moves afresh (:func:`training.interrupt.stopped_cleanly` does)."""
+    _ALIAS_MOVES.clear()
+
+
+def undo_alias_moves() -> list[str]:
+    """Put every alias moved since :func:`forget_alias_moves` back where it was, newest first.
+
+    Returns
+    -------
+    list of str
+        What was done, e.g. ``"@champion back on v3"``, for the interrupted run's message.
+    """
+    client = mlflow.MlflowClient()
+    done = []
+    names = set()
+    while _ALIAS_MOVES:
+        name, alias, previous = _ALIAS_MOVES.pop()
+        names.add(name)
+        if previous is None:
+            with contextlib.suppress(MlflowException):  # never set: nothing to remove
+                client.delete_registered_model_alias(name, alias)
+            done.append(f"@{alias} removed (no version had it before)")
+        else:
+            client.set_registered_model_alias(name, alias, previous)
+            done.append(f"@{alias} back on v{previous}")
+    for name in names:
+        write_registry_pointer(name)
+    return done
+
+
 class Registration(NamedTuple):
     """A registered version and whether ``@champion`` moved to it, with the reason in words."""
 
@@ -165,6 +201,7 @@ def register_champion(
             f"{current_loss:.4f} against this version's {new_loss:.4f} on the same test set)."
         )
     if moved:
+        _ALIAS_MOVES.append((name, ALIAS, current_version))  # before the move: undo is idempotent
         client.set_registered_model_alias(name, ALIAS, registered.version)
     say(f"registered {name} v{registered.version}. {decision}")
     client.set_model_version_tag(
