@@ -54,19 +54,28 @@ class Stop:
 
 
 def _open_runs() -> list[str]:
-    """The active MLflow run and the runs it is nested in, innermost first (from memory)."""
+    """The active MLflow run and the run it is nested in, innermost first, from memory only
+    (this runs in the signal handler: no query to the store here)."""
     run = mlflow.active_run()
     if run is None:
         return []
-    ids = [run.info.run_id]
     parent = run.data.tags.get("mlflow.parentRunId")
-    while parent and parent not in ids:
-        ids.append(parent)
+    return [run.info.run_id, *([parent] if parent else [])]
+
+
+def _ancestors(run_ids: list[str]) -> list[str]:
+    """``run_ids`` and the runs the last of them is nested in (asked of the store)."""
+    out = list(run_ids)
+    client = mlflow.MlflowClient()
+    while out:
         try:
-            parent = mlflow.MlflowClient().get_run(parent).data.tags.get("mlflow.parentRunId")
+            parent = client.get_run(out[-1]).data.tags.get("mlflow.parentRunId")
         except Exception:  # the store cannot be read now: the runs known so far are marked
             break
-    return ids
+        if not parent or parent in out:
+            break
+        out.append(parent)
+    return out
 
 
 @contextlib.contextmanager
@@ -114,7 +123,7 @@ def _clean_up(stop: Stop) -> str:
     while mlflow.active_run() is not None:  # runs whose ``with`` block did not end them
         mlflow.end_run("KILLED")
     marked = []
-    for run_id in stop.open_runs:
+    for run_id in _ancestors(stop.open_runs):
         with contextlib.suppress(Exception):
             mlflow.MlflowClient().set_terminated(run_id, "KILLED")
             marked.append(run_id)
