@@ -198,3 +198,51 @@ def test_a_crafted_skops_file_holding_a_builtin_function_is_refused(
         ValueError, match=rf"estimator.skops: refusing to load .*builtins.{payload}"
     ):
         TriageModel.load(bundle)
+
+
+# --------------------------------------------------------------------------------------------
+# the registry pointer and the cache's housekeeping (no MLflow)
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_pointer_is_fresh_until_the_store_changes(tmp_path: Path) -> None:
+    from model.registry_pointer import VersionRecord, pointer_path, read_pointer, write_pointer
+
+    store = tmp_path / "mlflow.db"
+    store.write_bytes(b"store")
+    assert read_pointer(store) is None
+    record = VersionRecord("3", "run", "models:/m-1", "1000", "ab" * 32)
+    assert write_pointer(store, {"m@champion": "3"}, {"m/3": record})
+    pointer = read_pointer(store)
+    assert pointer is not None and pointer.fresh
+    assert pointer.lookup("m", "champion", None) == record == pointer.lookup("m", None, "3")
+    assert pointer.lookup("m", "other", None) is None
+    store.write_bytes(b"store, then a new run")
+    stale = read_pointer(store)
+    assert stale is not None and not stale.fresh and stale.lookup("m", "champion", None) == record
+    pointer_path(store).write_text("{not json")
+    assert read_pointer(store) is None
+    assert [p.name for p in tmp_path.iterdir()] == sorted(["mlflow.db", "mlflow.db.aliases.json"])
+
+
+def test_a_copy_replaces_a_damaged_one_and_orphans_go(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from serve import loading
+
+    cache = tmp_path / "cache"
+    folder, work = cache / "m-v1-abc", cache / ".incoming-1"
+    for path, text in ((folder, "damaged"), (work, "good")):
+        path.mkdir(parents=True)
+        (path / "copy.json").write_text(text)
+    loading._install(work, folder)
+    assert (folder / "copy.json").read_text() == "good"
+    assert sorted(p.name for p in cache.iterdir()) == ["m-v1-abc"]
+    old, new = cache / ".incoming-old", cache / ".stale-new"
+    old.mkdir()
+    new.mkdir()
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    loading._clean_orphans(cache)
+    assert not old.exists() and new.exists() and folder.exists()
