@@ -61,7 +61,8 @@ class SeriousTypeModel:
 
     @classmethod
     def load(cls, directory: Path | str) -> SeriousTypeModel:
-        """Read a model written by :meth:`save`."""
+        """Read a model written by :meth:`save` (files as they are; :meth:`TriageModel.load
+        <model.triage.TriageModel.load>` reads it checked against the bundle's manifest)."""
         directory = Path(directory)
         conditions = json.loads((directory / "serious.json").read_text())["conditions"]
         return cls({c: Scorer.load(directory / c) for c in conditions})
