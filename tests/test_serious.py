@@ -12,7 +12,12 @@ import vignettes
 from model.features import FEATURE_NAMES, encode
 from model.serious import SERIOUS_PROB_COLUMNS, SERIOUS_TYPES, SeriousTypeModel
 from training.candidates import Split, fit_hgb, fit_lightgbm
-from training.serious import compare_with_posterior, comparison_markdown, monotone_constraints
+from training.serious import (
+    any_serious_constraints,
+    compare_with_posterior,
+    comparison_markdown,
+    monotone_constraints,
+)
 from vignettes.schema import FIELD_BY_NAME, SERIOUS_CONDITIONS
 
 
@@ -162,3 +167,26 @@ def test_the_type_model_round_trips_through_a_bundle(fitted, splits, tmp_path: P
     one = loaded.predict_case(validate_case({"age": 50, "saddle_numbness": True}))
     assert all(isinstance(one[c], float) for c in SERIOUS_PROB_COLUMNS)
     assert isinstance(out, pd.DataFrame)
+
+
+def test_the_red_flag_constraints_are_the_union_of_the_conditions() -> None:
+    union = dict(zip(FEATURE_NAMES, any_serious_constraints(), strict=True))
+    for condition in SERIOUS_TYPES:
+        for feature, sign in constraints(condition).items():
+            if sign:
+                assert union[feature] in (sign, 0), (condition, feature)
+    for finding in ("fever", "cancer_history", "saddle_numbness", "weakness", "sides=both"):
+        assert union[finding] == 1, finding
+
+
+@pytest.mark.slow
+def test_adding_a_finding_never_lowers_the_probability_of_a_serious_condition(fitted) -> None:
+    """The red-flag model, which sets the review and urgent alerts, is monotone too: a
+    positive finding never lowers P(serious), so it never lowers the model's tier."""
+    X = encode(vignettes.generate(500, seed=24))
+    union = dict(zip(FEATURE_NAMES, any_serious_constraints(), strict=True))
+    for finding in (f for f, s in union.items() if s == 1 and f in FIELD_BY_NAME):
+        col = FEATURE_NAMES.index(finding)
+        no, yes = X.copy(), X.copy()
+        no[:, col], yes[:, col] = 0.0, 1.0
+        assert (fitted.red_flag.proba(yes) >= fitted.red_flag.proba(no) - 1e-12).all(), finding

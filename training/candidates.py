@@ -28,7 +28,7 @@ from model.scorers import Scorer, to_proba
 from model.triage import TriageModel
 from training.article_rules import ArticleRulesClassifier
 from training.calibrate import fit_platt, fit_temperature
-from training.serious import fit_serious_types
+from training.serious import any_serious_constraints, fit_serious_types
 from vignettes import posterior
 from vignettes.schema import CAUSES, RED_FLAG_FIELDS
 
@@ -211,7 +211,8 @@ def fit_hgb(train: Split, val: Split, seed: int) -> Fitted:
         return Scorer("hgb", hgb(monotonic_cst=monotone).fit(X, y), 2)
 
     cause = Scorer("hgb", hgb().fit(train.X, train.y), len(CAUSES))
-    red = Scorer("hgb", hgb().fit(train.X, train.red), 2)
+    red_model = hgb(monotonic_cst=list(any_serious_constraints())).fit(train.X, train.red)
+    red = Scorer("hgb", red_model, 2)
     params = {"model": "HistGradientBoostingClassifier", **HGB_PARAMS}
     params |= {"n_iter_cause": cause.estimator.n_iter_, "n_iter_red_flag": red.estimator.n_iter_}
     triage = _calibrated_triage("hist_gradient_boosting", cause, red, train, val, params, binary)
@@ -249,7 +250,9 @@ def _lgbm(
 def fit_lightgbm(train: Split, val: Split, seed: int) -> Fitted:
     start = time.perf_counter()
     cause_booster = _lgbm(train.X, train.y, val.X, val.y, len(CAUSES), seed)
-    red_booster = _lgbm(train.X, train.red, val.X, val.red, 2, seed)
+    red_booster = _lgbm(
+        train.X, train.red, val.X, val.red, 2, seed, list(any_serious_constraints())
+    )
     cause = Scorer("lightgbm", cause_booster, len(CAUSES))
     red = Scorer("lightgbm", red_booster, 2)
     params = {"model": "lightgbm.train", **LGBM_PARAMS}

@@ -71,6 +71,27 @@ def monotone_constraints(condition: str) -> tuple[int, ...]:
     return tuple(signs.get(feature, 0) for feature in FEATURE_NAMES)
 
 
+@cache
+def any_serious_constraints() -> tuple[int, ...]:
+    """Per encoded feature, the constraint for P(any serious condition) (the red-flag model).
+
+    A feature that raises some condition and lowers none raises the probability of any serious
+    condition (+1), and the other way round (-1); mixed or free features are free (0). Under the
+    knowledge base's noisy-OR every condition's answer is at least as likely as without one, so
+    the exact posterior obeys these constraints too.
+
+    Examples
+    --------
+    >>> from model.features import FEATURE_NAMES
+    >>> constraints = dict(zip(FEATURE_NAMES, any_serious_constraints()))
+    >>> constraints["fever"], constraints["saddle_numbness"], constraints["sides=left"]
+    (1, 1, -1)
+    """
+    per_condition = np.array([monotone_constraints(c) for c in SERIOUS_TYPES])
+    signs = (per_condition > 0).any(axis=0).astype(int) - (per_condition < 0).any(axis=0)
+    return tuple(int(v) for v in np.asarray(signs).ravel())
+
+
 def _sign(diff: np.ndarray, allow_negative: bool) -> int:
     if (diff >= -_EPS).all() and (diff > _EPS).any():
         return 1
@@ -183,6 +204,7 @@ def comparison_markdown(table: pd.DataFrame, model: str) -> str:
 
 
 __all__ = [
+    "any_serious_constraints",
     "compare_with_posterior",
     "comparison_markdown",
     "fit_serious_types",
