@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from model.features import FEATURE_NAMES
-from model.scorers import Scorer
+from model.scorers import Calibration, Scorer
 from model.serious import SERIOUS_TYPES, SeriousTypeModel
 from training.calibrate import fit_platt
 from vignettes import load_knowledge
@@ -130,6 +130,11 @@ def fit_serious_types(
         y, val_y = (train_serious == code).astype(int), (val_serious == code).astype(int)
         scorer = fit_binary(train_X, y, val_X, val_y, list(monotone_constraints(condition)))
         scorer.calibration = fit_platt(scorer.raw(val_X), val_y)
+        if scorer.calibration.scale < 0:
+            # A score that validation finds backwards (too few cases to learn from) would turn
+            # the monotone constraints around: use the validation prevalence instead.
+            rate = float(np.clip(val_y.mean(), 1e-6, 1 - 1e-6))
+            scorer.calibration = Calibration(0.0, float(np.log(rate / (1 - rate))))
         scorers[condition] = scorer
     return SeriousTypeModel(scorers)
 
