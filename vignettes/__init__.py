@@ -20,6 +20,12 @@ from vignettes.schema import (
     SETTINGS,
     Field,
 )
+from vignettes.sdc import (
+    QUESTIONNAIRE_URL,
+    from_questionnaire_response,
+    questionnaire,
+    to_questionnaire_response,
+)
 
 
 def narrate(df, seed=0):
@@ -36,6 +42,7 @@ __all__ = [
     "FIELD_BY_NAME",
     "FIELD_NAMES",
     "NERVE_ROOTS",
+    "QUESTIONNAIRE_URL",
     "RED_FLAG_FIELDS",
     "SERIOUS_CONDITIONS",
     "SETTINGS",
@@ -46,12 +53,15 @@ __all__ = [
     "KnowledgeBase",
     "KnowledgeError",
     "answer_distribution",
+    "from_questionnaire_response",
     "generate",
     "generate_partition",
     "load_knowledge",
     "narrate",
     "partition_bounds",
     "posterior",
+    "questionnaire",
+    "to_questionnaire_response",
     "validate_case",
     "validate_frame",
 ]
