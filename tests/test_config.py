@@ -24,6 +24,7 @@ NAME_ALLOWED_IN = {
     "vignettes/__main__.py",  # the installed distribution's name, for its version
     "vignettes/sdc.py",  # the same, for the Questionnaire's version
     "serve/loading.py",  # the application's cache folder (~/.cache/sciatica-triage/models)
+    "serve/cds/hooks.py",  # the CDS service id (the contract's /cds-services/sciatica-triage)
 }
 
 
