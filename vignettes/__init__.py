@@ -29,6 +29,13 @@ from vignettes.sdc import (
 )
 
 
+def to_fhir(frame, seed=0, *, posterior=False):
+    """One FHIR R4 transaction Bundle per row; see :func:`vignettes.fhir.to_fhir`."""
+    from vignettes.fhir import to_fhir as _to_fhir
+
+    return _to_fhir(frame, seed, posterior=posterior)
+
+
 def narrate(df, seed=0):
     """Readable vignettes for ``df``'s rows; see :func:`vignettes.narrative.narrate`."""
     from vignettes.narrative import narrate as _narrate
@@ -64,6 +71,7 @@ __all__ = [
     "posterior",
     "questionnaire",
     "swing",
+    "to_fhir",
     "to_questionnaire_response",
     "uncertainties",
     "validate_case",
