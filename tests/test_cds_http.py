@@ -499,3 +499,36 @@ def test_eight_concurrent_clients_get_the_sequential_answers(service: str) -> No
     with ThreadPoolExecutor(max_workers=8) as pool:
         concurrent = list(pool.map(summary, cases))
     assert concurrent == sequential
+
+
+def test_the_sandbox_may_call_from_the_browser(service: str) -> None:
+    preflight = {
+        "Origin": "https://sandbox.cds-hooks.org",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+        "Access-Control-Request-Private-Network": "true",
+    }
+    answer = call("OPTIONS", f"{service}/cds-services/sciatica-triage", headers=preflight)
+    assert answer.status == 200
+    assert answer.headers["access-control-allow-origin"] == "https://sandbox.cds-hooks.org"
+    assert answer.headers["access-control-allow-private-network"] == "true"
+    other = preflight | {"Origin": "https://elsewhere.example"}
+    answer = call("OPTIONS", f"{service}/cds-services/sciatica-triage", headers=other)
+    assert "access-control-allow-origin" not in answer.headers
+
+
+def test_an_intake_without_age_takes_it_from_the_patient(service: str) -> None:
+    response = simple_response({"fever": True})  # no age
+    target = f"{service}/cds-services/sciatica-triage"
+    answer = call("POST", target, patient_view("p1", {"intake": response}))
+    _assert_outcome(answer, 400, "age")
+    patient = {"resourceType": "Patient", "id": "p1", "birthDate": "1936-03-02"}
+    answer = call("POST", target, patient_view("p1", {"intake": response, "patient": patient}))
+    assert answer.status == 200, answer.text
+    # 89 on 2026-01-01 (the response's authored date): not yet 90, so the stand-in says urgent
+    assert answer.body["cards"][0]["extension"]["triage"]["urgency"] == "urgent"
+    older = patient | {"birthDate": "1935-12-31"}
+    answer = call(
+        "POST", target, patient_view("p1", {"intake": simple_response({}), "patient": older})
+    )
+    assert answer.body["cards"][0]["extension"]["triage"]["urgency"] == "review"

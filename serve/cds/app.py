@@ -28,12 +28,14 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import ValidationError
 
@@ -58,6 +60,9 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 README = CHECKOUT / "README.md"
 NOT_A_DEVICE_ANCHOR = "research-software-not-a-medical-device"
 """The README section's anchor ("Research software, not a medical device")."""
+
+SANDBOX_ORIGIN = "https://sandbox.cds-hooks.org"
+"""The public CDS Hooks sandbox, which calls services from the user's browser."""
 
 EXTRA_ROUTERS: tuple[str, ...] = ()
 """``"module:attribute"`` of each ``APIRouter`` that other features add to this server."""
@@ -94,6 +99,10 @@ class CdsSettings:
         token's ``aud``; default ``http://127.0.0.1:<port>`` and ``http://localhost:<port>``.
     fhir_timeout : float
         Seconds for each read from a client's FHIR server (``SCIATICA_CDS_FHIR_TIMEOUT``).
+    cors_origins : tuple of str
+        Browser origins allowed to call the service (``SCIATICA_CDS_CORS_ORIGINS``, comma
+        separated): CDS Hooks 2.0 asks services to support CORS, and the public CDS Hooks
+        sandbox calls them from the browser. Default: the sandbox's origin.
     """
 
     host: str = "127.0.0.1"
@@ -103,12 +112,19 @@ class CdsSettings:
     issuers: str | None = None
     public_url: str | None = None
     fhir_timeout: float = DEFAULT_FHIR_TIMEOUT
+    cors_origins: tuple[str, ...] = (SANDBOX_ORIGIN,)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> CdsSettings:
         """Settings from ``SCIATICA_CDS_*``, then ``overrides`` (``None`` values ignored)."""
         env = os.environ
+        origins = env.get("SCIATICA_CDS_CORS_ORIGINS")
         base = cls(
+            cors_origins=(
+                tuple(o.strip() for o in origins.split(",") if o.strip())
+                if origins is not None
+                else (SANDBOX_ORIGIN,)
+            ),
             issuers=env.get("SCIATICA_CDS_ISSUERS") or None,
             public_url=env.get("SCIATICA_CDS_PUBLIC_URL") or None,
             fhir_timeout=float(env.get("SCIATICA_CDS_FHIR_TIMEOUT", DEFAULT_FHIR_TIMEOUT)),
@@ -173,18 +189,65 @@ async def _hook_request(request: Request, definition: ServiceDefinition) -> Hook
         raise ServiceError(400, pydantic_issues(error.errors())) from None
 
 
+_RESPONSE_MEMBERS = frozenset({"resourceType", "questionnaire", "status", "subject", "item"})
+
+
+def _where(field_name: str | None) -> str:
+    """Where an intake error is: a member of the response, or an item by ``linkId``."""
+    if not field_name:
+        return "prefetch.intake"
+    if field_name in _RESPONSE_MEMBERS:
+        return f"prefetch.intake.{field_name}"
+    return f"prefetch.intake.item[linkId={field_name}]"
+
+
+def _age_from_patient(patient: Any, response: Mapping[str, Any]) -> int | None:
+    """The patient's age in whole years when the response was authored (today if undated)."""
+    if not isinstance(patient, Mapping) or patient.get("resourceType") != "Patient":
+        return None
+    try:
+        born = date.fromisoformat(str(patient.get("birthDate", "")))
+    except ValueError:  # absent, or only a year or year-month: too coarse for an age
+        return None
+    authored = str(response.get("authored") or "")[:10]
+    try:
+        when = date.fromisoformat(authored)
+    except ValueError:
+        when = datetime.now(UTC).date()
+    return when.year - born.year - ((when.month, when.day) < (born.month, born.day))
+
+
+def _has_answer(items: Any, link_id: str) -> bool:
+    return isinstance(items, list) and any(
+        isinstance(i, Mapping)
+        and (
+            (i.get("linkId") == link_id and i.get("answer")) or _has_answer(i.get("item"), link_id)
+        )
+        for i in items
+    )
+
+
 def _predict_intake(request: Request, prefetch: dict[str, Any], patient_id: str) -> Any | None:
-    """The prediction for the patient's latest intake, or ``None`` when none is on file."""
+    """The prediction for the patient's latest intake, or ``None`` when none is on file.
+
+    An intake that leaves ``age`` unanswered takes it from the prefetched Patient's
+    ``birthDate`` (at the response's ``authored`` date); nothing else is taken from the chart,
+    so every response ``serve.predict`` accepts gets exactly its answer.
+    """
     state = request.app.state
     response = latest_intake(prefetch.get("intake"), patient_id)
     if response is None:
         return None
+    if not _has_answer(response.get("item"), "age"):
+        age = _age_from_patient(prefetch.get("patient"), response)
+        if age is not None:
+            item = {"linkId": "age", "answer": [{"valueInteger": age}]}
+            response = {**response, "item": [*(response.get("item") or []), item]}
     try:
         case = state.from_response(response)
         return state.predict(case)
     except ValueError as error:  # IntakeError names the field / linkId and what is allowed
-        field_name = getattr(error, "field", None)
-        where = f"prefetch.intake.item[linkId={field_name}]" if field_name else "prefetch.intake"
+        where = _where(getattr(error, "field", None))
         raise ServiceError(400, [Issue(str(error), where)]) from None
 
 
@@ -220,21 +283,22 @@ def _cds_router(services: dict[str, ServiceDefinition]) -> APIRouter:
     async def discover() -> dict[str, Any]:
         return discovery
 
-    async def _prefetched(request: Request, definition: ServiceDefinition) -> tuple[Any, Any]:
-        hook = await _hook_request(request, definition)
-        prefetch = await fetch_missing(
+    async def _prefetched(
+        request: Request, definition: ServiceDefinition, hook: HookRequest
+    ) -> Any:
+        return await fetch_missing(
             hook,
             definition.prefetch,
             needed=("intake",),
             client=request.app.state.http,
             timeout=request.app.state.settings.fhir_timeout,
         )
-        return hook, prefetch
 
     @router.post(f"/{TRIAGE_SERVICE_ID}", summary="patient-view: the triage card")
     async def triage(request: Request) -> JSONResponse:
         definition = services[TRIAGE_SERVICE_ID]
-        hook, prefetch = await _prefetched(request, definition)
+        hook = await _hook_request(request, definition)
+        prefetch = await _prefetched(request, definition, hook)
         ctx = _context(request, hook)
         prediction = _predict_intake(request, prefetch, ctx.patient_id)
         if prediction is None:
@@ -248,7 +312,7 @@ def _cds_router(services: dict[str, ServiceDefinition]) -> APIRouter:
         orders = lumbar_mri_orders(hook.context.draftOrders)  # type: ignore[attr-defined]
         if not orders:  # nothing to say, and no need to read the intake
             return JSONResponse({"cards": []})
-        hook, prefetch = await _prefetched(request, definition)
+        prefetch = await _prefetched(request, definition, hook)
         ctx = _context(request, hook)
         prediction = _predict_intake(request, prefetch, ctx.patient_id)
         if prediction is None:
@@ -318,6 +382,14 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            allow_private_network=True,  # a public page (the sandbox) calling loopback
+        )
     url = questionnaire_url or _questionnaire_url()
     services = service_definitions(url)
     state = app.state

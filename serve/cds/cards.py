@@ -219,6 +219,7 @@ def _card(
     ctx: CardContext,
     suggestions: Sequence[dict[str, Any]] = (),
     links: Sequence[dict[str, Any]] = (),
+    extension: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     card: dict[str, Any] = {
         "uuid": ctx.new_uuid(),
@@ -227,6 +228,8 @@ def _card(
         "detail": detail,
         "source": source,
     }
+    if extension is not None:
+        card["extension"] = {EXTENSION_KEY: extension}
     if suggestions:
         card["suggestions"] = list(suggestions)
         card["selectionBehavior"] = "any"
@@ -235,6 +238,31 @@ def _card(
     if links:
         card["links"] = list(links)
     return card
+
+
+EXTENSION_KEY = "triage"
+"""The card's ``extension`` member (CDS Hooks 2.0 allows one on a card) holding the triage as
+data: what a client program, or a test, reads instead of parsing the Markdown."""
+
+
+def triage_extension(p: Prediction) -> dict[str, Any]:
+    """The triage as data: tier, timeframe, causes, differential, red flags, MRI, advice."""
+    return {
+        "urgency": p.urgency,
+        "urgency_timeframe": urgency_timeframe(p),
+        "red_flag_screen": getattr(p, "red_flag_screen", None),
+        "cause": p.cause,
+        "probabilities": dict(p.probabilities),
+        "differential": list(p.differential),
+        "red_flags_fired": list(p.red_flags_fired),
+        "red_flag_questions_unanswered": list(p.red_flag_questions_unanswered),
+        "mri_indicated": p.mri_indicated,
+        "mri_reasons": [r["code"] for r in p.mri_reasons],
+        "next_step": p.next_step,
+        "advice_codes": list(p.advice_codes),
+        "model_name": p.model_name,
+        "model_version": p.model_version,
+    }
 
 
 def _reference(kind: str, resource_id: str) -> dict[str, str]:
@@ -430,6 +458,7 @@ def triage_cards(p: Prediction, ctx: CardContext) -> list[dict[str, Any]]:
         ctx,
         suggestions,
         links,
+        triage_extension(p),
     )
     return [card]
 
@@ -544,7 +573,8 @@ def mri_cards(
     if met:
         names = "; ".join(r["code"].replace("_", " ") for r in met)
         summary = f"Lumbar MRI: criterion met ({names})"
-        return [_card(summary, "info", _mri_detail(p, met), source, ctx)]
+        detail = _mri_detail(p, met)
+        return [_card(summary, "info", detail, source, ctx, extension=triage_extension(p))]
     actions = [
         {
             "type": "delete",
@@ -565,4 +595,6 @@ def mri_cards(
             }
         )
     summary = "Lumbar MRI: no criterion of the article or NICE NG59 is met for this patient"
-    return [_card(summary, "warning", _mri_detail(p, []), source, ctx, suggestions)]
+    detail = _mri_detail(p, [])
+    extension = triage_extension(p)
+    return [_card(summary, "warning", detail, source, ctx, suggestions, extension=extension)]
