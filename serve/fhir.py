@@ -180,6 +180,8 @@ def prediction_bundle(
     predictions.append(serious)
     by_condition = getattr(pred, "serious_condition_probabilities", None) or {}
     for name, probability in by_condition.items():
+        if probability is None:
+            continue
         predictions.append(
             {
                 "outcome": concept("serious_condition", name),

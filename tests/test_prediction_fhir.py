@@ -53,6 +53,12 @@ def make_prediction(**changes: Any) -> Prediction:
         "model_version": "3",
         "disclaimer": "Research software on synthetic data; not a medical device.",
         "answers": answers,
+        "serious_condition_probabilities": {
+            "cauda_equina": 0.001,
+            "infection": 0.001,
+            "malignancy": 0.002,
+            "progressive_deficit": None,
+        },
     }
     return Prediction(**(values | changes))
 
@@ -93,6 +99,14 @@ def test_the_risk_assessment_says_what_the_issue_asks() -> None:
     serious = risk["prediction"][len(CAUSES)]
     assert serious["probabilityDecimal"] == pred.red_flag_probability
     assert serious["qualitativeRisk"]["coding"][0]["code"] == "low"
+    by_condition = {
+        p["outcome"]["text"]: p["probabilityDecimal"] for p in risk["prediction"][len(CAUSES) + 1 :]
+    }
+    assert by_condition == {
+        "Cauda equina syndrome": 0.001,
+        "Spinal infection (vertebral osteomyelitis, discitis or epidural abscess)": 0.001,
+        "Spinal malignancy (metastasis or primary tumour)": 0.002,
+    }  # no prediction where the model has no probability
     assert "Next step: conservative care" in risk["mitigation"]
     assert all(text in risk["mitigation"] for text in pred.advice)
     assert "not a medical device" in risk["note"][0]["text"]
@@ -148,3 +162,21 @@ def test_cause_code_is_the_icd10_code_where_one_was_verified() -> None:
         "display": "Spinal stenosis",
     }
     assert make_prediction(cause="foraminal_stenosis").cause_code is None
+
+
+def test_every_code_has_a_source_and_the_readme_lists_it() -> None:
+    from pathlib import Path
+
+    from vignettes.codes import SYSTEMS, load_codes
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    coded = 0
+    for entries in load_codes().values():
+        for entry in entries.values():
+            for system in SYSTEMS:
+                if system in entry:
+                    coded += 1
+                    assert entry[system]["source"].strip()
+                    assert entry[system]["code"] in readme
+            assert entry["text"]
+    assert coded >= 2
