@@ -26,6 +26,7 @@ from model import rules
 from model.conformal import ConformalSets
 from model.features import FIELD_ORDER, encode, encode_case, to_fields
 from model.intake import validate_case, validate_frame
+from model.integrity import read_verified, write_bundle_manifest
 from model.mlflow_names import MODEL_NAME
 from model.scorers import Scorer, to_proba
 from vignettes.schema import CAUSES
@@ -137,18 +138,39 @@ class TriageModel:
         return None if k is None else float(k)
 
     def save(self, directory: Path | str) -> Path:
-        """Write the bundle: two scorer folders and ``meta.json``."""
+        """Write the bundle: two scorer folders, ``meta.json`` and the SHA-256 manifest of them
+        (:func:`model.integrity.write_bundle_manifest`; write it again after adding a file)."""
         directory = Path(directory)
         self.cause.save(directory / "cause")
         self.red_flag.save(directory / "red_flag")
         (directory / "meta.json").write_text(json.dumps(self.meta, indent=2, default=str))
+        write_bundle_manifest(directory)
         return directory
 
     @classmethod
     def load(cls, directory: Path | str) -> TriageModel:
+        """Read a bundle written by :meth:`save`, every file checked against its manifest first.
+
+        Raises
+        ------
+        model.integrity.DamagedModelError
+            If a file is missing or differs from the manifest (nothing has parsed it then).
+        ValueError
+            If a checked file holds something unexpected; the message names the file.
+        """
         directory = Path(directory)
-        meta = json.loads((directory / "meta.json").read_text())
-        return cls(Scorer.load(directory / "cause"), Scorer.load(directory / "red_flag"), meta)
+        files = read_verified(directory)
+
+        def scorer(name: str) -> Scorer:
+            prefix = f"{name}/"
+            own = {k.removeprefix(prefix): v for k, v in files.items() if k.startswith(prefix)}
+            return Scorer.from_files(own, str(directory / name))
+
+        try:
+            meta = json.loads(files["meta.json"])
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"{directory / 'meta.json'}: unreadable ({exc})") from None
+        return cls(scorer("cause"), scorer("red_flag"), meta)
 
     def warm_up(self) -> TriageModel:
         """Build the lazy state (TreeSHAP tables, or the library explainer; the conformal
