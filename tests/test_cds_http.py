@@ -406,6 +406,10 @@ def test_bad_feedback_is_400_naming_the_field(service: str) -> None:
     body = _feedback("not-a-uuid")
     answer = call("POST", f"{service}/cds-services/sciatica-triage/feedback", body)
     _assert_outcome(answer, 400, "feedback[0].card")
+    body = _feedback(str(uuid.uuid4()), "accepted")
+    del body["feedback"][0]["acceptedSuggestions"]
+    answer = call("POST", f"{service}/cds-services/sciatica-triage/feedback", body)
+    _assert_outcome(answer, 400, "feedback[0]", "acceptedSuggestions is required")
 
 
 # --------------------------------------------------------------------------------------------
