@@ -59,6 +59,7 @@ format: $(STAMP) ## apply ruff's formatter and safe fixes
 	$(BIN)/ruff check --fix .
 
 ui: $(STAMP) ## start the MLflow UI on http://127.0.0.1:5000
+	@echo ">> the comparison, in MLflow's model-training view: http://127.0.0.1:5000/#/experiments/1/runs?viewStateShareKey=comparison&workflowType=machine_learning"
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port 5000
 
 serve: $(STAMP) ## serve the champion over HTTP on 127.0.0.1:$(PORT) with mlflow models serve (PORT=, default 5001)

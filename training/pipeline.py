@@ -27,7 +27,7 @@ from model.conformal import ConformalSets, coverage_report
 from model.features import FIELD_ORDER, to_fields
 from model.mlflow_names import EXPERIMENT, MODEL_NAME
 from model.triage import RED_FLAG_COST_RATIO, TriageModel, cost_ratio_threshold
-from training import plots, report
+from training import mlflow_view, plots, report
 from training.candidates import CANDIDATES, Fitted, Split
 from training.metrics import (
     cause_metrics,
@@ -589,6 +589,9 @@ def _train(cfg: TrainConfig) -> Outcome:
             champion,
             registration,
         )
+        mlflow_view.log_bayes_gaps(run_ids, results, CEILING, parent.info.run_id, champion)
+        link = mlflow_view.share_runs_view(experiment.experiment_id, parent.info.run_id)
+        say(f"the comparison in the MLflow UI (make ui): {link}")
         version_id, moved = (
             (registration.version, registration.moved) if registration else (None, False)
         )

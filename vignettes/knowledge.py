@@ -512,10 +512,25 @@ def _parent(spec: dict[str, Any], where: str) -> str:
 
 
 def _categorical(spec: dict[str, Any], values: tuple[str, ...], bands: tuple[str, ...], where: str):
+    """One distribution per value of the parent (``by``); ``by_serious`` rows replace them.
+
+    A serious condition whose answer follows the condition rather than the cause (cauda equina
+    is often bilateral, whatever disc or canal causes it) has its own row in ``by_serious``,
+    used for every cause, band and root in that condition.
+    """
     parent = _parent(spec, where)
     names = _parent_names(bands)[parent]
-    dist = _distributions(spec, names, values, where, meta=("kind", "by", "source"))
-    return _by_parent(dist, parent, bands)
+    meta = ("kind", "by", "source", "by_serious")
+    dist = _distributions(spec, names, values, where, meta=meta)
+    table = _by_parent(dist, parent, bands)
+    if "by_serious" in spec:
+        at = f"{where}.by_serious"
+        conditions = _table(spec["by_serious"], at)
+        _check_keys(conditions, SERIOUS_CONDITIONS[1:], at)
+        for condition, row in conditions.items():
+            own = _distribution(_table(row, f"{at}.{condition}"), values, f"{at}.{condition}")
+            table[:, :, SERIOUS_CONDITIONS.index(condition)] = own
+    return table
 
 
 IMAGING_KEYS = (
