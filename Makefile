@@ -73,5 +73,5 @@ cds: $(STAMP) ## serve the CDS Hooks 2.0 service on 127.0.0.1 (PORT=, default 50
 	$(BIN)/python -m serve.cds --port $(CDS_PORT)
 
 clean: ## remove generated data, tracking store, caches (keeps .venv)
-	rm -rf data mlruns mlartifacts mlflow.db bench-results .pytest_cache .hypothesis .ruff_cache .mypy_cache
+	rm -rf data mlruns mlartifacts mlflow.db mlflow.db.aliases.json bench-results .pytest_cache .hypothesis .ruff_cache .mypy_cache
 	find . -name __pycache__ -not -path './.venv/*' -exec rm -rf {} +
