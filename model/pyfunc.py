@@ -105,7 +105,14 @@ class TriagePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined,misc
     model: TriageModel
 
     def load_context(self, context: Any) -> None:
-        """Load the bundle, stamp the registry version, build the lazy state before requests."""
+        """Load the bundle, stamp the registry version, build the lazy state before requests.
+
+        In ``mlflow models serve``, this also puts :mod:`model.scoring_guard`'s strict reading
+        of requests in front of MLflow's (duplicated keys, size, content type, nesting).
+        """
+        from model.scoring_guard import install
+
+        install()
         triage = TriageModel.load(context.artifacts["bundle"])
         version = registry_version(Path(context.artifacts["bundle"]), triage.meta)
         if version is not None:
@@ -237,12 +244,18 @@ def _frame_records(frame: pd.DataFrame) -> list[dict[Any, Any]]:
 
 
 def _check_names(columns: Iterable[object]) -> None:
-    """Refuse a frame with a column that is not a field, even if every cell of it is missing.
+    """Refuse a frame with a column that is not a field, even if every cell of it is missing,
+    or with a column that appears twice (a record would keep only one of its answers).
 
     A record that names an unknown field with ``null`` must be refused, not quietly accepted
     because its cell looks like the ones pandas fills in for records without the field.
     """
+    seen: set[object] = set()
     for name in columns:
+        if name in seen:
+            message = f"{name}: the column appears more than once; expected one column per field"
+            raise IntakeRefused(IntakeError(str(name), "one column per field", message))
+        seen.add(name)
         if name not in FIELD_BY_NAME and name not in IGNORED_COLUMNS:
             try:
                 validate_case({name: None})  # the validator's own words for an unknown field

@@ -42,7 +42,7 @@ from serve.terminal import (
     Progress,
     command_environment,
     load_predictor,
-    read_json,
+    read_cases,
 )
 
 __all__ = [
@@ -106,20 +106,23 @@ def _validated(cases: list[Any], single: bool) -> list[dict[str, Any]]:
     from model.intake import IntakeError, validate_case
 
     answers = []
-    for number, case in enumerate(cases, start=1):
+    for number, case in enumerate(cases):
         try:
             answers.append(validate_case(case))
         except IntakeError as exc:
-            where = "" if single else f"case {number}: "
+            where = "" if single else f"record {number} (counting from 0): "
             raise CommandError(f"{where}{exc}") from None
     return answers
 
 
 def run_predict(args: argparse.Namespace) -> int:
     """``sciatica-triage predict``: validate every case, then predict and print chunk by chunk."""
-    cases, single = _cases(read_json(args.input), args.input)
+    cases, single = _cases(read_cases(args.input), args.input)
     answers = _validated(cases, single)
     del cases  # the validated copies are all that is needed from here on
+    if not answers and not args.as_json:
+        print("no cases")
+        return 0
     predictor = load_predictor(args.model)
     if single:
         prediction = predictor.predict(answers[0])
@@ -131,12 +134,13 @@ def run_predict(args: argparse.Namespace) -> int:
         out.write("[")
     for start in range(0, len(answers), CHUNK):
         chunk = predictor._predict_answers(answers[start : start + CHUNK])
-        for number, prediction in enumerate(chunk, start=start + 1):
+        for number, prediction in enumerate(chunk, start=start):
             if args.as_json:
                 item = textwrap.indent(json.dumps(prediction.to_dict(), indent=2), "  ")
-                out.write(("\n" if number == 1 else ",\n") + item)
+                out.write(("\n" if number == 0 else ",\n") + item)
             else:
-                out.write(f"{'=' * 30} case {number} of {len(answers)} {'=' * 30}\n")
+                heading = f"record {number} ({number + 1} of {len(answers)})"
+                out.write(f"{'=' * 30} {heading} {'=' * 30}\n")
                 out.write(f"{prediction}\n\n")
         out.flush()
         progress.update(start + len(chunk))

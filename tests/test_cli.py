@@ -134,7 +134,8 @@ def test_a_large_list_streams_in_chunks_with_the_same_answers(
     assert captured.err == ""  # no progress when stderr is not a terminal
     assert main(["predict", str(path)]) == 0
     text = capsys.readouterr().out
-    assert [f"case {i} of 45" in text for i in (1, 7, 8, 45)] == [True] * 4
+    headings = [f"record {i - 1} ({i} of 45)" in text for i in (1, 7, 8, 45)]
+    assert headings == [True] * 4
 
 
 def test_progress_shows_on_a_terminal_only() -> None:
@@ -208,7 +209,7 @@ def test_interview_refuses_a_list_in_one_line(tmp_path: Path, capsys: Any) -> No
 def test_predict_names_the_case_in_a_list(tmp_path: Path, capsys: Any) -> None:
     path = write(tmp_path, [{"age": 40}, {"age": 40, "sides": "up"}])
     assert main(["predict", str(path)]) == EXIT_BAD_INPUT
-    assert "case 2: sides:" in one_error_line(capsys.readouterr().err)
+    assert "record 1 (counting from 0): sides:" in one_error_line(capsys.readouterr().err)
 
 
 @pytest.mark.slow
