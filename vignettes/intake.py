@@ -14,7 +14,7 @@ Rules, for both:
 * only ``age`` is required: an integer 18..100 (a float with an integral value such as ``67.0`` is
   accepted, ``67.5`` is not; a bool is not an integer);
 * ``duration_weeks`` is a finite number >= 0 and no longer than the patient has lived
-  (``age`` years of :data:`WEEKS_PER_YEAR` weeks);
+  (``age * 365.25 / 7`` weeks);
 * boolean answers must be real booleans (``True``/``False``, also ``numpy.bool_``): the strings
   ``"True"``/``"false"`` and the numbers ``1``/``0``/``1.0`` are refused, because guessing what they
   mean is exactly what the contract forbids;
