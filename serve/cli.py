@@ -1,8 +1,10 @@
 """The ``sciatica-triage`` command.
 
-``sciatica-triage predict [case.json | -] [--json] [--model URI]`` reads one case (a JSON object)
-or several (a JSON list of objects) from a file or standard input and prints each prediction
-explained in words, or as JSON with ``--json``.
+``sciatica-triage predict [cases | -] [--json] [--model URI]`` reads one case (a JSON object) or
+several (a JSON list of objects, ``.jsonl``, ``.csv`` or ``.parquet``) from a file or standard
+input and prints each prediction explained in words, or with ``--json`` as
+``{"predictions": [...]}``, one record per case with the same keys as over HTTP. Records are
+numbered from 0.
 
 Exit status: 0 on success; 2 for bad input (unreadable file, invalid JSON, a field or value the
 contract refuses), with a one-line message naming the field; 1 when no model is registered, the
@@ -120,33 +122,46 @@ def run_predict(args: argparse.Namespace) -> int:
     cases, single = _cases(read_cases(args.input), args.input)
     answers = _validated(cases, single)
     del cases  # the validated copies are all that is needed from here on
-    if not answers and not args.as_json:
-        print("no cases")
+    if not answers:
+        print('{"predictions": []}' if args.as_json else "no cases")
         return 0
     predictor = load_predictor(args.model)
+    if args.as_json:
+        return _print_records(predictor, answers)
     if single:
-        prediction = predictor.predict(answers[0])
-        print(json.dumps(prediction.to_dict(), indent=2) if args.as_json else f"{prediction}\n")
+        print(f"{predictor.predict(answers[0])}\n")
         return 0
     progress = Progress(len(answers))
     out = sys.stdout
-    if args.as_json:
-        out.write("[")
     for start in range(0, len(answers), CHUNK):
         chunk = predictor._predict_answers(answers[start : start + CHUNK])
         for number, prediction in enumerate(chunk, start=start):
-            if args.as_json:
-                item = textwrap.indent(json.dumps(prediction.to_dict(), indent=2), "  ")
-                out.write(("\n" if number == 0 else ",\n") + item)
-            else:
-                heading = f"record {number} ({number + 1} of {len(answers)})"
-                out.write(f"{'=' * 30} {heading} {'=' * 30}\n")
-                out.write(f"{prediction}\n\n")
+            heading = f"record {number} ({number + 1} of {len(answers)})"
+            out.write(f"{'=' * 30} {heading} {'=' * 30}\n")
+            out.write(f"{prediction}\n\n")
         out.flush()
         progress.update(start + len(chunk))
     progress.close()
-    if args.as_json:
-        out.write("\n]\n" if answers else "]\n")
+    return 0
+
+
+def _print_records(predictor: Any, answers: list[dict[str, Any]]) -> int:
+    """``--json``: ``{"predictions": [...]}``, one record per case, exactly as over HTTP.
+
+    The records are the pyfunc's (``TriageModel.predict_records``), written one per line as
+    each chunk is ready, so that memory stays flat for any input size.
+    """
+    progress = Progress(len(answers))
+    out = sys.stdout
+    out.write('{"predictions": [')
+    for start in range(0, len(answers), CHUNK):
+        rows = predictor.model.predict_records(answers[start : start + CHUNK])
+        for number, row in enumerate(rows, start=start):
+            out.write(("\n  " if number == 0 else ",\n  ") + json.dumps(row))
+        out.flush()
+        progress.update(start + len(rows))
+    progress.close()
+    out.write("\n]}\n")
     return 0
 
 
@@ -170,14 +185,17 @@ def add_predict_command(subparsers: Any) -> None:
         "input",
         nargs="?",
         default="-",
-        metavar="case.json | -",
-        help="JSON file with a case or a list of cases; '-' or nothing reads standard input",
+        metavar="cases | -",
+        help="a .json file (a case or a list of cases), .jsonl (a case per line), .csv (a header "
+        "of field names, a case per row; cells as JSON literals: true/false) or .parquet; '-' "
+        "or nothing reads JSON from standard input",
     )
     parser.add_argument(
         "--json",
         dest="as_json",
         action="store_true",
-        help="print machine-readable JSON (a prediction object, or a list for a list input)",
+        help='print JSON: {"predictions": [...]}, one record per case, the same schema as over '
+        "HTTP (docs/interface.md)",
     )
     parser.add_argument(
         "--model",
