@@ -10,7 +10,7 @@ PORT   ?= 5001
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train test test-fast data bench docs lint format ui serve clean
+.PHONY: help setup train test test-fast data bench docs lint format ui serve cds clean sensitivity
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ test-fast: $(STAMP) ## the tests that train and serve nothing (pytest -m "not sl
 data: $(STAMP) ## write a seeded train/validation/test dataset (Parquet) with sample narratives to data/
 	$(BIN)/python -m vignettes $(if $(N),--n $(N)) $(SEED_SETTING_ARGS) --out data
 
+sensitivity: $(STAMP) ## how much the results depend on the assumptions: N= perturbed worlds (default 20), tornado plots in MLflow
+	$(BIN)/python -m training.sensitivity $(if $(N),--worlds $(N)) $(if $(SEED),--seed $(SEED))
+
 bench: $(STAMP) ## benchmarks: generator and serving speed and memory, with ratios to references
 	$(BIN)/python -m tests.bench
 
@@ -62,6 +65,11 @@ serve: $(STAMP) ## serve the champion over HTTP on 127.0.0.1:$(PORT) with mlflow
 	@# mlflow starts `uvicorn` by name: the project's .venv/bin goes first on PATH
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/mlflow models serve -m models:/sciatica-triage@champion \
 		--env-manager local --host 127.0.0.1 --port $(PORT)
+
+# `make cds` listens on 5002 unless PORT is given (PORT's default above is make serve's 5001).
+CDS_PORT = $(if $(filter file,$(origin PORT)),5002,$(PORT))
+cds: $(STAMP) ## serve the CDS Hooks 2.0 service on 127.0.0.1 (PORT=, default 5002; SCIATICA_CDS_ISSUERS= trusts JWT issuers)
+	$(BIN)/python -m serve.cds --port $(CDS_PORT)
 
 clean: ## remove generated data, tracking store, caches (keeps .venv)
 	rm -rf data mlruns mlartifacts mlflow.db bench-results .pytest_cache .hypothesis .ruff_cache .mypy_cache

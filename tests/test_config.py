@@ -23,6 +23,7 @@ NAME_ALLOWED_IN = {
     "serve/cli.py",  # the command's own name (pyproject's [project.scripts]), not the model's
     "vignettes/__main__.py",  # the installed distribution's name, for its version
     "serve/loading.py",  # the application's cache folder (~/.cache/sciatica-triage/models)
+    "serve/cds/hooks.py",  # the CDS service id (the contract's /cds-services/sciatica-triage)
 }
 
 

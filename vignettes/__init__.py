@@ -8,6 +8,7 @@ and :func:`answer_distribution` is the same model's prediction of a question's a
 from vignettes.generate import BLOCK_ROWS, generate, generate_partition, partition_bounds
 from vignettes.intake import IntakeError, validate_case, validate_frame
 from vignettes.knowledge import FieldGroup, KnowledgeBase, KnowledgeError, load_knowledge
+from vignettes.perturb import perturb, swing, uncertainties
 from vignettes.posterior import InputError, answer_distribution, posterior
 from vignettes.schema import (
     CAUSES,
@@ -51,7 +52,10 @@ __all__ = [
     "load_knowledge",
     "narrate",
     "partition_bounds",
+    "perturb",
     "posterior",
+    "swing",
+    "uncertainties",
     "validate_case",
     "validate_frame",
 ]

@@ -19,12 +19,13 @@ a one-field group for every other field, so the sampler and the posterior have o
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 import numbers
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,10 @@ TOP_LEVEL = (
     "fields",
     "groups",
     "missingness",
+    "uncertainty",
 )
-"""The tables a knowledge document may have; all but ``groups`` are required."""
+"""The tables a knowledge document may have; all but ``groups`` and ``uncertainty`` are
+required (``uncertainty`` is read by ``vignettes.perturb``)."""
 GROUP_PARENTS = ("cause", "nerve_root")
 _TOL = 1e-6
 
@@ -203,6 +206,9 @@ class KnowledgeBase:
         score it through this object, not through its unit's table.
     sources : dict of str to str
         Where each table's numbers come from.
+    document : dict or None
+        The parsed document the tables were built from (``vignettes.perturb`` redraws its
+        numbers within their stated uncertainty, ``[uncertainty.tables]``).
     """
 
     band_names: tuple[str, ...]
@@ -221,6 +227,7 @@ class KnowledgeBase:
     examination_block: float
     imaging: ImagingDecision | None
     sources: dict[str, str]
+    document: dict[str, Any] | None = field(default=None, repr=False)
 
     def band_of(self, age: np.ndarray) -> np.ndarray:
         """Age band index of each age."""
@@ -889,6 +896,7 @@ def parse_knowledge(doc: dict[str, Any]) -> KnowledgeBase:
         examination_block=exam_block,
         imaging=imaging[0] if imaging else None,
         sources=sources,
+        document=copy.deepcopy(doc),
     )
 
 
