@@ -236,7 +236,7 @@ def _outputs() -> list[str]:
             '`{"predictions": [record, ...]}`, and the MLflow pyfunc\'s `predict` returns the '
             "list of records: one record per case, in the input's order, numbered from 0, each "
             "a flat JSON object with exactly the columns above (`model.TriageModel."
-            "predict_records`). An empty list of cases answers `{\"predictions\": []}` (the "
+            'predict_records`). An empty list of cases answers `{"predictions": []}` (the '
             "CLI's text output says `no cases`). `warnings` lists the contradictions found in "
             "the answers, each naming its fields (`vignettes/contradictions.toml`)."
         ),
