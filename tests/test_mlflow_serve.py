@@ -493,3 +493,35 @@ def test_no_http_answer_to_a_contradicting_duplicate_is_below_the_patients_yes(
             assert tiers.index(got) >= tiers.index(yes), (text, got, yes)
         else:
             assert answer.status == 400 and answer.body["field"] == twice
+
+
+@pytest.mark.parametrize("n", [3, 40])  # the one-case path and the vectorised path
+def test_the_cli_json_is_the_http_answer(
+    server: Server,
+    n: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One schema: ``sciatica-triage predict --json`` prints the body ``make serve`` answers."""
+    from serve.cli import main
+
+    monkeypatch.setenv("SCIATICA_TRIAGE_CACHE", str(tmp_path / "cache"))
+    records = without_nulls(generated_records(n, seed=50 + n))
+    records[0] |= {"progressive_weakness": True, "weakness": False}  # a warning too
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps(records))
+    assert main(["predict", "--json", str(path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    answered = post(server, {"inputs": records})
+    assert answered.status == 200
+    assert printed.keys() == answered.body.keys() == {"predictions"}
+    assert len(printed["predictions"]) == n
+    for mine, theirs in zip(printed["predictions"], answered.body["predictions"], strict=True):
+        assert list(mine) == list(theirs) == list(OUTPUT_COLUMNS)
+        for name, value in mine.items():
+            if isinstance(value, float):
+                assert math.isclose(value, theirs[name], rel_tol=1e-9, abs_tol=1e-12), name
+            else:
+                assert value == theirs[name], name
+    assert printed["predictions"][0]["warnings"][0].startswith("progressive_weakness, weakness:")
