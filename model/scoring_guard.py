@@ -101,7 +101,7 @@ def _error_body(status: int, message: str, field: str | None = None) -> str:
 
 
 def _too_large(size: int | None, limit: int) -> str:
-    got = "more" if size is None else f"{size:,}"
+    got = f"more than {limit:,}" if size is None else f"{size:,}"
     return _error_body(
         413,
         f"request: the body is {got} bytes; at most {limit:,} are accepted (send fewer cases "
