@@ -59,6 +59,7 @@ format: $(STAMP) ## apply ruff's formatter and safe fixes
 	$(BIN)/ruff check --fix .
 
 ui: $(STAMP) ## start the MLflow UI on http://127.0.0.1:5000
+	@echo ">> the comparison, in MLflow's model-training view: http://127.0.0.1:5000/#/experiments/1/runs?viewStateShareKey=comparison&workflowType=machine_learning"
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port 5000
 
 serve: $(STAMP) ## serve the champion over HTTP on 127.0.0.1:$(PORT) with mlflow models serve (PORT=, default 5001)
@@ -72,5 +73,5 @@ cds: $(STAMP) ## serve the CDS Hooks 2.0 service on 127.0.0.1 (PORT=, default 50
 	$(BIN)/python -m serve.cds --port $(CDS_PORT)
 
 clean: ## remove generated data, tracking store, caches (keeps .venv)
-	rm -rf data mlruns mlartifacts mlflow.db bench-results .pytest_cache .hypothesis .ruff_cache .mypy_cache
+	rm -rf data mlruns mlartifacts mlflow.db mlflow.db.aliases.json bench-results .pytest_cache .hypothesis .ruff_cache .mypy_cache
 	find . -name __pycache__ -not -path './.venv/*' -exec rm -rf {} +

@@ -263,7 +263,7 @@ def _make_targets() -> list[str]:
 
 
 def _mlflow_names() -> list[str]:
-    from model import mlflow_names
+    from model import mlflow_names, registry_pointer
 
     rows = [
         ("registered model", f"`{mlflow_names.MODEL_NAME}`"),
@@ -273,6 +273,14 @@ def _mlflow_names() -> list[str]:
             f"`{mlflow_names.CHAMPION_URI}`",
         ),
         ("experiment of `make train`", f"`{mlflow_names.EXPERIMENT}`"),
+        (
+            "version tag: digest of the manifest of the model's files",
+            f"`{mlflow_names.MANIFEST_TAG}`",
+        ),
+        (
+            "registry pointer beside a SQLite store (written at registration)",
+            f"`mlflow.db{registry_pointer.POINTER_SUFFIX}`",
+        ),
     ]
     return [
         "## 6. MLflow",

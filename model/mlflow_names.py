@@ -20,4 +20,8 @@ CHAMPION_URI = f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}"
 EXPERIMENT = "sciatica-triage"
 """The MLflow experiment that ``make train`` logs its comparison runs to."""
 
-__all__ = ["CHAMPION_ALIAS", "CHAMPION_URI", "EXPERIMENT", "MODEL_NAME"]
+MANIFEST_TAG = "model_manifest_sha256"
+"""The model version tag that holds the digest of the manifest of the version's files, set at
+registration (:mod:`model.integrity`); a copy whose files do not match it is never loaded."""
+
+__all__ = ["CHAMPION_ALIAS", "CHAMPION_URI", "EXPERIMENT", "MANIFEST_TAG", "MODEL_NAME"]

@@ -11,12 +11,15 @@ enough - checked against the library when they are built - and from the library 
 (LightGBM's ``pred_contrib``, ``shap.TreeExplainer``) otherwise.
 
 Fitted estimators are saved in safe formats, never pickles: scikit-learn models with ``skops``
-(loaded with an explicit allow-list of types), LightGBM boosters as their own text format.
+(loaded with an explicit allow-list of types), LightGBM boosters as their own text format. A
+scorer is read from bytes already checked against the bundle's SHA-256 manifest
+(:func:`model.integrity.read_verified`), so no library parses a damaged file.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,13 @@ from scipy.special import expit
 
 from model.shap_tables import ShapTables, compile_tables
 
-SKOPS_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "collections.")
+SKOPS_TRUSTED_TYPES = frozenset(
+    {"sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"}
+)
+"""The types a skops file may hold beyond those skops trusts by itself (its plain containers,
+NumPy arrays and scikit-learn estimators): exactly what a fitted
+``HistGradientBoostingClassifier`` needs. Anything else (``builtins.eval``, ``builtins.exec``,
+any other function or class) is refused before the file is loaded."""
 ROWS_PER_CHUNK = 2048
 """Most rows explained at a time from the tables."""
 ROW_TREES_PER_CHUNK = 2_000_000
@@ -211,19 +220,49 @@ class Scorer:
 
     @classmethod
     def load(cls, directory: Path | str) -> Scorer:
-        """Read a scorer written by :meth:`save`, refusing unexpected types in a skops file."""
+        """Read a scorer written by :meth:`save` (its files are read and parsed as they are;
+        :meth:`from_files` is the checked route :meth:`TriageModel.load` takes)."""
         directory = Path(directory)
-        meta = json.loads((directory / "scorer.json").read_text())
-        if meta["kind"] == "hgb":
-            estimator = _load_skops(directory / "estimator.skops")
-        elif meta["kind"] == "lightgbm":
+        files = {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
+        return cls.from_files(files, str(directory))
+
+    @classmethod
+    def from_files(cls, files: Mapping[str, bytes], where: str) -> Scorer:
+        """A scorer from the bytes of its files (``scorer.json`` and the estimator file).
+
+        Parameters
+        ----------
+        files : mapping
+            File name -> bytes, already checked against the bundle manifest.
+        where : str
+            The scorer's folder, for messages.
+
+        Raises
+        ------
+        ValueError
+            Naming the file: an unknown kind, a missing key, or a skops file holding a type
+            outside :data:`SKOPS_TRUSTED_TYPES`.
+        """
+        try:
+            meta = json.loads(files["scorer.json"])
+            kind, n_classes = meta["kind"], int(meta["n_classes"])
+            calibration = Calibration(float(meta["scale"]), float(meta["shift"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{where}/scorer.json: unreadable ({type(exc).__name__}: {exc})"
+            ) from None
+        file = {"hgb": "estimator.skops", "lightgbm": "estimator.txt"}.get(kind)
+        if file is None:
+            raise ValueError(f"{where}/scorer.json: kind must be 'hgb' or 'lightgbm', got {kind!r}")
+        if file not in files:
+            raise ValueError(f"{where}/{file}: missing (scorer.json says kind {kind!r})")
+        if kind == "hgb":
+            estimator = _load_skops(files[file], f"{where}/{file}")
+        else:
             import lightgbm
 
-            estimator = lightgbm.Booster(model_file=str(directory / "estimator.txt"))
-        else:
-            raise ValueError(f"scorer kind must be 'hgb' or 'lightgbm', got {meta['kind']!r}")
-        calibration = Calibration(meta["scale"], meta["shift"])
-        return cls(meta["kind"], estimator, meta["n_classes"], calibration)
+            estimator = lightgbm.Booster(model_str=files[file].decode())
+        return cls(kind, estimator, n_classes, calibration)
 
 
 def _threads(n_rows: int) -> int:
@@ -240,11 +279,12 @@ def to_proba(score: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def _load_skops(path: Path) -> Any:
+def _load_skops(data: bytes, where: str) -> Any:
+    """A scikit-learn estimator from skops bytes, refusing any type not trusted here."""
     import skops.io
 
-    untrusted = skops.io.get_untrusted_types(file=path)
-    unexpected = [t for t in untrusted if not t.startswith(SKOPS_TRUSTED_PREFIXES)]
+    untrusted = skops.io.get_untrusted_types(data=data)
+    unexpected = sorted(set(untrusted) - SKOPS_TRUSTED_TYPES)
     if unexpected:
-        raise ValueError(f"{path}: refusing to load unexpected types {unexpected}")
-    return skops.io.load(path, trusted=untrusted)
+        raise ValueError(f"{where}: refusing to load unexpected types {unexpected}")
+    return skops.io.loads(data, trusted=untrusted)

@@ -26,8 +26,10 @@ from model import rules
 from model.conformal import ConformalSets
 from model.features import FIELD_ORDER, encode, encode_case, to_fields
 from model.intake import answers_frame, validate_case, validate_frame
+from model.integrity import read_verified, write_bundle_manifest
 from model.mlflow_names import MODEL_NAME
 from model.scorers import Scorer, to_proba
+from model.serious import SERIOUS_PROB_COLUMNS, SeriousTypeModel
 from vignettes.contradictions import read_frame_safely, read_safely
 from vignettes.schema import CAUSES
 
@@ -92,6 +94,7 @@ OUTPUT_SCALARS = (
     "red_flag_model",
     "red_flag_threshold",
     "red_flag_cost_ratio",
+    *SERIOUS_PROB_COLUMNS,
     "red_flags_fired",
     "red_flags_unasked",
     "red_flag_questions_unanswered",
@@ -128,11 +131,15 @@ class TriageModel:
     red_flag : Scorer
     meta : dict
         ``name``, ``version``, ``red_flag_threshold`` and whatever training recorded.
+    serious : SeriousTypeModel or None
+        Which serious condition: ``P(condition | answers)`` per condition
+        (``prob_serious_<condition>`` outputs; NaN, or ``None`` for one case, without it).
     """
 
     cause: Scorer
     red_flag: Scorer
     meta: dict[str, Any]
+    serious: SeriousTypeModel | None = None
 
     @property
     def threshold(self) -> float:
@@ -146,18 +153,49 @@ class TriageModel:
         return None if k is None else float(k)
 
     def save(self, directory: Path | str) -> Path:
-        """Write the bundle: two scorer folders and ``meta.json``."""
+        """Write the bundle: two scorer folders, ``meta.json`` and the SHA-256 manifest of them
+        (:func:`model.integrity.write_bundle_manifest`; write it again after adding a file)."""
         directory = Path(directory)
         self.cause.save(directory / "cause")
         self.red_flag.save(directory / "red_flag")
+        if self.serious is not None:
+            self.serious.save(directory / "serious")
         (directory / "meta.json").write_text(json.dumps(self.meta, indent=2, default=str))
+        write_bundle_manifest(directory)
         return directory
 
     @classmethod
     def load(cls, directory: Path | str) -> TriageModel:
+        """Read a bundle written by :meth:`save`, every file checked against its manifest first.
+
+        Raises
+        ------
+        model.integrity.DamagedModelError
+            If a file is missing or differs from the manifest (nothing has parsed it then).
+        ValueError
+            If a checked file holds something unexpected; the message names the file.
+        """
         directory = Path(directory)
-        meta = json.loads((directory / "meta.json").read_text())
-        return cls(Scorer.load(directory / "cause"), Scorer.load(directory / "red_flag"), meta)
+        files = read_verified(directory)
+
+        def scorer(name: str) -> Scorer:
+            prefix = f"{name}/"
+            own = {k.removeprefix(prefix): v for k, v in files.items() if k.startswith(prefix)}
+            return Scorer.from_files(own, str(directory / name))
+
+        try:
+            meta = json.loads(files["meta.json"])
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"{directory / 'meta.json'}: unreadable ({exc})") from None
+        serious = None
+        if "serious/serious.json" in files:  # the serious-type model (absent in older bundles)
+            try:
+                conditions = json.loads(files["serious/serious.json"])["conditions"]
+            except (KeyError, ValueError) as exc:
+                where = directory / "serious" / "serious.json"
+                raise ValueError(f"{where}: unreadable ({exc})") from None
+            serious = SeriousTypeModel({c: scorer(f"serious/{c}") for c in conditions})
+        return cls(scorer("cause"), scorer("red_flag"), meta, serious)
 
     def warm_up(self) -> TriageModel:
         """Build the lazy state (TreeSHAP tables, or the library explainer; the conformal
@@ -200,6 +238,7 @@ class TriageModel:
             "attribution_base": learned.base,
             "red_flag_attribution_base": learned.red_base,
         }
+        out |= dict(zip(SERIOUS_PROB_COLUMNS, learned.serious.T, strict=True))
         out |= dict(zip(_ATTR_COLUMNS, learned.attr.T, strict=True))
         out |= dict(zip(_RED_ATTR_COLUMNS, learned.red_attr.T, strict=True))
         out |= rules.triage(frame, learned.red_model, cause)
@@ -268,6 +307,8 @@ class TriageModel:
             "attribution_base": float(learned.base[0]),
             "red_flag_attribution_base": float(learned.red_base[0]),
         }
+        serious = [None if p != p else p for p in learned.serious[0].tolist()]  # NaN: no model
+        out |= zip(SERIOUS_PROB_COLUMNS, serious, strict=True)
         out |= zip(_ATTR_COLUMNS, learned.attr[0].tolist(), strict=True)
         out |= zip(_RED_ATTR_COLUMNS, learned.red_attr[0].tolist(), strict=True)
         out |= rules.triage(answers, red_model, cause)
@@ -281,6 +322,10 @@ class TriageModel:
         proba = to_proba(score)
         red_score, red_values, red_base = self.red_flag.score_and_explain(X)
         red = to_proba(red_score)
+        if self.serious is None:
+            serious = np.full((len(X), len(SERIOUS_PROB_COLUMNS)), np.nan)
+        else:
+            serious = self.serious.proba(X)
         return _Learned(
             proba=proba,
             differential=self._differential(proba),
@@ -290,6 +335,7 @@ class TriageModel:
             red_base=red_base,
             attr=to_fields(values),
             red_attr=to_fields(red_values),
+            serious=serious,
         )
 
     def _constants(self) -> dict[str, Any]:
@@ -342,6 +388,7 @@ class _Learned(NamedTuple):
     red_base: np.ndarray  # (n,) base value of the red-flag log-odds
     attr: np.ndarray  # (n, n_fields) attributions to the predicted cause's logit
     red_attr: np.ndarray  # (n, n_fields) attributions to the red-flag log-odds
+    serious: np.ndarray  # (n, 4) P(condition | answers) per serious condition (NaN: no model)
 
 
 _CAUSE_NAMES = np.asarray(CAUSES, dtype=object)

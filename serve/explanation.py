@@ -147,6 +147,7 @@ def _urgency(p: Prediction) -> list[str]:
         f"  model: P(serious condition) = {p.red_flag_probability:.3g} {relation} review "
         f"threshold {p.red_flag_threshold:.3g}{k}"
     )
+    lines += _serious_types(p)
     if p.red_flags_fired:
         lines.append("  (a reported sign sets the tier; the model's estimate never lowers it)")
     elif p.red_flag_model and p.urgency == "review":
@@ -154,6 +155,16 @@ def _urgency(p: Prediction) -> list[str]:
             "  (raised by the model alone: an estimate to review, not a reported red flag)"
         )
     return lines
+
+
+def _serious_types(p: Prediction) -> list[str]:
+    """Which serious condition the model suspects, most probable first (none without a model)."""
+    known = {c: v for c, v in p.serious_condition_probabilities.items() if v is not None}
+    if not known:
+        return []
+    ranked = sorted(known.items(), key=lambda item: -item[1])
+    text = ", ".join(f"{_label(c)} {v:.2%}" for c, v in ranked)
+    return _wrap(f"which serious condition (model): {text}", "  ")
 
 
 def _nerve_and_mechanism(p: Prediction) -> list[str]:

@@ -7,11 +7,23 @@ if an alias moves meanwhile. Any other URI (``runs:/...``, a local path) is load
 name and version come from the model's own metadata.
 
 Nothing here creates a tracking store: a local store (SQLite file, file-store folder) that does
-not exist is reported, never made. With ``cache_dir``, a registry version is copied to a local
-folder the first time it is loaded (keyed by store, name, version, run and creation time, so a
-store made anew never hits an old copy), with the TreeSHAP tables already built and checked, and
-later loads read it without MLflow; for a SQLite
-store the version is looked up read-only with :mod:`sqlite3`, so a warm start never imports MLflow.
+not exist is reported, never made.
+
+Integrity. Every registry version carries the digest of the manifest of all its files, recorded
+at registration (:mod:`model.integrity`, :data:`model.mlflow_names.MANIFEST_TAG`). A version is
+downloaded into a folder of its own and checked against that digest before MLflow or any model
+library reads a file; a copy that differs is refused (:class:`ModelDamagedError`), never served.
+
+The fast start. With ``cache_dir``, the checked download is kept as a local copy (keyed by store,
+name, version, run, creation time and manifest digest), with the TreeSHAP tables already built and
+their digests recorded; a later load checks the copy again and reads it without MLflow. Which
+version an alias names comes from the project's registry pointer beside a SQLite store
+(:mod:`model.registry_pointer`) while the store has not changed since it was written, and from
+MLflow's client otherwise (which writes the pointer anew) - never from MLflow's internal tables.
+A damaged copy is replaced by renames; leftovers of a stopped process are removed. When the store
+cannot be read (locked, another schema), the version the pointer last named is served from its
+verified copy with a :class:`StoreFallbackWarning`; with no copy, the error is one line, and
+MLflow's own logging is kept quiet.
 
 mlflow is imported inside the functions: ``import serve`` and ``sciatica-triage --help`` stay fast.
 """
@@ -23,12 +35,16 @@ import dataclasses
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import shutil
 import sqlite3
 import sys
 import tempfile
+import time
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +52,16 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 
-from model.mlflow_names import CHAMPION_URI, MODEL_NAME
+from model.integrity import BUNDLE_MANIFEST, DamagedModelError, check_tree, file_sha256
+from model.mlflow_names import CHAMPION_URI, MANIFEST_TAG, MODEL_NAME
+from model.registry_pointer import (
+    Pointer,
+    VersionRecord,
+    read_pointer,
+    sqlite_store_file,
+    store_identity,
+    write_pointer,
+)
 from model.shap_tables import ShapTables
 from model.triage import TriageModel
 
@@ -44,9 +69,12 @@ __all__ = [
     "CHECKOUT_STORE",
     "DEFAULT_MODEL_URI",
     "LoadedModel",
+    "ModelDamagedError",
     "ModelNotFoundError",
     "RegistryRef",
+    "StoreFallbackWarning",
     "StoreUnavailableError",
+    "StoreUnreadableError",
     "check_store",
     "default_cache_dir",
     "load_triage_model",
@@ -132,8 +160,7 @@ def local_store_path(store: str) -> Path | None:
     absolute (SQLAlchemy's convention).
     """
     if store.startswith("sqlite:"):
-        path = unquote(store.removeprefix("sqlite:").removeprefix("///").split("?")[0])
-        return None if path in ("", ":memory:") else Path(path)
+        return sqlite_store_file(store)
     parsed = urlparse(store)
     if parsed.scheme == "file":
         return Path(unquote(parsed.path))
@@ -249,89 +276,209 @@ def _store_error(store: str, exc: BaseException) -> ModelNotFoundError | None:
     )
 
 
-@dataclass(frozen=True)
-class _Version:
-    """A registry version and what identifies its content."""
+_Version = VersionRecord
+"""A registry version and what identifies its content (the pointer's record)."""
 
-    version: str
-    run_id: str
-    source: str
-    created: str
+ORPHAN_AGE_S = 15 * 60
+"""A ``.incoming-*`` or ``.stale-*`` folder in the cache older than this is left over from a
+process that stopped while it was writing or replacing a copy, and is removed."""
+QUIET_LOGGERS = ("mlflow", "alembic", "sqlalchemy", "urllib3")
 
 
-def _peek_sqlite(ref: RegistryRef, store: str) -> _Version | None:
-    """Look the version up in a SQLite store, read-only and without MLflow; ``None`` if unsure.
+class StoreUnreadableError(StoreUnavailableError):
+    """The tracking store exists but cannot be read now (locked, another schema, ...)."""
 
-    Reads MLflow's ``registered_model_aliases`` and ``model_versions`` tables. Anything
-    unexpected (another schema, no such row, a version not READY) returns ``None``, and the
-    caller asks MLflow, which gives the authoritative answer or error.
+
+class ModelDamagedError(ModelNotFoundError):
+    """A model's files differ from the manifest recorded at registration: it is not served."""
+
+
+@contextlib.contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """No MLflow (alembic, SQLAlchemy) logging and no warnings while the store is read: an error
+    is reported once, in one line, by the caller."""
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    bar = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    added = bar not in os.environ
+    if added:
+        os.environ[bar] = "false"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+        if added:
+            os.environ.pop(bar, None)
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_readable(store: str) -> None:
+    """Refuse at once a SQLite store another process holds an exclusive lock on (MLflow would
+    wait and retry for many seconds, then print raw SQL). Reads only SQLite's own header."""
+    path = sqlite_store_file(store)
+    if path is None or not path.is_file():
+        return
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1)
+        ) as db:
+            db.execute("PRAGMA schema_version").fetchall()
+    except sqlite3.Error as exc:
+        raise StoreUnreadableError(
+            f"the MLflow tracking store {path} cannot be read ({_first_line(exc)})"
+        ) from None
+
+
+def _resolve_version(ref: RegistryRef, store: str) -> VersionRecord:
+    """The concrete registry version ``ref`` points to, asked of MLflow (its public client).
+
+    Raises
+    ------
+    ModelNotFoundError
+        If the registry has no such name, alias or version.
+    StoreUnavailableError
+        If the tracking server does not answer; :class:`StoreUnreadableError` if the store
+        cannot be read (locked, another schema, another error).
     """
-    path = local_store_path(store) if store.startswith("sqlite:") else None
-    if path is None or not path.is_file() or ref.version == "latest":
-        return None
-    try:
-        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=2) as db:
-            version = ref.version
+    _check_readable(store)
+    with _quiet_mlflow():
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import (
+            INVALID_PARAMETER_VALUE,
+            RESOURCE_DOES_NOT_EXIST,
+            ErrorCode,
+        )
+
+        try:
+            client = MlflowClient(tracking_uri=store)
             if ref.alias is not None:
-                rows = db.execute(
-                    "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
-                    (ref.name, ref.alias),
-                ).fetchall()
-                if len(rows) != 1:
-                    return None
-                version = str(rows[0][0])
-            rows = db.execute(
-                "SELECT version, run_id, source, creation_time, status FROM model_versions "
-                "WHERE name = ? AND version = ?",
-                (ref.name, int(str(version))),
-            ).fetchall()
-    except (sqlite3.Error, ValueError):
-        return None
-    if len(rows) != 1 or rows[0][4] != "READY":
-        return None
-    found = rows[0]
-    return _Version(str(found[0]), str(found[1]), str(found[2]), str(found[3]))
-
-
-def _resolve_version(ref: RegistryRef, store: str) -> _Version:
-    """The concrete registry version ``ref`` points to, or :class:`ModelNotFoundError`."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    client = MlflowClient(tracking_uri=store)
-    try:
-        if ref.alias is not None:
-            found = client.get_model_version_by_alias(ref.name, ref.alias)
-        elif ref.version == "latest":
-            versions = client.search_model_versions(f"name = '{ref.name}'")
-            if not versions:
-                raise _not_found(f"registered as {ref.name!r}", store)
-            found = max(versions, key=lambda v: int(v.version))
-        else:
-            found = client.get_model_version(ref.name, str(ref.version))
-    except MlflowException as exc:
-        unavailable = _store_error(store, exc)
-        if unavailable is not None:
-            raise unavailable from None
-        where = f"@{ref.alias}" if ref.alias is not None else f" version {ref.version}"
-        raise _not_found(f"registered as {ref.name}{where}", store, exc) from exc
-    return _Version(
-        str(found.version), str(found.run_id), str(found.source), str(found.creation_timestamp)
+                found = client.get_model_version_by_alias(ref.name, ref.alias)
+            elif ref.version == "latest":
+                versions = client.search_model_versions(f"name = '{ref.name}'")
+                if not versions:
+                    raise _not_found(f"registered as {ref.name!r}", store)
+                found = max(versions, key=lambda v: int(v.version))
+            else:
+                found = client.get_model_version(ref.name, str(ref.version))
+        except ModelNotFoundError:
+            raise
+        except Exception as exc:
+            unavailable = _store_error(store, exc)
+            if unavailable is not None:
+                raise unavailable from None
+            # the registry says "no such name / version" (RESOURCE_DOES_NOT_EXIST) and "no such
+            # alias" (INVALID_PARAMETER_VALUE); anything else means the store was not read
+            missing = {
+                ErrorCode.Name(RESOURCE_DOES_NOT_EXIST),
+                ErrorCode.Name(INVALID_PARAMETER_VALUE),
+            }
+            if isinstance(exc, MlflowException) and exc.error_code in missing:
+                where = f"@{ref.alias}" if ref.alias is not None else f" version {ref.version}"
+                raise _not_found(f"registered as {ref.name}{where}", store) from None
+            raise StoreUnreadableError(
+                f"the MLflow tracking store {store} cannot be read ({_first_line(exc)})"
+            ) from None
+    return VersionRecord(
+        str(found.version),
+        str(found.run_id),
+        str(found.source),
+        str(found.creation_timestamp),
+        str((found.tags or {}).get(MANIFEST_TAG, "")),
     )
 
 
-def _cache_folder(cache_dir: Path, store: str, name: str, found: _Version) -> Path:
-    key = json.dumps([store, name, found.version, found.run_id, found.source, found.created])
+def _find_version(
+    ref: RegistryRef, store: str, cache_dir: Path | None
+) -> tuple[VersionRecord, TriageModel | None]:
+    """The version ``ref`` names, and its verified cached copy if there is one.
+
+    A fresh registry pointer answers without MLflow. Otherwise MLflow answers (and the pointer
+    is written anew); if the store cannot be read, the version the stale pointer last named is
+    served from its verified cached copy, with a warning.
+    """
+    store_file = sqlite_store_file(store)
+    pointer = read_pointer(store_file) if store_file is not None else None
+    known = pointer.lookup(ref.name, ref.alias, ref.version) if pointer is not None else None
+    if pointer is not None and pointer.fresh and known is not None:
+        cached = (
+            _from_cache(_cache_folder(cache_dir, store, ref.name, known)) if cache_dir else None
+        )
+        return known, cached
+    before = store_identity(store_file) if store_file is not None else None
+    try:
+        found = _resolve_version(ref, store)
+    except StoreUnreadableError as exc:
+        cached = (
+            _from_cache(_cache_folder(cache_dir, store, ref.name, known))
+            if cache_dir is not None and known is not None
+            else None
+        )
+        if known is None or cached is None:
+            raise
+        warnings.warn(
+            f"{exc}; serving the verified local copy of {ref.name} v{known.version}, "
+            "which may be out of date",
+            StoreFallbackWarning,
+            stacklevel=3,
+        )
+        return known, cached
+    if store_file is not None and before is not None and ref.version != "latest":
+        _refresh_pointer(store_file, ref, found, pointer, before)
+    cached = _from_cache(_cache_folder(cache_dir, store, ref.name, found)) if cache_dir else None
+    return found, cached
+
+
+class StoreFallbackWarning(UserWarning):
+    """The store could not be read, and a verified cached copy is served instead."""
+
+
+def _refresh_pointer(
+    store_file: Path,
+    ref: RegistryRef,
+    found: VersionRecord,
+    pointer: Pointer | None,
+    before: list[int],
+) -> None:
+    """Write what MLflow just said into the pointer, if the store did not change meanwhile."""
+    if store_identity(store_file) != before:
+        return
+    keep = pointer is not None and pointer.fresh
+    aliases = dict(pointer.aliases) if keep and pointer is not None else {}
+    versions = dict(pointer.versions) if keep and pointer is not None else {}
+    if ref.alias is not None:
+        aliases[f"{ref.name}@{ref.alias}"] = found.version
+    versions[f"{ref.name}/{found.version}"] = found
+    write_pointer(store_file, aliases, versions, before)
+
+
+def _cache_folder(cache_dir: Path, store: str, name: str, found: VersionRecord) -> Path:
+    key = json.dumps(
+        [store, name, found.version, found.run_id, found.source, found.created]
+        + ([found.manifest_sha256] if found.manifest_sha256 else [])
+    )
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     return cache_dir / f"{name}-v{found.version}-{digest}"
 
 
 _SCORERS = ("cause", "red_flag")
+COPY_RECORD = "copy.json"
+"""In a cache folder: the model manifest's digest, the bundle's place and the tables' digests."""
 
 
-def _save_tables(triage: TriageModel, bundle: Path) -> None:
-    """Keep each scorer's checked TreeSHAP tables beside the copy (building them is most of a
-    warm start's load time for a large champion)."""
+def _tables_bytes(triage: TriageModel) -> dict[str, bytes]:
+    """Each scorer's checked TreeSHAP tables as ``.npz`` bytes (building them is most of a warm
+    start's load time for a large champion)."""
+    out = {}
     for name in _SCORERS:
         tables = getattr(triage, name).shap_tables()
         if tables is not None:
@@ -340,56 +487,128 @@ def _save_tables(triage: TriageModel, bundle: Path) -> None:
                 for f in dataclasses.fields(tables)
                 if getattr(tables, f.name) is not None
             }
-            np.savez(bundle / name / "shap_tables.npz", **arrays)  # type: ignore[arg-type]
+            buffer = io.BytesIO()
+            np.savez(buffer, **arrays)  # type: ignore[arg-type]
+            out[name] = buffer.getvalue()
+    return out
 
 
-def _load_tables(triage: TriageModel, bundle: Path) -> None:
-    for name in _SCORERS:
-        path = bundle / name / "shap_tables.npz"
-        if path.is_file():
-            with np.load(path, allow_pickle=False) as arrays:
-                values: dict[str, Any] = {k: arrays[k] for k in arrays.files}
-            for key in ("n_features", "n_scores"):
-                values[key] = int(values[key])
-            values.setdefault("zero_node", None)
-            values.setdefault("zero_right", None)
-            getattr(triage, name).use_tables(ShapTables(**values))
+def _use_tables(triage: TriageModel, name: str, data: bytes) -> None:
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        values: dict[str, Any] = {k: arrays[k] for k in arrays.files}
+    for key in ("n_features", "n_scores"):
+        values[key] = int(values[key])
+    values.setdefault("zero_node", None)
+    values.setdefault("zero_right", None)
+    scorer = getattr(triage, name)
+    scorer.use_tables(ShapTables(**values))
+    _check_tables(scorer, name)
 
 
-def _read_copy(folder: Path) -> TriageModel | None:
-    """The model in a cache folder with its tables, or ``None`` if it cannot be read."""
-    try:
-        triage = TriageModel.load(folder / "bundle")
-        _load_tables(triage, folder / "bundle")
-        return triage
-    except Exception:  # a damaged copy is ignored and replaced from the registry
-        return None
+def _probe_rows() -> np.ndarray:
+    from model.features import encode_case
+    from model.intake import validate_case
+
+    cases = [{"age": age, "numbness": age > 50, "worse_walking": age > 60} for age in (25, 55, 85)]
+    return np.vstack([encode_case(validate_case(case)) for case in cases])
+
+
+def _check_tables(scorer: Any, name: str) -> None:
+    """Cached tables must give the library's own scores on probe rows (a changed table that
+    kept its digest record consistent would still be caught here)."""
+    rows = _probe_rows()
+    score, values, base = scorer.score_and_explain(rows)
+    if not np.allclose(score, scorer.score(rows), rtol=1e-6, atol=1e-9) or not np.allclose(
+        values.sum(axis=1) + base, score.max(axis=1), rtol=1e-6, atol=1e-9
+    ):
+        raise DamagedModelError(f"{name}: the cached TreeSHAP tables disagree with the model")
+
+
+def _bundle_of(model_dir: Path) -> Path:
+    """The bundle folder inside a downloaded MLflow model (where its manifest is)."""
+    found = sorted(model_dir.glob(f"artifacts/*/{BUNDLE_MANIFEST}"))
+    if len(found) != 1:
+        raise DamagedModelError(f"{model_dir}: no model bundle with a manifest inside")
+    return found[0].parent
+
+
+def _read_copy(folder: Path, found: VersionRecord | None = None) -> TriageModel:
+    """The model in a cache folder, every file checked; raises if anything differs."""
+    record = json.loads((folder / COPY_RECORD).read_text())
+    expected = found.manifest_sha256 if found is not None else record["manifest_sha256"]
+    if not expected or record["manifest_sha256"] != expected:
+        raise DamagedModelError(f"{folder}: a copy of another registry entry")
+    model_dir = folder / "model"
+    check_tree(model_dir, expected, f"{folder}")
+    triage = TriageModel.load(_bundle_of(model_dir))
+    for name, entry in record["tables"].items():
+        data = (folder / f"{name}.shap_tables.npz").read_bytes()
+        if file_sha256(data) != entry:
+            raise DamagedModelError(f"{folder / name}.shap_tables.npz: damaged or changed")
+        _use_tables(triage, name, data)
+    return triage
 
 
 def _from_cache(folder: Path) -> TriageModel | None:
-    return _read_copy(folder) if (folder / "complete").is_file() else None
+    """The verified model in a cache folder; ``None`` if there is none, or it is damaged (it is
+    then replaced from the registry)."""
+    if not (folder / COPY_RECORD).is_file():
+        return None
+    try:
+        return _read_copy(folder)
+    except Exception:  # a damaged copy of any kind is replaced, never served
+        return None
 
 
-def _store_in_cache(folder: Path, triage: TriageModel) -> None:
-    """Save a copy of ``triage``; keep it only if it answers exactly as the original does."""
+def _clean_orphans(cache_dir: Path, now: float | None = None) -> None:
+    """Remove ``.incoming-*`` / ``.stale-*`` folders that a stopped process left behind."""
+    now = time.time() if now is None else now
+    with contextlib.suppress(OSError):
+        for entry in cache_dir.iterdir():
+            if entry.name.startswith((".incoming-", ".stale-")):
+                with contextlib.suppress(OSError):
+                    if now - entry.stat().st_mtime > ORPHAN_AGE_S:
+                        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _install(work: Path, folder: Path) -> None:
+    """Put the complete copy ``work`` at ``folder`` by renames; a damaged copy there is moved
+    aside first and removed, so a reader sees the old folder, no folder, or the new one."""
+    stale = None
+    if folder.exists():
+        stale = folder.with_name(f".stale-{folder.name}-{os.getpid()}-{time.time_ns()}")
+        try:
+            folder.rename(stale)
+        except OSError:
+            stale = None
+    try:
+        work.rename(folder)
+    except OSError:  # another process installed a copy meanwhile: theirs stays
+        shutil.rmtree(work, ignore_errors=True)
+    if stale is not None:
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _store_in_cache(work: Path, folder: Path, found: VersionRecord, triage: TriageModel) -> None:
+    """Add the tables and the record to the verified download ``work``; keep it only if it reads
+    back and answers exactly as ``triage`` does. A full or read-only disk only costs speed."""
     from model.intake import validate_case
 
     probe = [validate_case({"age": age, "numbness": age > 50}) for age in (25, 55, 85)]
     try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".incoming-", dir=folder.parent))
-        triage.save(work / "bundle")
-        _save_tables(triage, work / "bundle")
-        copy = _read_copy(work)
-        same = copy is not None and all(
-            copy.predict_case(case) == triage.predict_case(case) for case in probe
-        )
-        if same:
-            (work / "complete").write_text("")
-            work.rename(folder)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    except OSError:  # a read-only or full disk only costs speed
+        tables = _tables_bytes(triage)
+        for name, data in tables.items():
+            (work / f"{name}.shap_tables.npz").write_bytes(data)
+        record = {
+            "manifest_sha256": found.manifest_sha256,
+            "tables": {name: file_sha256(data) for name, data in tables.items()},
+        }
+        (work / COPY_RECORD).write_text(json.dumps(record, indent=2))
+        # the pyfunc stamped its registry version into its meta; the copy is stamped on loading
+        copy = dataclasses.replace(_read_copy(work, found), meta=triage.meta)
+        if all(copy.predict_case(case) == triage.predict_case(case) for case in probe):
+            _install(work, folder)
+    except (OSError, DamagedModelError):
         return
 
 
@@ -411,7 +630,10 @@ def _load_pyfunc(resolved: str, uri: str, store: str) -> TriageModel:
     _quiet_import_of_pyfunc()
 
     try:
-        pyfunc = mlflow.pyfunc.load_model(resolved)
+        with _quiet_mlflow():
+            pyfunc = mlflow.pyfunc.load_model(resolved)
+    except DamagedModelError as exc:
+        raise ModelDamagedError(f"{uri}: not served, {exc}") from None
     except (MlflowException, OSError) as exc:
         unavailable = _store_error(store, exc)
         if unavailable is not None:
@@ -423,17 +645,72 @@ def _load_pyfunc(resolved: str, uri: str, store: str) -> TriageModel:
     return triage
 
 
+def _download_checked(ref: RegistryRef, found: VersionRecord, store: str, into: Path) -> Path:
+    """Download the version's model files into ``into`` and check them against the manifest
+    digest recorded at registration, before anything reads them."""
+    import mlflow
+
+    what = f"{ref.name} v{found.version} in the MLflow tracking store {store}"
+    if not found.manifest_sha256:
+        raise ModelDamagedError(
+            f"{what}: registered without a manifest of its files, so it cannot be checked; "
+            "register it again with `make train`"
+        )
+    try:
+        with _quiet_mlflow():
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{ref.name}/{found.version}", dst_path=str(into)
+            )
+    except Exception as exc:  # any failure to fetch is one line for the user
+        unavailable = _store_error(store, exc)
+        if unavailable is not None:
+            raise unavailable from None
+        raise ModelDamagedError(f"{what}: its files cannot be read ({_first_line(exc)})") from None
+    try:
+        check_tree(Path(local), found.manifest_sha256, what)
+    except DamagedModelError as exc:
+        raise ModelDamagedError(f"{exc}: the registry copy is damaged, not served") from None
+    return Path(local)
+
+
+def _load_registry_version(
+    ref: RegistryRef, found: VersionRecord, uri: str, store: str, cache_dir: Path | None
+) -> TriageModel:
+    """Download, check and load a registry version; with ``cache_dir``, keep the checked copy."""
+    if cache_dir is None:
+        with tempfile.TemporaryDirectory(prefix="sciatica-triage-") as tmp:
+            local = _download_checked(ref, found, store, Path(tmp) / "model")
+            return _load_pyfunc(str(local), uri, store)
+    folder = _cache_folder(cache_dir, store, ref.name, found)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".incoming-", dir=cache_dir))
+    except OSError:  # no cache folder can be made: load as if there were no cache
+        return _load_registry_version(ref, found, uri, store, None)
+    try:
+        local = _download_checked(ref, found, store, work / "model")
+        triage = _load_pyfunc(str(local), uri, store)
+        _store_in_cache(work, folder, found, triage)
+        return triage
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def load_triage_model(
     model_uri: str | None = None, *, cache_dir: Path | None = None
 ) -> LoadedModel:
     """Load the triage model behind ``model_uri`` (default: the registered champion).
+
+    A registry version's files are checked against the manifest recorded at registration
+    before anything reads them, whether they come from the store or from the cache.
 
     Parameters
     ----------
     model_uri : str, optional
         Any URI ``mlflow.pyfunc.load_model`` accepts; default :data:`DEFAULT_MODEL_URI`.
     cache_dir : Path, optional
-        Keep a local copy of each registry version here and load from it when it is there.
+        Keep a verified local copy of each registry version here and load from it when it is
+        there; a damaged copy is replaced.
 
     Returns
     -------
@@ -443,8 +720,12 @@ def load_triage_model(
     ------
     ModelNotFoundError
         If the registry has no such model, alias or version, or the URI holds no model.
+    ModelDamagedError
+        If the model's files differ from their manifest (it is never served then).
     StoreUnavailableError
-        If the local tracking store does not exist or the tracking server does not answer.
+        If the local tracking store does not exist or the tracking server does not answer;
+        :class:`StoreUnreadableError` if the store cannot be read and no verified copy is
+        cached (with one, that copy is served and :class:`StoreFallbackWarning` says so).
     TypeError
         If the URI holds a pyfunc that is not a sciatica-triage model.
     """
@@ -458,15 +739,10 @@ def load_triage_model(
         return LoadedModel(
             triage, uri, uri, store, name, str(triage.meta.get("version", "unregistered"))
         )
-    found = (_peek_sqlite(ref, store) if cache_dir is not None else None) or _resolve_version(
-        ref, store
-    )
+    if cache_dir is not None:
+        _clean_orphans(cache_dir)
+    found, cached = _find_version(ref, store, cache_dir)
     resolved = f"models:/{ref.name}/{found.version}"
-    folder = _cache_folder(cache_dir, store, ref.name, found) if cache_dir is not None else None
-    cached = _from_cache(folder) if folder is not None else None
-    if cached is not None:
-        return LoadedModel(cached, uri, resolved, store, ref.name, found.version)
-    triage = _load_pyfunc(resolved, uri, store)
-    if folder is not None:
-        _store_in_cache(folder, triage)
-    return LoadedModel(triage, uri, resolved, store, ref.name, found.version)
+    if cached is None:
+        cached = _load_registry_version(ref, found, uri, store, cache_dir)
+    return LoadedModel(cached, uri, resolved, store, ref.name, found.version)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from model.rules import MRI_REASON_TEXT
+from model.serious import SERIOUS_PROB_COLUMNS, SERIOUS_TYPES
 from model.triage import ATTRIBUTION_UNITS
 from vignettes.schema import CAUSES, FIELD_NAMES
 
@@ -23,6 +24,7 @@ _PLAIN = (str, bool, int)
 _PROB_KEYS = tuple((c, f"prob_{c}") for c in CAUSES)
 _ATTR_KEYS = tuple((f, f"attr_{f}") for f in FIELD_NAMES)
 _RED_ATTR_KEYS = tuple((f, f"red_flag_attr_{f}") for f in FIELD_NAMES)
+_SERIOUS_KEYS = tuple(zip(SERIOUS_TYPES, SERIOUS_PROB_COLUMNS, strict=True))
 
 
 def _scalar(value: Any) -> Any:
@@ -37,6 +39,12 @@ def _scalar(value: Any) -> Any:
     except TypeError:
         return None
     return value
+
+
+def _probability(value: Any) -> float | None:
+    """A probability cell as a float, ``None`` where the model has none (NaN or ``None``)."""
+    value = _scalar(value)
+    return None if value is None else float(value)
 
 
 def _answer(value: Any) -> Any:
@@ -88,6 +96,12 @@ class Prediction:
     red_flag_cost_ratio : float or None
         K: one missed serious condition costs as much as K false alarms (``None`` for a model
         trained without one).
+    serious_condition_probabilities : dict of str to float or None
+        Which serious condition: the calibrated probability of each one given the answers,
+        ``cauda_equina``, ``infection``, ``malignancy`` and ``progressive_deficit``
+        (``vignettes.schema.SERIOUS_CONDITIONS``), from a model of the serious-condition type
+        trained beside the champion. Each is ``P(condition | answers)``, so together they are
+        about ``red_flag_probability``. ``None`` for a model trained without it.
     red_flags_fired : list of str
         The red-flag questions answered yes (field names, schema order).
     red_flags_unasked : bool
@@ -158,6 +172,7 @@ class Prediction:
     red_flag_model: bool
     red_flag_threshold: float
     red_flag_cost_ratio: float | None
+    serious_condition_probabilities: dict[str, float | None]
     red_flags_fired: list[str]
     red_flags_unasked: bool
     red_flag_questions_unanswered: list[str]
@@ -208,6 +223,7 @@ class Prediction:
             red_flag_model=bool(row["red_flag_model"]),
             red_flag_threshold=float(row["red_flag_threshold"]),
             red_flag_cost_ratio=_scalar(row["red_flag_cost_ratio"]),
+            serious_condition_probabilities={c: _probability(row[k]) for c, k in _SERIOUS_KEYS},
             red_flags_fired=[str(name) for name in _json_list(row["red_flags_fired"])],
             red_flags_unasked=bool(row["red_flags_unasked"]),
             red_flag_questions_unanswered=[

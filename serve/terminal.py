@@ -195,14 +195,22 @@ def load_predictor(model_uri: str | None) -> Any:
     The tracking store is :func:`serve.loading.locate_store`'s; registry versions are kept in
     :func:`serve.loading.default_cache_dir`, so a second start reads a local copy without MLflow.
 
+    When the store cannot be read and a verified local copy is served instead, one line
+    ``sciatica-triage: warning: ...`` says so on stderr.
+
     Raises
     ------
     CommandError
-        With exit status 1 if there is no store, no such model, or the server does not answer.
+        With exit status 1 if there is no store, no such model, the server does not answer,
+        the store cannot be read with no verified copy at hand, or the model's files differ
+        from the manifest recorded at registration.
     """
+    import warnings
+
     from serve.api import Predictor
     from serve.loading import (
         ModelNotFoundError,
+        StoreFallbackWarning,
         default_cache_dir,
         load_triage_model,
         locate_store,
@@ -210,8 +218,19 @@ def load_predictor(model_uri: str | None) -> Any:
 
     try:
         store = locate_store()
-        with command_environment({"MLFLOW_TRACKING_URI": store}):
+        with (
+            command_environment({"MLFLOW_TRACKING_URI": store}),
+            warnings.catch_warnings(record=True) as caught,
+        ):
+            warnings.simplefilter("always", StoreFallbackWarning)
             loaded = load_triage_model(model_uri, cache_dir=default_cache_dir())
+        for warning in caught:
+            if issubclass(warning.category, StoreFallbackWarning):
+                print(f"sciatica-triage: warning: {warning.message}", file=sys.stderr)
+            else:  # not ours to judge: shown as it would have been
+                warnings.showwarning(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
     except ModelNotFoundError as exc:
         raise CommandError(str(exc), EXIT_NO_MODEL) from None
     except TypeError as exc:

@@ -680,3 +680,36 @@ def test_load_knowledge_reads_another_file(tmp_path, document: Doc) -> None:
     assert other.prior[0, CAUSES.index("mechanical_pain")] == pytest.approx(0.48)
     frame = vignettes.generate(20_000, seed=3, knowledge=other)
     assert frame["cause"].value_counts(normalize=True)["mechanical_pain"] > 0.42
+
+
+def test_a_serious_condition_row_replaces_the_cause_rows(kb: KnowledgeBase) -> None:
+    """Cauda equina is bilateral by its own row ([fields.sides].by_serious), whatever the cause."""
+    sides = kb.tables["sides"]
+    cauda = SERIOUS_CONDITIONS.index("cauda_equina")
+    both = FIELD_BY_NAME["sides"].values.index("both")
+    assert np.allclose(sides[:, :, cauda, :, both], sides[0, 0, cauda, 0, both])
+    assert sides[0, 0, cauda, 0, both] >= 0.4
+    none = SERIOUS_CONDITIONS.index("none")
+    disc = CAUSES.index("disc_herniation")
+    assert sides[0, disc, none, 0, both] < 0.1  # the cause's own row elsewhere
+
+
+BAD_BY_SERIOUS = [
+    (
+        _set("fields", "sides", "by_serious", value={"cauda": {"both": 1.0}}),
+        "[fields.sides].by_serious",
+    ),
+    (
+        _set("fields", "sides", "by_serious", value={"cauda_equina": {"both": 0.5}}),
+        "[fields.sides].by_serious.cauda_equina",
+    ),
+    (
+        _set("fields", "sides", "by_serious", value={"cauda_equina": {"bilateral": 1.0}}),
+        "[fields.sides].by_serious.cauda_equina",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "table"), BAD_BY_SERIOUS, ids=[t for _, t in BAD_BY_SERIOUS])
+def test_malformed_serious_condition_row(document: Doc, change: Callable, table: str) -> None:
+    refuse(document, change, table)

@@ -26,6 +26,7 @@ import vignettes
 from model.features import encode
 from model.intake import IGNORED_COLUMNS, IntakeError, validate_frame
 from model.rules import MRI_REASON_TEXT, RED_FLAG_TEXT
+from model.serious import SERIOUS_TYPES
 from model.triage import DISCLAIMER
 from vignettes.schema import CAUSES, FIELD_BY_NAME, FIELD_NAMES, FIELDS, RED_FLAG_FIELDS, Field
 
@@ -536,6 +537,25 @@ def test_predict_batch_has_the_contract_columns_in_input_order(
     assert np.allclose(out[[f"prob_{c}" for c in CAUSES]].sum(axis=1), 1.0)
     assert out["red_flag"].dtype == bool
     assert (out["model_version"] == predictor.model_version).all()
+    serious = out[[f"prob_serious_{c}" for c in SERIOUS_TYPES]]
+    assert ((serious >= 0) & (serious <= 1)).all().all()
+
+
+def test_each_serious_condition_has_a_probability(golden_predictor: serve.Predictor) -> None:
+    quiet = golden_predictor.predict({"age": 35, "duration_weeks": 2} | NO_RED_FLAGS)
+    saddle = golden_predictor.predict(GOLDEN["disc_herniation"] | {"saddle_numbness": True})
+    for pred in (quiet, saddle):
+        probabilities = pred.serious_condition_probabilities
+        assert list(probabilities) == list(SERIOUS_TYPES)
+        assert all(isinstance(p, float) and 0 <= p <= 1 for p in probabilities.values())
+        assert pred.to_dict()["serious_condition_probabilities"] == probabilities
+    # saddle numbness points to cauda equina, far above a quiet case's
+    cauda = "cauda_equina"
+    assert (
+        saddle.serious_condition_probabilities[cauda]
+        > 5 * (quiet.serious_condition_probabilities[cauda])
+    )
+    assert max(saddle.serious_condition_probabilities.items(), key=lambda kv: kv[1])[0] == cauda
 
 
 def test_predict_batch_equals_predict_row_by_row(
@@ -554,6 +574,10 @@ def test_predict_batch_equals_predict_row_by_row(
             batch_values = list(getattr(from_batch, name).values())
             np.testing.assert_allclose(batch_values, list(getattr(single, name).values()))
         np.testing.assert_allclose(from_batch.red_flag_probability, single.red_flag_probability)
+        np.testing.assert_allclose(
+            list(from_batch.serious_condition_probabilities.values()),
+            list(single.serious_condition_probabilities.values()),
+        )
         assert from_batch.to_dict().keys() == single.to_dict().keys()
 
 
@@ -629,6 +653,9 @@ def test_str_explains_cause_reasons_and_red_flag(predictor: serve.Predictor) -> 
     assert "pushed towards it" in text and "pushed against it" in text
     assert f"Urgency: {pred.urgency.upper()}" in text.replace("routine", "ROUTINE")
     assert f"review threshold {pred.red_flag_threshold:.3g}" in text
+    malignancy = pred.serious_condition_probabilities["malignancy"]
+    joined = text.replace("\n    ", " ")  # wrapped lines continue indented
+    assert "which serious condition (model): " in text and f"malignancy {malignancy:.2%}" in joined
     assert "red-flag questions not answered - ask these before reassuring: fever" in text
     assert "Likely nerve root: L5" in text
     assert "Next step:" in text

@@ -97,6 +97,33 @@ def test_parent_run_holds_comparison_and_robustness(trained) -> None:
     assert "gap to Bayes (pp)" in trained.table.columns
 
 
+def test_parent_run_holds_the_serious_types_and_the_safety_table(trained) -> None:
+    parent = MlflowClient().get_run(trained.parent_run_id)
+    assert {"serious_types.md", "safety.md", "safety_table.json"} <= _artifacts(parent.info.run_id)
+
+    def text(name: str) -> str:
+        path = mlflow.artifacts.download_artifacts(run_id=parent.info.run_id, artifact_path=name)
+        return Path(path).read_text()
+
+    serious = text("serious_types.md")
+    for condition in ("cauda_equina", "infection", "malignancy", "progressive_deficit"):
+        assert f"| {condition} |" in serious
+    safety = text("safety.md")
+    for policy in ("rules alone", trained.champion, "bayes"):
+        assert f"| malignancy | {policy} |" in safety
+    assert "points fewer serious conditions than the Bayes policy" in safety
+    assert "serious conditions caught" in safety
+    assert "Safety table" in text("comparison.html")
+    assert "Where each serious condition lands" in text("comparison.md")
+    metrics = parent.data.metrics
+    for policy in ("rules", "champion", "bayes"):
+        assert 0 <= metrics[f"safety_{policy}_caught"] <= 1
+    # the same rules underneath: a model can only add to what the rules alone catch
+    assert metrics["safety_champion_caught"] >= metrics["safety_rules_caught"]
+    assert metrics["safety_bayes_caught"] >= metrics["safety_rules_caught"]
+    assert metrics["serious_malignancy_log_loss_ratio"] > 0.5
+
+
 def test_every_candidate_logs_its_urgency_tiers(trained) -> None:
     for name, run in _children(trained.parent_run_id).items():
         metrics = run.data.metrics
@@ -129,6 +156,8 @@ def test_champion_alias_loads_as_pyfunc(trained) -> None:
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
     assert out["red_flag"].dtype == bool
     assert "disclaimer" in out and out["disclaimer"].str.contains("not a medical device").all()
+    serious = out[[c for c in out.columns if c.startswith("prob_serious_")]]
+    assert serious.shape[1] == 4 and ((serious >= 0) & (serious <= 1)).all().all()
 
 
 def test_registered_model_has_no_pickles_and_is_from_code(trained) -> None:

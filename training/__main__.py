@@ -8,6 +8,7 @@ import sys
 
 from model.mlflow_names import CHAMPION_ALIAS, MODEL_NAME
 from training.candidates import CANDIDATES
+from training.interrupt import stopped_cleanly
 from training.pipeline import TrainConfig, train
 from vignettes.schema import SETTINGS
 
@@ -74,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         robustness=not args.no_robustness,
         register=not args.no_register,
     )
-    outcome = train(cfg)
+    with stopped_cleanly() as stop:  # SIGINT / SIGTERM: one line, runs KILLED, alias put back
+        outcome = train(cfg)
+    if stop.interrupted:
+        return stop.exit_code
     uri = os.environ.get("MLFLOW_TRACKING_URI", "")
     print(f"Comparison run: {outcome.parent_run_id}")
     if outcome.model_version:

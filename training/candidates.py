@@ -28,6 +28,7 @@ from model.scorers import Scorer, to_proba
 from model.triage import TriageModel
 from training.article_rules import ArticleRulesClassifier
 from training.calibrate import fit_platt, fit_temperature
+from training.serious import fit_serious_types
 from vignettes import posterior
 from vignettes.schema import CAUSES, RED_FLAG_FIELDS
 
@@ -171,12 +172,21 @@ LGBM_PARAMS = {
 
 
 def _calibrated_triage(
-    name: str, cause: Scorer, red: Scorer, val: Split, params: dict[str, Any]
+    name: str,
+    cause: Scorer,
+    red: Scorer,
+    train: Split,
+    val: Split,
+    params: dict[str, Any],
+    fit_binary: Any,
 ) -> TriageModel:
+    """Calibrate the cause and red-flag scorers on ``val``; add the serious-type model, fitted
+    in the same family (``fit_binary``, see :data:`training.serious.FitBinary`)."""
     cause.calibration = fit_temperature(cause.raw(val.X), val.y)
     red.calibration = fit_platt(red.raw(val.X), val.red)
+    serious = fit_serious_types(fit_binary, train.X, train.serious, val.X, val.serious)
     meta = {"name": MODEL_NAME, "candidate": name, "params": params}
-    return TriageModel(cause, red, meta)
+    return TriageModel(cause, red, meta, serious)
 
 
 def _fitted_tree(name: str, triage: TriageModel, params: dict, seconds: float) -> Fitted:
@@ -194,19 +204,32 @@ def _fitted_tree(name: str, triage: TriageModel, params: dict, seconds: float) -
 def fit_hgb(train: Split, val: Split, seed: int) -> Fitted:
     start = time.perf_counter()
 
-    def hgb() -> HistGradientBoostingClassifier:
-        return HistGradientBoostingClassifier(**HGB_PARAMS, random_state=seed)
+    def hgb(**extra: Any) -> HistGradientBoostingClassifier:
+        return HistGradientBoostingClassifier(**HGB_PARAMS, **extra, random_state=seed)
+
+    def binary(X: np.ndarray, y: np.ndarray, val_X, val_y, monotone: list[int]) -> Scorer:
+        return Scorer("hgb", hgb(monotonic_cst=monotone).fit(X, y), 2)
 
     cause = Scorer("hgb", hgb().fit(train.X, train.y), len(CAUSES))
     red = Scorer("hgb", hgb().fit(train.X, train.red), 2)
     params = {"model": "HistGradientBoostingClassifier", **HGB_PARAMS}
     params |= {"n_iter_cause": cause.estimator.n_iter_, "n_iter_red_flag": red.estimator.n_iter_}
-    triage = _calibrated_triage("hist_gradient_boosting", cause, red, val, params)
+    triage = _calibrated_triage("hist_gradient_boosting", cause, red, train, val, params, binary)
     return _fitted_tree("hist_gradient_boosting", triage, params, time.perf_counter() - start)
 
 
-def _lgbm(X: np.ndarray, y: np.ndarray, val_X, val_y, n_classes: int, seed: int):
-    p = dict(LGBM_PARAMS)
+def _lgbm(
+    X: np.ndarray,
+    y: np.ndarray,
+    val_X,
+    val_y,
+    n_classes: int,
+    seed: int,
+    monotone: list[int] | None = None,
+):
+    p: dict[str, Any] = dict(LGBM_PARAMS)
+    if monotone is not None:
+        p["monotone_constraints"] = monotone
     rounds, patience = int(p.pop("max_rounds")), int(p.pop("early_stopping_rounds"))
     objective = (
         {"objective": "multiclass", "num_class": n_classes}
@@ -234,7 +257,11 @@ def fit_lightgbm(train: Split, val: Split, seed: int) -> Fitted:
         "rounds_cause": cause_booster.best_iteration,
         "rounds_red_flag": red_booster.best_iteration,
     }
-    triage = _calibrated_triage("lightgbm", cause, red, val, params)
+
+    def binary(X: np.ndarray, y: np.ndarray, val_X, val_y, monotone: list[int]) -> Scorer:
+        return Scorer("lightgbm", _lgbm(X, y, val_X, val_y, 2, seed, monotone), 2)
+
+    triage = _calibrated_triage("lightgbm", cause, red, train, val, params, binary)
     return _fitted_tree("lightgbm", triage, params, time.perf_counter() - start)
 
 

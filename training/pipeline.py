@@ -27,7 +27,7 @@ from model.conformal import ConformalSets, coverage_report
 from model.features import FIELD_ORDER, to_fields
 from model.mlflow_names import EXPERIMENT, MODEL_NAME
 from model.triage import RED_FLAG_COST_RATIO, TriageModel, cost_ratio_threshold
-from training import plots, report
+from training import mlflow_view, plots, report
 from training.candidates import CANDIDATES, Fitted, Split
 from training.metrics import (
     cause_metrics,
@@ -36,6 +36,7 @@ from training.metrics import (
     urgency_tradeoff,
 )
 from training.registry import describe, log_triage_model, register_champion
+from training.safety_report import safety_sections
 from vignettes import generate, load_knowledge, posterior
 from vignettes.schema import CAUSES, SETTINGS
 
@@ -578,6 +579,14 @@ def _train(cfg: TrainConfig) -> Outcome:
             )
         # Sections of comparison.html beyond the standard ones go here (after the Bayes gap).
         extra_sections = [report.Section("Urgency tiers", urgency, [urgency_figure])]
+        if champion is not None and champion_triage is not None:
+            say("safety: serious-condition types and the safety table (test set)")
+            sections, safety_text, _, _ = safety_sections(
+                champion, champion_triage, splits["test"], cfg.cost_ratio
+            )
+            extra_sections += sections
+            page = [markdown, urgency, differential, safety_text]
+            mlflow.log_text("\n".join(page), "comparison.md")  # the same page, with safety
         _log_report(cfg, summary, table, champion, coverage, images, extra_sections)
         _describe(
             cfg,
@@ -589,6 +598,9 @@ def _train(cfg: TrainConfig) -> Outcome:
             champion,
             registration,
         )
+        mlflow_view.log_bayes_gaps(run_ids, results, CEILING, parent.info.run_id, champion)
+        link = mlflow_view.share_runs_view(experiment.experiment_id, parent.info.run_id)
+        say(f"the comparison in the MLflow UI (make ui): {link}")
         version_id, moved = (
             (registration.version, registration.moved) if registration else (None, False)
         )

@@ -10,13 +10,11 @@ them (it also checks that every advice condition named here is one it can comput
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from vignettes.knowledge import KnowledgeError
 from vignettes.schema import (
     CAUSES,
     FIELD_BY_NAME,
@@ -25,6 +23,7 @@ from vignettes.schema import (
     PAIN_REGIONS,
     RED_FLAG_FIELDS,
 )
+from vignettes.toml_check import KnowledgeError, did_you_mean, load_toml, numbers
 
 __all__ = [
     "ARTICLE_PATH",
@@ -145,9 +144,9 @@ def _check_keys(
     if missing:
         raise KnowledgeError(f"{table}: missing {sorted(missing)}")
     if unknown:
-        raise KnowledgeError(
-            f"{table}: unknown keys {sorted(unknown)}; allowed {sorted(required | optional)}"
-        )
+        allowed = sorted(required | optional)
+        hint = did_you_mean(sorted(unknown)[0], allowed)
+        raise KnowledgeError(f"{table}: unknown keys {sorted(unknown)}{hint}; allowed {allowed}")
     for key in required | optional:
         value = entry.get(key)
         if isinstance(value, str) and not value.strip():
@@ -162,7 +161,8 @@ def _names(
     if allowed is not None:
         wrong = [v for v in value if v not in allowed]
         if wrong:
-            raise KnowledgeError(f"{table}.{key}: unknown {wrong}; allowed {list(allowed)}")
+            hint = did_you_mean(wrong[0], allowed)
+            raise KnowledgeError(f"{table}.{key}: unknown {wrong}{hint}; allowed {list(allowed)}")
     return tuple(value)
 
 
@@ -306,12 +306,12 @@ def _mri_background(table: dict[str, Any]) -> dict[str, tuple[float, ...]]:
     entry = table["mri_background"]
     findings = frozenset(MRI_FINDINGS[2:])  # not "not_done" or "normal"
     _check_keys("rules_baseline.mri_background", entry, {"ages", "source"}, findings)
-    ages = tuple(float(a) for a in entry["ages"])
+    ages = numbers(entry["ages"], "rules_baseline.mri_background.ages")
     if list(ages) != sorted(ages):
         raise KnowledgeError("rules_baseline.mri_background.ages: expected increasing ages")
     out = {"ages": ages}
     for finding in sorted(findings & entry.keys()):
-        curve = tuple(float(v) for v in entry[finding])
+        curve = numbers(entry[finding], f"rules_baseline.mri_background.{finding}")
         if len(curve) != len(ages) or not all(0 <= v <= 1 for v in curve):
             raise KnowledgeError(
                 f"rules_baseline.mri_background.{finding}: expected {len(ages)} shares in [0, 1]"
@@ -334,5 +334,4 @@ def load_article(path: Path | str = ARTICLE_PATH) -> ArticleFacts:
     >>> [item.code for item in facts.advice][:2]
     ['emergency_assessment', 'urgent_specialist_assessment']
     """
-    with open(path, "rb") as handle:
-        return parse_article(tomllib.load(handle))
+    return load_toml(path, parse_article)

@@ -20,10 +20,8 @@ a one-field group for every other field, so the sampler and the posterior have o
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 import numbers
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -41,6 +39,7 @@ from vignettes.schema import (
     SERIOUS_CONDITIONS,
     SETTINGS,
 )
+from vignettes.toml_check import KnowledgeError, did_you_mean, load_toml
 
 KNOWLEDGE_PATH = Path(__file__).with_name("knowledge.toml")
 AGE_MIN, AGE_MAX = 18, 100
@@ -66,10 +65,6 @@ TOP_LEVEL = (
 required (``uncertainty`` is read by ``vignettes.perturb``)."""
 GROUP_PARENTS = ("cause", "nerve_root")
 _TOL = 1e-6
-
-
-class KnowledgeError(ValueError):
-    """The knowledge base is malformed: names the table and what is wrong."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -293,8 +288,7 @@ def _check_keys(table: dict[str, Any], allowed: Iterable[str], where: str) -> No
     allowed = list(allowed)
     unknown = sorted(set(_table(table, where)) - set(allowed))
     if unknown:
-        close = difflib.get_close_matches(unknown[0], allowed, n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(unknown[0], allowed)
         raise KnowledgeError(f"{where}: unknown keys {unknown}{hint}; allowed: {allowed}")
 
 
@@ -521,10 +515,25 @@ def _parent(spec: dict[str, Any], where: str) -> str:
 
 
 def _categorical(spec: dict[str, Any], values: tuple[str, ...], bands: tuple[str, ...], where: str):
+    """One distribution per value of the parent (``by``); ``by_serious`` rows replace them.
+
+    A serious condition whose answer follows the condition rather than the cause (cauda equina
+    is often bilateral, whatever disc or canal causes it) has its own row in ``by_serious``,
+    used for every cause, band and root in that condition.
+    """
     parent = _parent(spec, where)
     names = _parent_names(bands)[parent]
-    dist = _distributions(spec, names, values, where, meta=("kind", "by", "source"))
-    return _by_parent(dist, parent, bands)
+    meta = ("kind", "by", "source", "by_serious")
+    dist = _distributions(spec, names, values, where, meta=meta)
+    table = _by_parent(dist, parent, bands)
+    if "by_serious" in spec:
+        at = f"{where}.by_serious"
+        conditions = _table(spec["by_serious"], at)
+        _check_keys(conditions, SERIOUS_CONDITIONS[1:], at)
+        for condition, row in conditions.items():
+            own = _distribution(_table(row, f"{at}.{condition}"), values, f"{at}.{condition}")
+            table[:, :, SERIOUS_CONDITIONS.index(condition)] = own
+    return table
 
 
 IMAGING_KEYS = (
@@ -684,8 +693,7 @@ def _group_members(spec: dict[str, Any], where: str, taken: dict[str, str]) -> t
         raise KnowledgeError(f"{where}.fields: expected a list of at least two fields")
     for name in members:
         if name not in TABLE_FIELDS:
-            close = difflib.get_close_matches(str(name), TABLE_FIELDS, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(name, TABLE_FIELDS)
             raise KnowledgeError(
                 f"{where}.fields: {name!r} is not a boolean or categorical intake field{hint}"
             )
@@ -916,12 +924,8 @@ def load_knowledge(path: Path | str = KNOWLEDGE_PATH) -> KnowledgeBase:
     Raises
     ------
     KnowledgeError
-        If the file is not valid TOML or the document is malformed (see
-        :func:`parse_knowledge`).
+        If the file cannot be read, is not valid TOML or the document is malformed (see
+        :func:`parse_knowledge`); the message starts with the file, then the table and key
+        (:func:`vignettes.toml_check.load_toml`).
     """
-    with open(path, "rb") as fh:
-        try:
-            doc = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as error:
-            raise KnowledgeError(f"{path}: not valid TOML: {error}") from error
-    return parse_knowledge(doc)
+    return load_toml(path, parse_knowledge)

@@ -176,11 +176,12 @@ def _is_number(value: Any) -> bool:
 
 
 def _rows(table: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The distribution rows of a group or categorical table (``by_cause`` included)."""
+    """The distribution rows of a group or categorical table (``by_cause`` and ``by_serious``
+    included)."""
     for key, row in table.items():
         if key in _SKIP or not isinstance(row, dict):
             continue
-        if key == "by_cause":
+        if key in ("by_cause", "by_serious"):
             yield from (r for r in row.values() if isinstance(r, dict))
         else:
             yield row
