@@ -122,6 +122,12 @@ def test_a_bad_table_is_refused_at_load_naming_the_entry(
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def model_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's model cache in the test's own folder, never the real home."""
+    monkeypatch.setenv("SCIATICA_TRIAGE_CACHE", str(tmp_path / "cache"))
+
+
 @pytest.fixture(scope="module")
 def predictor(trained: Any) -> serve.Predictor:
     return serve.load()
