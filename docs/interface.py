@@ -24,6 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "docs" / "interface.md"
+QUESTIONNAIRE_PATH = "docs/fhir/Questionnaire-sciatica-intake.json"
+QUESTIONNAIRE = ROOT / QUESTIONNAIRE_PATH
+"""The intake's SDC Questionnaire, as ``vignettes.questionnaire()`` returns it, for FHIR tools."""
 ARTICLE = "Lower Back Pain Radiates to the Leg: 7 Key Causes, Diagnosis & Treatments"
 PACKAGES = ("vignettes", "model", "serve", "training")
 
@@ -296,6 +299,48 @@ def _mlflow_names() -> list[str]:
     ]
 
 
+def _fhir() -> list[str]:
+    from vignettes import sdc
+
+    rel = QUESTIONNAIRE_PATH
+    rows = [
+        (f"`{g['linkId']}`", g["text"], ", ".join(f"`{i['linkId']}`" for i in g["item"]))
+        for g in sdc.questionnaire()["item"]
+    ]
+    return [
+        "## 7. FHIR",
+        "",
+        *_para(
+            f"`vignettes.questionnaire()` is the intake as an SDC Questionnaire (FHIR R4), "
+            f"canonical `{sdc.QUESTIONNAIRE_URL}`, version = the package version; "
+            f"`{rel}` is a copy of it for FHIR tools (written by `make docs`). Each item's "
+            "`linkId` is the field name and its `text` the question above; the items sit in "
+            "three groups:"
+        ),
+        "",
+        *_table(("group", "text", "items"), rows),
+        "",
+        *_para(
+            "`vignettes.to_questionnaire_response(case)` and "
+            "`vignettes.from_questionnaire_response(qr)` convert one case to a response and "
+            "back (exactly); `serve.predict` and `serve.predict_batch` accept responses "
+            "wherever they accept cases. A bad response is refused by `linkId` with an "
+            "`IntakeError`: an unknown linkId, a wrong answer type, two answers to one item, "
+            "an item given twice, or a response to another Questionnaire."
+        ),
+        "",
+    ]
+
+
+def render_questionnaire() -> str:
+    """The committed copy of the Questionnaire, as this script writes it."""
+    import json
+
+    from vignettes import sdc
+
+    return json.dumps(sdc.questionnaire(), indent=2, ensure_ascii=False) + "\n"
+
+
 def render() -> str:
     """The whole of ``docs/interface.md``, as this script writes it."""
     head = [
@@ -310,7 +355,15 @@ def render() -> str:
         ),
         "",
     ]
-    sections = [_intake(), _labels(), _python_api(), _outputs(), _make_targets(), _mlflow_names()]
+    sections = [
+        _intake(),
+        _labels(),
+        _python_api(),
+        _outputs(),
+        _make_targets(),
+        _mlflow_names(),
+        _fhir(),
+    ]
     return "\n".join(head + [line for section in sections for line in section]).rstrip() + "\n"
 
 
@@ -319,14 +372,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
     args = parser.parse_args(argv)
-    text = render()
+    pages = {TARGET: render(), QUESTIONNAIRE: render_questionnaire()}
     if args.check:
-        current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
-        if current != text:
-            print(f"{TARGET} is stale: run `make docs`", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(text, encoding="utf-8")
+        stale = [p for p, text in pages.items() if not p.exists() or p.read_text("utf-8") != text]
+        for path in stale:
+            print(f"{path} is stale: run `make docs`", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in pages.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
     return 0
 
 

@@ -30,10 +30,11 @@ from typing import Any
 
 import pandas as pd
 
-from model.intake import answers_frame, validate_case, validate_frame
+from model.intake import IntakeError, answers_frame, validate_case, validate_frame
 from model.triage import OUTPUT_COLUMNS, TriageModel
 from serve.loading import DEFAULT_MODEL_URI, LoadedModel, load_triage_model, tracking_uri
 from serve.prediction import Prediction
+from vignettes.sdc import from_questionnaire_response, is_questionnaire_response
 
 __all__ = ["Predictor", "clear_cache", "load", "predict", "predict_batch"]
 
@@ -90,9 +91,10 @@ class Predictor:
 
         Parameters
         ----------
-        case : mapping or dataclass instance
+        case : mapping, dataclass instance or QuestionnaireResponse dict
             Field name -> answer (see ``vignettes.schema.FIELDS``); absent or ``None`` = unknown;
-            only ``age`` is required.
+            only ``age`` is required. A FHIR ``QuestionnaireResponse`` to
+            ``vignettes.questionnaire()`` is read with ``vignettes.from_questionnaire_response``.
 
         Returns
         -------
@@ -103,7 +105,7 @@ class Predictor:
         model.intake.IntakeError
             (a ``ValueError``) for a bad case; the message names the field and what is allowed.
         """
-        answers = validate_case(case)
+        answers = validated_answers(case)
         return Prediction.from_row(self.model.predict_case(answers), answers)
 
     def predict_many(self, cases: Iterable[Mapping[str, Any] | Any]) -> list[Prediction]:
@@ -114,7 +116,7 @@ class Predictor:
         model.intake.IntakeError
             For the first bad case; the error names the field (not the case's position).
         """
-        return self._predict_answers([validate_case(case) for case in cases])
+        return self._predict_answers([validated_answers(case) for case in cases])
 
     def _predict_answers(self, answers: list[dict[str, Any]]) -> list[Prediction]:
         """Predictions for answers that already passed ``validate_case``."""
@@ -128,14 +130,16 @@ class Predictor:
             for row, case in zip(rows, answers, strict=True)
         ]
 
-    def predict_batch(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def predict_batch(self, frame: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         """Predict every row of a frame (vectorised).
 
         Parameters
         ----------
-        frame : pandas.DataFrame
+        frame : pandas.DataFrame or iterable of cases
             One case per row; columns are contract fields (any subset including ``age``) and,
-            optionally, the label columns of a generated frame (ignored).
+            optionally, the label columns of a generated frame (ignored). Or a list of cases
+            as :meth:`predict` takes them (dicts or FHIR QuestionnaireResponses), numbered from
+            0 in the result's index.
 
         Returns
         -------
@@ -151,13 +155,37 @@ class Predictor:
         model.intake.IntakeError
             For a bad column or value; the message names the field and the first bad row.
         """
-        return self._predict_frame(validate_frame(frame))
+        return self._predict_frame(validated_frame(frame))
 
     def _predict_frame(self, valid: pd.DataFrame) -> pd.DataFrame:
         """:meth:`predict_batch` for a frame that already passed ``validate_frame``."""
         if valid.empty:  # LightGBM's pred_contrib cannot take zero rows
             return pd.DataFrame({c: [] for c in OUTPUT_COLUMNS}, index=valid.index)
         return self.model.predict(valid, validated=True)
+
+
+def validated_answers(case: Mapping[str, Any] | Any) -> dict[str, Any]:
+    """One case (a dict, a dataclass or a FHIR QuestionnaireResponse) through the validator."""
+    if is_questionnaire_response(case):
+        return from_questionnaire_response(case)
+    return validate_case(case)
+
+
+def validated_frame(cases: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """A frame, or a list of cases or QuestionnaireResponses, as a validated frame."""
+    if isinstance(cases, pd.DataFrame):
+        return validate_frame(cases)
+    if (
+        isinstance(cases, str | bytes)
+        or not isinstance(cases, Iterable)
+        or (isinstance(cases, Mapping))
+    ):
+        message = (
+            f"cases: expected a pandas DataFrame or a list of cases (dicts or "
+            f"QuestionnaireResponses), got {type(cases).__name__}"
+        )
+        raise IntakeError(None, "a DataFrame or a list of cases", message)
+    return answers_frame([validated_answers(case) for case in cases])
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,8 +252,9 @@ def predict(case: Mapping[str, Any] | Any) -> Prediction:
 
     Parameters
     ----------
-    case : mapping or dataclass instance
-        Field name -> answer; absent or ``None`` = unknown; only ``age`` is required.
+    case : mapping, dataclass instance or QuestionnaireResponse dict
+        Field name -> answer; absent or ``None`` = unknown; only ``age`` is required. A FHIR
+        ``QuestionnaireResponse`` to ``vignettes.questionnaire()`` is read by ``linkId``.
 
     Returns
     -------
@@ -238,15 +267,17 @@ def predict(case: Mapping[str, Any] | Any) -> Prediction:
     serve.ModelNotFoundError
         If no model is registered.
     """
-    answers = validate_case(case)
+    answers = validated_answers(case)
     return Prediction.from_row(_current_predictor().model.predict_case(answers), answers)
 
 
-def predict_batch(frame: pd.DataFrame) -> pd.DataFrame:
+def predict_batch(frame: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """Predict every row of ``frame`` with the current model; see :meth:`Predictor.predict_batch`.
+
+    ``frame`` may also be a list of cases: dicts or FHIR QuestionnaireResponses.
 
     Returns a frame with at least ``cause``, ``prob_<cause>`` (seven), ``red_flag`` and
     ``red_flag_probability``, in the input's order and index, plus the rest of the triage.
     """
-    valid = validate_frame(frame)
+    valid = validated_frame(frame)
     return _current_predictor()._predict_frame(valid)

@@ -1,10 +1,11 @@
 """The ``sciatica-triage`` command.
 
-``sciatica-triage predict [cases | -] [--json] [--model URI]`` reads one case (a JSON object) or
-several (a JSON list of objects, ``.jsonl``, ``.csv`` or ``.parquet``) from a file or standard
-input and prints each prediction explained in words, or with ``--json`` as
-``{"predictions": [...]}``, one record per case with the same keys as over HTTP. Records are
-numbered from 0.
+``sciatica-triage predict [cases | -] [--json | --fhir] [--model URI]`` reads one case (a JSON
+object, or a FHIR QuestionnaireResponse) or several (a JSON list of objects, a FHIR Bundle of
+QuestionnaireResponses, ``.jsonl``, ``.csv`` or ``.parquet``) from a file or standard input and
+prints each prediction explained in words, with ``--json`` as ``{"predictions": [...]}`` (one
+record per case with the same keys as over HTTP), or as a FHIR Bundle with ``--fhir``. Records
+are numbered from 0.
 
 Exit status: 0 on success; 2 for bad input (unreadable file, invalid JSON, a field or value the
 contract refuses), with a one-line message naming the field; 1 when no model is registered, the
@@ -94,54 +95,105 @@ def _fill(text: str) -> str:
 
 
 def _cases(value: Any, source: str) -> tuple[list[Any], bool]:
-    """The cases in the input and whether it was a single object (not a list)."""
+    """The cases in the input and whether it was a single object (not a list).
+
+    A FHIR ``QuestionnaireResponse`` is one case; a FHIR ``Bundle`` holds one case per
+    QuestionnaireResponse entry (a single case when it holds exactly one).
+    """
+    where = "standard input" if source == "-" else source
+    if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+        entries = value.get("entry") or []
+        responses = [
+            e["resource"]
+            for e in entries
+            if isinstance(e, dict)
+            and isinstance(e.get("resource"), dict)
+            and e["resource"].get("resourceType") == "QuestionnaireResponse"
+        ]
+        if not responses:
+            raise CommandError(f"{where}: the Bundle holds no QuestionnaireResponse")
+        return responses, len(responses) == 1
     if isinstance(value, dict):
+        kind = value.get("resourceType")
+        if kind is not None and kind != "QuestionnaireResponse":
+            raise CommandError(
+                f"{where}: resourceType {kind!r}: expected a case, a QuestionnaireResponse or a "
+                "Bundle that holds one"
+            )
         return [value], True
     if isinstance(value, list):
         return value, False
-    where = "standard input" if source == "-" else source
     raise CommandError(f"{where}: expected a JSON object or a list of objects, got {value!r:.60}")
 
 
 def _validated(cases: list[Any], single: bool) -> list[dict[str, Any]]:
-    """Every case validated before anything is predicted, so bad input prints no output."""
+    """Every case validated before anything is predicted, so bad input prints no output.
+
+    A QuestionnaireResponse is read by linkId (``vignettes.from_questionnaire_response``).
+    """
     from model.intake import IntakeError, validate_case
+    from vignettes.sdc import from_questionnaire_response, is_questionnaire_response
 
     answers = []
     for number, case in enumerate(cases):
         try:
-            answers.append(validate_case(case))
+            if is_questionnaire_response(case):
+                answers.append(from_questionnaire_response(case))
+            else:
+                answers.append(validate_case(case))
         except IntakeError as exc:
             where = "" if single else f"record {number} (counting from 0): "
             raise CommandError(f"{where}{exc}") from None
     return answers
 
 
+def _responses(cases: list[Any]) -> list[dict[str, Any] | None]:
+    """The QuestionnaireResponse each case came as (``None`` for a plain case)."""
+    return [c if isinstance(c, dict) and c.get("resourceType") else None for c in cases]
+
+
+def _rendered(prediction: Any, args: argparse.Namespace, response: Any, indent: int) -> str:
+    """One prediction as ``--fhir`` / ``--json`` JSON."""
+    if args.as_fhir:
+        return json.dumps(prediction.to_fhir(response=response), indent=indent)
+    return json.dumps(prediction.to_dict(), indent=indent)
+
+
 def run_predict(args: argparse.Namespace) -> int:
     """``sciatica-triage predict``: validate every case, then predict and print chunk by chunk."""
     cases, single = _cases(read_cases(args.input), args.input)
     answers = _validated(cases, single)
+    responses = _responses(cases) if args.as_fhir else [None] * len(answers)
     del cases  # the validated copies are all that is needed from here on
     if not answers:
-        print('{"predictions": []}' if args.as_json else "no cases")
+        print("[]" if args.as_fhir else '{"predictions": []}' if args.as_json else "no cases")
         return 0
     predictor = load_predictor(args.model)
-    if args.as_json:
+    if args.as_json and not args.as_fhir:
         return _print_records(predictor, answers)
     if single:
-        print(f"{predictor.predict(answers[0])}\n")
+        prediction = predictor.predict(answers[0])
+        print(_rendered(prediction, args, responses[0], 2) if args.as_fhir else f"{prediction}\n")
         return 0
     progress = Progress(len(answers))
     out = sys.stdout
+    if args.as_fhir:
+        out.write("[")
     for start in range(0, len(answers), CHUNK):
         chunk = predictor._predict_answers(answers[start : start + CHUNK])
         for number, prediction in enumerate(chunk, start=start):
-            heading = f"record {number} ({number + 1} of {len(answers)})"
-            out.write(f"{'=' * 30} {heading} {'=' * 30}\n")
-            out.write(f"{prediction}\n\n")
+            if args.as_fhir:
+                rendered = _rendered(prediction, args, responses[number], 2)
+                out.write(("\n" if number == 0 else ",\n") + textwrap.indent(rendered, "  "))
+            else:
+                heading = f"record {number} ({number + 1} of {len(answers)})"
+                out.write(f"{'=' * 30} {heading} {'=' * 30}\n")
+                out.write(f"{prediction}\n\n")
         out.flush()
         progress.update(start + len(chunk))
     progress.close()
+    if args.as_fhir:
+        out.write("\n]\n")
     return 0
 
 
@@ -175,8 +227,9 @@ def add_predict_command(subparsers: Any) -> None:
         description=_fill(
             "Predict the likely cause, the red-flag decision and the next step for one case "
             "(a JSON object) or several (a JSON list of objects), read from a file or from "
-            "standard input ('-', the default). Research software trained on synthetic data; "
-            "not a medical device and not medical advice."
+            "standard input ('-', the default). A FHIR QuestionnaireResponse to the intake "
+            "Questionnaire, or a Bundle holding such responses, is read by linkId. Research "
+            "software trained on synthetic data; not a medical device and not medical advice."
         ),
         epilog=fields_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -196,6 +249,13 @@ def add_predict_command(subparsers: Any) -> None:
         action="store_true",
         help='print JSON: {"predictions": [...]}, one record per case, the same schema as over '
         "HTTP (docs/interface.md)",
+    )
+    parser.add_argument(
+        "--fhir",
+        dest="as_fhir",
+        action="store_true",
+        help="print each prediction as a FHIR R4 collection Bundle (a RiskAssessment and the "
+        "differential as Conditions, with the QuestionnaireResponse they rest on)",
     )
     parser.add_argument(
         "--model",

@@ -1,153 +1,351 @@
-"""``sciatica-triage interview``: ask the next best question at the terminal until the
-differential is a single cause and the triage no longer depends on an unanswered question, or
-the user stops.
+"""``sciatica-triage interview``: the adaptive interview, one question at a time, until the stop
+rule (:mod:`serve.questions`) says the answer is settled, or the user stops.
 
-The triage (urgency, nerve root and territory, pain mechanism, MRI, next step and advice) is part
-of the answer, so one likely cause is not enough to stop: while some unanswered question could
-still change the triage (where the pain reaches, for the nerve root; the examination signs where
-a clinician is present), the interview asks those questions, most informative first.
+The engine is :func:`interview_step`: answers and the fields asked so far in, the prediction, the
+tier in words and the next question (or the reason to stop) out. The terminal loop
+(:func:`run_interview`), the FHIR ``$next-question`` operation and the browser page all call it,
+so they ask the same questions and stop at the same point.
 
 The loop is a plain function of two callables, ``ask`` (prompt -> answer) and ``show`` (text ->
 None), so it runs the same at a terminal, in tests and in a notebook. At the terminal both write
-to stdout (Python's ``input`` writes its prompt to stderr at a terminal), so ``2>/dev/null``
-hides errors, never questions.
+to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from model.intake import IntakeError, validate_case, validate_frame
-from serve.questions import ASKABLE, ASKABLE_WITHOUT_CLINICIAN, rank_questions
-from serve.terminal import CommandError, load_predictor, read_json
-from vignettes import answer_distribution
-from vignettes.schema import FIELD_BY_NAME, RED_FLAG_FIELDS, SETTINGS
-
-TRIAGE_OUTPUTS: tuple[str, ...] = (
-    "urgency",
-    "red_flag",
-    "nerve_root",
-    "nerve_territory",
-    "pain_mechanism",
-    "mri_indicated",
-    "next_step",
-    "advice",
+from serve.questions import (
+    ASKABLE,
+    ASKABLE_WITHOUT_CLINICIAN,
+    OPTION_WORDS,
+    STOP_RULE,
+    TRIAGE_COMPARED,
+    Question,
+    StopRule,
+    assess,
+    dont_know_floor,
+    option_words,
+    questions_for,
 )
-"""The parts of a prediction that make up its triage: the interview stops only once no
-unanswered question could change any of them."""
+from serve.terminal import CommandError, load_predictor, read_json
+from vignettes.schema import FIELD_BY_NAME, RED_FLAG_FIELDS, SETTINGS
 
 YES = {"y", "yes", "true", "t"}
 NO = {"n", "no", "false", "f"}
 UNKNOWN = {"", "?", "dk", "don't know", "dont know", "unknown", "skip"}
 QUIT = {"q", "quit", "exit", "stop"}
+MAX_WEEKS = 1040.0
+"""The longest duration accepted at the prompt (20 years, in weeks): a larger number is almost
+certainly days or a typing slip, so the interview asks again."""
 
 
 class Quit(Exception):  # noqa: N818 - a control-flow signal, not an error
     """The user asked to stop."""
 
 
-def parse_answer(field: str, text: str) -> Any:
+def words(value: Any) -> str:
+    """A contract value in plain words (yes/no, or the category's words)."""
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    if value is None:
+        return "don't know"
+    if isinstance(value, str):
+        return OPTION_WORDS.get(value, value.replace("_", " "))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def parse_answer(field_name: str, text: str) -> Any:
     """Turn a typed answer into a contract value; ``None`` means "don't know".
 
-    Booleans take yes/no (y/n, true/false); categories take the value or its number in the list
-    shown; numbers take a number. Raises :class:`Quit` on q/quit, ``ValueError`` otherwise.
+    Booleans take yes/no (y/n, true/false); categories take the number in the list shown, the
+    code or its words; numbers take a number (``duration_weeks`` at most :data:`MAX_WEEKS`).
+    Raises :class:`Quit` on q/quit, ``ValueError`` (with what is allowed) otherwise.
     """
     answer = text.strip().lower()
     if answer in QUIT:
         raise Quit
+    spec = FIELD_BY_NAME[field_name]
     if answer in UNKNOWN:
+        if field_name == "age":
+            raise ValueError("age is required: please give the age in years (18 to 100)")
         return None
-    spec = FIELD_BY_NAME[field]
     if spec.kind == "bool":
         if answer in YES | NO:
             return answer in YES
         raise ValueError("please answer yes or no (or press Enter if you don't know)")
     if spec.kind == "category":
-        if answer.isdigit() and 1 <= int(answer) <= len(spec.values):
-            return spec.values[int(answer) - 1]
-        if answer in spec.values:
-            return answer
-        raise ValueError(f"please answer with a number 1-{len(spec.values)} or {spec.allowed()}")
+        options = option_words(field_name)
+        if answer.isdigit() and 1 <= int(answer) <= len(options):
+            return options[int(answer) - 1][0]
+        for code, text_words in options:
+            if answer in (code, text_words.lower()):
+                return code
+        raise ValueError(f"please answer with a number 1-{len(options)} (Enter = don't know)")
     try:
         value = float(answer)
     except ValueError:
         raise ValueError(f"please answer with {spec.allowed()}") from None
-    return int(value) if spec.kind == "int" and value.is_integer() else value
+    if not math.isfinite(value) or value < (spec.low or 0):
+        raise ValueError(f"please answer with {spec.allowed()}")
+    if spec.high is not None and value > spec.high:
+        raise ValueError(f"please answer with {spec.allowed()}")
+    if field_name == "duration_weeks" and value > MAX_WEEKS:
+        raise ValueError(
+            f"{value:g} weeks is more than 20 years: please give the duration in weeks "
+            f"(0 to {MAX_WEEKS:g})"
+        )
+    if spec.kind == "int":
+        if not value.is_integer():
+            raise ValueError(f"please answer with {spec.allowed()}")
+        return int(value)
+    return value
 
 
-def prompt_for(field: str) -> str:
-    spec = FIELD_BY_NAME[field]
+def prompt_for(field_name: str, json_codes: bool = False) -> str:
+    """The question and its allowed answers, in words (codes with ``json_codes``)."""
+    spec = FIELD_BY_NAME[field_name]
     if spec.kind == "bool":
         choices = "[y]es / [n]o"
     elif spec.kind == "category":
-        choices = "  ".join(f"{i}) {v}" for i, v in enumerate(spec.values, start=1))
+        choices = "  ".join(
+            f"{i}) {code if json_codes else text}"
+            for i, (code, text) in enumerate(option_words(field_name), start=1)
+        )
+    elif field_name == "age":
+        return f"{spec.question} (required: 18 to 100)\n> "
     else:
-        choices = spec.allowed()
+        choices = "a number of weeks" if field_name == "duration_weeks" else spec.allowed()
     return f"{spec.question}\n  {choices}   (Enter = don't know, q = quit)\n> "
 
 
-def _ask_until_valid(field: str, ask: Callable[[str], str], show: Callable[[str], None]) -> Any:
+def _ask_until_valid(
+    field_name: str, ask: Callable[[str], str], show: Callable[[str], None]
+) -> Any:
     while True:
         try:
-            value = parse_answer(field, ask(prompt_for(field)))
+            value = parse_answer(field_name, ask(prompt_for(field_name)))
         except ValueError as exc:
             show(f"  {exc}")
             continue
         if value is None:
             return None
         try:
-            return validate_case({"age": 50, field: value})[field]
+            return validate_case({"age": 50, field_name: value})[field_name]
         except IntakeError as exc:
             show(f"  {exc}")
 
 
-def differential_line(prediction: Any) -> str:
+# --------------------------------------------------------------------------------------------
+# The tier in words
+# --------------------------------------------------------------------------------------------
+
+
+def red_flag_dont_knows(answers: Mapping[str, Any], asked: Sequence[str]) -> list[str]:
+    """Red-flag questions asked and answered "don't know"."""
+    return [f for f in RED_FLAG_FIELDS if f in asked and answers.get(f) is None]
+
+
+def shown_tier(prediction: Any, dont_knows: Sequence[str]) -> str:
+    """The tier the interview shows: the prediction's, at least ``review`` after a red-flag
+    "don't know" (:func:`serve.questions.dont_know_floor`)."""
+    return dont_know_floor(str(prediction.urgency), bool(dont_knows))
+
+
+def tier_text(prediction: Any, dont_knows: Sequence[str]) -> str:
+    """The current tier with its reason, in words (routine included)."""
+    tier = shown_tier(prediction, dont_knows)
+    p, thr = prediction.red_flag_probability, prediction.red_flag_threshold
+    against = f"a serious condition {p:.1%} likely, against a {thr:.1%} review threshold"
+    if prediction.red_flags_fired:
+        named = ", ".join(f.replace("_", " ") for f in prediction.red_flags_fired)
+        return f"Urgency: {tier.upper()} - red flag reported: {named}."
+    if tier != prediction.urgency:
+        asked = ", ".join(f.replace("_", " ") for f in dont_knows)
+        return (
+            f"Urgency: {tier.upper()} - raised from {prediction.urgency}: the red-flag question "
+            f'({asked}) was answered "don\'t know", and a sign that may be present is not '
+            f"cleared ({against})."
+        )
+    if tier == "review":
+        return f"Urgency: REVIEW - {against}: at or above it, a clinician should review soon."
+    if tier == "routine":
+        return f"Urgency: ROUTINE - {against}: below it, conservative care first."
+    return f"Urgency: {tier.upper()} - {against}."
+
+
+def tier_change_text(
+    before: Any,
+    after: Any,
+    dont_knows_before: Sequence[str],
+    dont_knows_after: Sequence[str],
+    field_name: str | None,
+) -> str | None:
+    """Why the shown tier moved between two predictions, or ``None`` when it did not."""
+    old, new = shown_tier(before, dont_knows_before), shown_tier(after, dont_knows_after)
+    if old == new:
+        return None
+    question = f"the answer to '{FIELD_BY_NAME[field_name].question}'" if field_name else "it"
+    if after.red_flags_fired and set(after.red_flags_fired) != set(before.red_flags_fired):
+        why = f"{question} reports a red flag"
+    elif len(dont_knows_after) > len(dont_knows_before):
+        why = f'{question} was "don\'t know", and a red-flag sign cannot be cleared'
+    else:
+        why = (
+            f"after {question}, a serious condition is {after.red_flag_probability:.1%} likely "
+            f"(was {before.red_flag_probability:.1%}; review threshold "
+            f"{after.red_flag_threshold:.1%})"
+        )
+    return f"The urgency moved from {old} to {new}: {why}."
+
+
+def top_causes_text(prediction: Any, n: int = 3) -> str:
     probs = prediction.probabilities
-    names = prediction.differential or sorted(probs, key=probs.get, reverse=True)
-    shown = ", ".join(f"{c} {probs[c]:.0%}" for c in names)
-    coverage = f"{prediction.differential_coverage:.0%}" if prediction.differential else "all"
-    urgent = f"  urgency: {prediction.urgency.upper()}" if prediction.red_flag else ""
-    return f"  differential ({coverage} coverage): {shown}{urgent}"
+    ranked = sorted(probs, key=probs.get, reverse=True)[:n]
+    return "Most likely: " + ", ".join(f"{c.replace('_', ' ')} {probs[c]:.0%}" for c in ranked)
 
 
-def _triage(prediction: Any) -> tuple[Any, ...]:
-    """The triage part of a prediction (:data:`TRIAGE_OUTPUTS`), comparable with ``==``."""
-    return tuple(
-        tuple(v) if isinstance(v, list) else v
-        for v in (getattr(prediction, name, None) for name in TRIAGE_OUTPUTS)
+# --------------------------------------------------------------------------------------------
+# The engine: one step
+# --------------------------------------------------------------------------------------------
+
+
+def served_triage(predictor: Any) -> Callable[..., list[tuple[Any, ...]]]:
+    """A ``triage_of`` for :func:`serve.questions.assess` from the served model: the triage the
+    interview shows, so the stop rule compares what the patient is told."""
+
+    def triage_of(
+        frame: pd.DataFrame, post: pd.DataFrame, floor: np.ndarray, cases: Any = None
+    ) -> list[tuple[Any, ...]]:
+        out = predictor.predict_batch(frame)
+        keys = []
+        for i in range(len(out)):
+            parts = []
+            for name in TRIAGE_COMPARED:
+                if name not in out.columns:
+                    continue
+                value = out[name].iat[i]
+                if isinstance(value, str) and value.startswith("["):
+                    value = json.loads(value)
+                if name == "urgency":
+                    value = dont_know_floor(str(value), bool(floor[i]))
+                parts.append(tuple(value) if isinstance(value, list | np.ndarray) else value)
+            keys.append(tuple(parts))
+        return keys
+
+    return triage_of
+
+
+@dataclass
+class Step:
+    """One step of the interview.
+
+    Attributes
+    ----------
+    prediction : Prediction
+        The prediction on the answers so far.
+    tier : str
+        The tier shown (the prediction's, at least review after a red-flag "don't know").
+    tier_text : str
+        The tier with its probability and threshold, in words.
+    question : Question or None
+        The next question; ``None`` when the stop rule says stop (or nothing is left).
+    stop_reason : str
+        Why the interview stops (empty while it goes on).
+    dont_knows : list of str
+        Red-flag questions answered "don't know".
+    """
+
+    prediction: Any
+    tier: str
+    tier_text: str
+    question: Question | None
+    stop_reason: str = ""
+    dont_knows: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tier": self.tier,
+            "tier_text": self.tier_text,
+            "question": None if self.question is None else self.question.to_dict(),
+            "stop_reason": self.stop_reason,
+            "red_flag_dont_know": list(self.dont_knows),
+            "top_causes": sorted(self.prediction.probabilities.items(), key=lambda kv: -kv[1])[:3],
+        }
+
+
+def interview_step(
+    predictor: Any,
+    answers: Mapping[str, Any],
+    asked: Sequence[str] = (),
+    *,
+    clinician: bool = False,
+    setting: str = "primary_care",
+    rule: StopRule = STOP_RULE,
+    prediction: Any = None,
+) -> Step:
+    """The prediction so far and the next question, or the reason to stop.
+
+    Parameters
+    ----------
+    predictor : Predictor
+        The model that predicts (``serve.load``); if it has ``predict_batch``, the stop rule
+        compares the triage it gives (:func:`served_triage`), else the exact posterior's.
+    answers : mapping
+        The answers (``age`` required); ``None`` = unknown.
+    asked : sequence of str
+        Fields already asked, "don't know" included (they are not asked again).
+    clinician : bool
+        Also ask the examination signs.
+    """
+    valid = validate_case(answers)
+    fields = ASKABLE if clinician else ASKABLE_WITHOUT_CLINICIAN
+    asked_set = set(asked) | {f for f, v in valid.items() if v is not None}
+    prediction = prediction if prediction is not None else predictor.predict(valid)
+    dont_knows = red_flag_dont_knows(valid, list(asked_set))
+    frame = validate_frame(pd.DataFrame([valid]))
+    mask = np.array([[f in asked_set for f in fields]])
+    triage_of = served_triage(predictor) if hasattr(predictor, "predict_batch") else None
+    a = assess(frame, mask, fields, setting, rule, triage_of)
+    ranked = questions_for(a, 0, 1)
+    question = ranked[0] if ranked else None
+    return Step(
+        prediction,
+        shown_tier(prediction, dont_knows),
+        tier_text(prediction, dont_knows),
+        question,
+        "" if question is not None else a.reason[0],
+        dont_knows,
     )
 
 
-def triage_open_questions(
-    predictor: Any,
-    answers: Mapping[str, Any],
-    fields: tuple[str, ...] = ASKABLE,
-    setting: str = "primary_care",
-) -> list[str]:
-    """The unanswered ``fields`` whose answer could change the triage, in ``fields`` order.
+# --------------------------------------------------------------------------------------------
+# The terminal loop
+# --------------------------------------------------------------------------------------------
 
-    A field is open when one of its possible answers (probability above 0 given the answers so
-    far, under the generator's model), added to ``answers``, gives a prediction whose
-    :data:`TRIAGE_OUTPUTS` differ from the current one.
-    """
-    now = _triage(predictor.predict(dict(answers)))
-    frame = _frame(answers)
-    open_fields = []
-    for field in fields:
-        if answers.get(field) is not None:
-            continue
-        chance = answer_distribution(frame, field, setting).iloc[0]
-        values = [v for v, p in chance.items() if p > 0]
-        if any(_triage(predictor.predict({**answers, field: v})) != now for v in values):
-            open_fields.append(field)
-    return open_fields
+
+@dataclass
+class Progress:
+    """What has been answered so far (kept for Ctrl-C and ``--save``)."""
+
+    answers: dict[str, Any] = field(default_factory=dict)
+    asked: list[str] = field(default_factory=list)
+
+    def saved(self) -> dict[str, Any]:
+        return {k: v for k, v in self.answers.items() if v is not None}
 
 
 def run_interview(
@@ -158,65 +356,59 @@ def run_interview(
     show: Callable[[str], None] = print,
     setting: str = "primary_care",
     clinician: bool = False,
+    rule: StopRule = STOP_RULE,
+    progress: Progress | None = None,
 ) -> tuple[dict[str, Any], Any]:
-    """Ask questions in order of expected information gain; return the case and the prediction.
+    """Ask the next question until the stop rule says stop, nothing is left, or ``q``.
 
-    Red-flag questions come first. Stops when the differential is a single cause and no
-    unanswered question could change the triage (:func:`triage_open_questions`; where the pain
-    reaches is always asked, for the nerve root), when nothing is left to ask, or when the user
-    types ``q``. Once the differential is a single cause, only the questions the triage still
-    depends on are asked. Examination signs (straight-leg raise, reflexes) are asked only when
-    ``clinician`` is true: without one nobody can examine the patient.
+    Shows the tier after every answer (routine included, with the probability and the
+    threshold in words), says when it moved and why, and the top causes. A "don't know" is not
+    asked again. ``progress`` (optional) holds the answers as they come, for the caller to save
+    on Ctrl-C. Returns the known answers and the last prediction.
     """
-    fields = ASKABLE if clinician else ASKABLE_WITHOUT_CLINICIAN
+    state = progress if progress is not None else Progress()
     start = dict(case or {})
-    answers: dict[str, Any] = {}
-    skipped: set[str] = set()
     prediction = None
     try:
+        if start.get("age") is None:
+            show("Age is required (18 to 100): the causes' chances depend on it.")
         while start.get("age") is None:  # the one required answer
             start["age"] = _ask_until_valid("age", ask, show)
-        answers = validate_case(start)
-        prediction = predictor.predict(answers)
-        show(differential_line(prediction))
-        while True:
-            askable = tuple(f for f in fields if f not in skipped)
-            red_pending = any(answers[f] is None and f in askable for f in RED_FLAG_FIELDS)
-            wanted = None
-            if len(prediction.differential) == 1 and not red_pending:
-                wanted = set(triage_open_questions(predictor, answers, askable, setting))
-                if answers.get("pain_region") is None and "pain_region" in askable:
-                    wanted.add("pain_region")  # the nerve root is part of the answer
-                if not wanted:
-                    show("  The differential is a single cause and the triage is settled.")
-                    break
-            frame = _frame(answers)
-            ranked = [
-                q
-                for q in rank_questions(frame, None, setting, askable)[0]
-                if wanted is None or q.field in wanted
-            ]
-            if not ranked:
-                show("  No questions left to ask.")
-                break
-            question = ranked[0]
-            show(f"\n({question.information_gain:.2f} bits about the {question.target})")
+        state.answers.update(validate_case(start))
+        state.asked.extend(f for f, v in state.answers.items() if v is not None)
+        step = interview_step(
+            predictor, state.answers, state.asked, clinician=clinician, setting=setting, rule=rule
+        )
+        prediction = step.prediction
+        show("  " + step.tier_text)
+        show("  " + top_causes_text(prediction))
+        while step.question is not None:
+            question = step.question
+            show(f"\n(Why this question: {question.rationale})")
             value = _ask_until_valid(question.field, ask, show)
-            if value is None:
-                skipped.add(question.field)
-                continue
-            answers[question.field] = value
-            prediction = predictor.predict(answers)
-            show(differential_line(prediction))
+            state.asked.append(question.field)
+            state.answers[question.field] = value
+            before, dk_before = step.prediction, step.dont_knows
+            step = interview_step(
+                predictor,
+                state.answers,
+                state.asked,
+                clinician=clinician,
+                setting=setting,
+                rule=rule,
+            )
+            prediction = step.prediction
+            show("  " + step.tier_text)
+            moved = tier_change_text(before, prediction, dk_before, step.dont_knows, question.field)
+            if moved:
+                show("  " + moved)
+            show("  " + top_causes_text(prediction))
+        show(f"  Stopping: {step.stop_reason}.")
     except (Quit, EOFError):
         show("  Stopped.")
         if prediction is None:
             raise Quit from None
-    return {k: v for k, v in answers.items() if v is not None}, prediction
-
-
-def _frame(answers: Mapping[str, Any]) -> pd.DataFrame:
-    return validate_frame(pd.DataFrame([dict(answers)]))
+    return state.saved(), prediction
 
 
 def ask_on_stdout(prompt: str) -> str:
@@ -245,12 +437,21 @@ def read_start_case(source: str) -> dict[str, Any]:
     return value
 
 
+def _save(path: str, answers: Mapping[str, Any]) -> None:
+    try:
+        Path(path).write_text(json.dumps(dict(answers), indent=2))
+    except OSError as exc:
+        raise CommandError(f"--save {path}: cannot write ({exc.strerror or exc})") from None
+    print(f"\nAnswers saved to {path}")
+
+
 def run_interview_command(args: argparse.Namespace) -> int:
     case = read_start_case(args.case) if args.case else None
     if args.save and not Path(args.save).resolve().parent.is_dir():  # say so before, not after
         raise CommandError(f"--save {args.save}: no such folder {Path(args.save).parent}")
     predictor = load_predictor(args.model)
     print("sciatica-triage interview. Research software on synthetic data: not medical advice.")
+    progress = Progress()
     try:
         answers, prediction = run_interview(
             predictor,
@@ -258,32 +459,39 @@ def run_interview_command(args: argparse.Namespace) -> int:
             ask=ask_on_stdout,
             setting=args.setting,
             clinician=args.clinician,
+            progress=progress,
         )
     except Quit:
         return 0
+    except KeyboardInterrupt:  # save what was answered, then the command reports the Ctrl-C
+        if args.save:
+            _save(args.save, progress.saved())
+        raise
     print("\n" + "=" * 72 + "\nSummary\n" + "=" * 72)
-    print(str(prediction))
+    dont_knows = red_flag_dont_knows(progress.answers, progress.asked)
+    if getattr(args, "json", False):
+        shown = shown_tier(prediction, dont_knows)
+        print(json.dumps({**prediction.to_dict(), "shown_urgency": shown}, indent=2))
+    else:
+        print(tier_text(prediction, dont_knows))
+        print(str(prediction))
     if args.save:
-        try:
-            Path(args.save).write_text(json.dumps(answers, indent=2))
-        except OSError as exc:
-            raise CommandError(
-                f"--save {args.save}: cannot write ({exc.strerror or exc})"
-            ) from None
-        print(f"\nAnswers saved to {args.save}")
+        _save(args.save, answers)
     return 0
 
 
 def add_interview_command(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "interview",
-        help="ask the most informative questions, showing the differential after each answer",
+        help="ask the most useful questions, showing the urgency and the causes after each answer",
         description=(
-            "Asks the unanswered intake questions in order of expected information gain "
-            "(red-flag questions first), shows the differential after each answer, accepts "
-            '"don\'t know" (press Enter), and stops when the differential is a single cause and no '
-            "unanswered question could change the triage, or "
-            "you type q. Ends with the full prediction."
+            "Asks the six red-flag questions first, then the unasked intake questions that "
+            "most change the triage and the cause, each with the reason it is asked; shows the "
+            "urgency (with its probability and threshold) and the most likely causes after each "
+            'answer; accepts "don\'t know" (press Enter) and does not ask it again; stops when '
+            "the stop rule says the answer is settled ("
+            + STOP_RULE.describe()
+            + "), or you type q. Ends with the full prediction."
         ),
     )
     parser.add_argument("case", nargs="?", help="a partial case (JSON object) to start from")
@@ -294,5 +502,26 @@ def add_interview_command(subparsers: Any) -> None:
         action="store_true",
         help="a clinician is present: also ask the examination signs (straight-leg raise)",
     )
-    parser.add_argument("--save", metavar="FILE", help="write the answers as JSON when done")
+    parser.add_argument(
+        "--save", metavar="FILE", help="write the answers as JSON when done (also on Ctrl-C)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="end with the prediction as JSON (codes, not words)"
+    )
     parser.set_defaults(handler=run_interview_command)
+
+
+__all__ = [
+    "Progress",
+    "Quit",
+    "Step",
+    "interview_step",
+    "parse_answer",
+    "prompt_for",
+    "run_interview",
+    "served_triage",
+    "shown_tier",
+    "tier_change_text",
+    "tier_text",
+    "words",
+]

@@ -297,6 +297,8 @@ class ModelDamagedError(ModelNotFoundError):
 def _quiet_mlflow() -> Iterator[None]:
     """No MLflow (alembic, SQLAlchemy) logging and no warnings while the store is read: an error
     is reported once, in one line, by the caller."""
+    import mlflow  # noqa: F401 - MLflow sets its loggers' levels when imported: quieten them after
+
     loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
     levels = [logger.level for logger in loggers]
     for logger in loggers:

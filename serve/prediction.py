@@ -259,6 +259,32 @@ class Prediction:
         ranked = sorted(self.probabilities.items(), key=lambda item: -item[1])
         return ranked[:n]
 
+    @property
+    def cause_code(self) -> dict[str, str] | None:
+        """The ICD-10 (WHO) code of :attr:`cause` (``{"system", "code", "display"}``), from
+        ``vignettes/codes.toml``; ``None`` where no code was verified (see the README)."""
+        from vignettes.codes import cause_code
+
+        return cause_code(self.cause)
+
+    def to_fhir(
+        self, response: Mapping[str, Any] | None = None, subject: str | None = None
+    ) -> dict[str, Any]:
+        """This prediction as a FHIR R4 collection Bundle: a RiskAssessment and the differential
+        as Conditions (and the QuestionnaireResponse they rest on); see :mod:`serve.fhir`.
+
+        Parameters
+        ----------
+        response : mapping, optional
+            The QuestionnaireResponse the prediction was made from; default: one built from
+            :attr:`answers`.
+        subject : str, optional
+            A reference to the patient, e.g. ``"Patient/123"``.
+        """
+        from serve.fhir import prediction_bundle
+
+        return prediction_bundle(self, None if response is None else dict(response), subject)
+
     def to_dict(self) -> dict[str, Any]:
         """Every attribute as JSON-serialisable plain Python values (``json.dumps`` works)."""
         return asdict(self)

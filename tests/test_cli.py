@@ -437,7 +437,8 @@ def test_interview_prompts_go_to_stdout(
     save = tmp_path / "answers.json"
     assert main(["interview", str(write(tmp_path, {"age": 61})), "--save", str(save)]) == 0
     captured = capsys.readouterr()
-    assert "Enter = don't know, q = quit" in captured.out and "differential" in captured.out
+    assert "Enter = don't know, q = quit" in captured.out and "Most likely" in captured.out
+    assert "Urgency: " in captured.out
     assert captured.err == ""
 
 

@@ -22,6 +22,7 @@ NAME_ALLOWED_IN = {
     "model/mlflow_names.py",  # the definition
     "serve/cli.py",  # the command's own name (pyproject's [project.scripts]), not the model's
     "vignettes/__main__.py",  # the installed distribution's name, for its version
+    "vignettes/sdc.py",  # the same, for the Questionnaire's version
     "serve/loading.py",  # the application's cache folder (~/.cache/sciatica-triage/models)
     "serve/cds/hooks.py",  # the CDS service id (the contract's /cds-services/sciatica-triage)
 }

@@ -344,3 +344,11 @@ def test_a_moved_alias_is_noticed(store: Path, tmp_path: Path) -> None:
     assert result.returncode == EXIT_NO_MODEL
     assert "no model registered as sciatica-triage@champion" in one_line(result.stderr)
     assert pointer_path(store).is_file()
+
+
+def test_an_empty_store_says_so_in_one_line_without_mlflow_logging(tmp_path: Path) -> None:
+    store = tmp_path / "mlflow.db"
+    store.write_bytes(b"")
+    result = predict(store, tmp_path / "cache")
+    assert result.returncode == EXIT_NO_MODEL
+    assert "no model registered as sciatica-triage@champion" in one_line(result.stderr)

@@ -21,6 +21,19 @@ from vignettes.schema import (
     SETTINGS,
     Field,
 )
+from vignettes.sdc import (
+    QUESTIONNAIRE_URL,
+    from_questionnaire_response,
+    questionnaire,
+    to_questionnaire_response,
+)
+
+
+def to_fhir(frame, seed=0, *, posterior=False):
+    """One FHIR R4 transaction Bundle per row; see :func:`vignettes.fhir.to_fhir`."""
+    from vignettes.fhir import to_fhir as _to_fhir
+
+    return _to_fhir(frame, seed, posterior=posterior)
 
 
 def narrate(df, seed=0):
@@ -37,6 +50,7 @@ __all__ = [
     "FIELD_BY_NAME",
     "FIELD_NAMES",
     "NERVE_ROOTS",
+    "QUESTIONNAIRE_URL",
     "RED_FLAG_FIELDS",
     "SERIOUS_CONDITIONS",
     "SETTINGS",
@@ -47,6 +61,7 @@ __all__ = [
     "KnowledgeBase",
     "KnowledgeError",
     "answer_distribution",
+    "from_questionnaire_response",
     "generate",
     "generate_partition",
     "load_knowledge",
@@ -54,7 +69,10 @@ __all__ = [
     "partition_bounds",
     "perturb",
     "posterior",
+    "questionnaire",
     "swing",
+    "to_fhir",
+    "to_questionnaire_response",
     "uncertainties",
     "validate_case",
     "validate_frame",

@@ -132,6 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("data"), metavar="DIR", help="output directory"
     )
     parser.add_argument(
+        "--format",
+        choices=("parquet", "fhir"),
+        default="parquet",
+        help="parquet: one file per split; fhir: FHIR R4 Bulk-Data ndjson per split (one file "
+        "per resource type, in DIR/fhir/<split>/)",
+    )
+    parser.add_argument(
+        "--fhir-posterior",
+        action="store_true",
+        help="with --format fhir, add a RiskAssessment of the exact Bayes posterior to each case",
+    )
+    parser.add_argument(
         "--validation",
         type=_fraction,
         default=0.1,
@@ -170,6 +182,17 @@ def write_split(split: Split, seed: int, setting: str, out: Path) -> Path:
         changed = [c for c in frame.columns if read_back[c] != frame.dtypes[c]]
         raise RuntimeError(f"{path}: dtypes changed on the Parquet round trip: {changed}")
     return path
+
+
+def write_split_fhir(
+    split: Split, seed: int, setting: str, out: Path, posterior: bool
+) -> list[Path]:
+    """Generate one split and write it as FHIR Bulk-Data ndjson in ``out/fhir/<split>/``."""
+    from vignettes.fhir import export_ndjson
+
+    folder = out / "fhir" / split.name
+    paths = export_ndjson(split.rows, folder, seed, setting, start=split.start, posterior=posterior)
+    return list(paths.values())
 
 
 def _markdown(sample: pd.DataFrame, texts: pd.Series, seed: int, setting: str) -> str:
@@ -229,9 +252,12 @@ def manifest(args: argparse.Namespace, splits: Sequence[Split], n_narratives: in
         "setting": args.setting,
         "n_total": args.n,
         "block_rows": vignettes.BLOCK_ROWS,
+        "format": getattr(args, "format", "parquet"),
         "splits": {
             s.name: {
-                "file": s.file_name,
+                "file": s.file_name
+                if getattr(args, "format", "parquet") == "parquet"
+                else f"fhir/{s.name}/",
                 "rows": s.rows,
                 "case_id_start": s.start,
                 "case_id_stop": s.stop,
@@ -268,7 +294,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"(case_id {split.start}..{split.stop - 1}, seed {args.seed}, {args.setting})",
             flush=True,
         )
-        written.append(write_split(split, args.seed, args.setting, args.out))
+        if args.format == "fhir":
+            written += write_split_fhir(
+                split, args.seed, args.setting, args.out, args.fhir_posterior
+            )
+        else:
+            written.append(write_split(split, args.seed, args.setting, args.out))
     n_narratives = min(args.narratives, args.n)
     if n_narratives:
         print(f"rendering {n_narratives} sample narratives", flush=True)

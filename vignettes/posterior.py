@@ -358,6 +358,8 @@ def posterior(
     latents: bool = False,
     strict: bool = True,
     knowledge: KnowledgeBase | None = None,
+    evidence: bool = False,
+    refuse_impossible: bool = True,
 ) -> pd.DataFrame:
     """Exact posterior P(cause | observed answers) and P(red_flag | observed answers).
 
@@ -378,6 +380,16 @@ def posterior(
         otherwise silently count as unknown. ``False`` ignores such columns.
     knowledge : KnowledgeBase, optional
         Another knowledge base (default: the packaged one).
+    evidence : bool, default=False
+        Also return ``log_evidence``, the natural log of the probability of the row's observed
+        answers, ``log P(answers)``. Unknown answers are marginalised exactly, so for a field
+        ``f`` unknown in a row, ``exp(log_evidence(row + f=v) - log_evidence(row))`` is
+        ``P(f = v | answers)``: a next-best-question search gets every answer's chance from one
+        posterior call over the hypothetical answers.
+    refuse_impossible : bool, default=True
+        Refuse a row whose answers have probability 0 (see Raises). ``False`` gives such a row
+        NaN probabilities and a ``log_evidence`` of ``-inf`` instead (a hypothetical answer the
+        model rules out weighs nothing).
 
     Returns
     -------
@@ -406,16 +418,23 @@ def posterior(
     for rows in _chunks(len(df)):
         chunk = {k: v[rows] for k, v in inputs.items()}
         logp = _log_joint(kb, chunk)
-        _impossible(kb, chunk, logp, df.index[rows])
-        joint = np.exp(logp - logsumexp(logp, axis=1, keepdims=True))
+        if refuse_impossible:
+            _impossible(kb, chunk, logp, df.index[rows])
+        log_z = logsumexp(logp, axis=1, keepdims=True)
+        with np.errstate(invalid="ignore"):
+            joint = np.exp(logp - log_z)
         joint = joint.reshape(len(logp), len(CAUSES), len(SERIOUS_CONDITIONS), len(NERVE_ROOTS))
         cols = [joint.sum(axis=(2, 3)), joint[:, :, 1:, :].sum(axis=(1, 2, 3))[:, None]]
         if latents:
             cols += [joint.sum(axis=(1, 2)), joint.sum(axis=(1, 3))]
+        if evidence:
+            cols.append(log_z)
         parts.append(np.concatenate(cols, axis=1))
     names = [*CAUSES, "red_flag"]
     if latents:
         names += [f"root_{r}" for r in NERVE_ROOTS] + [f"serious_{s}" for s in SERIOUS_CONDITIONS]
+    if evidence:
+        names.append("log_evidence")
     values = np.concatenate(parts) if parts else np.empty((0, len(names)))
     return pd.DataFrame(values, columns=names, index=df.index)
 

@@ -37,6 +37,10 @@ class Field:
         Whether a ``True`` answer is one of the article's red-flag signs.
     examination : bool
         Whether the answer needs a clinician's examination (unknown at a self-reported intake).
+    enable_when : tuple of (str, object)
+        ``(field, value)`` pairs that must all hold for the question to be asked (the SDC
+        Questionnaire's ``enableWhen``, :func:`vignettes.sdc.questionnaire`). No contract field has
+        one: every question may be asked of every patient.
     """
 
     name: str
@@ -47,6 +51,7 @@ class Field:
     high: float | None = None
     red_flag: bool = False
     examination: bool = False
+    enable_when: tuple[tuple[str, object], ...] = ()
 
     def allowed(self) -> str:
         """Describe the allowed values in words, for error messages and ``--help``."""

@@ -1,0 +1,207 @@
+"""Generated vignettes as FHIR R4 Bundles and Bulk-Data ndjson."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
+
+import vignettes
+from vignettes.fhir import (
+    HTEST,
+    _birth_date_is_consistent,
+    _Case,
+    _uuid5,
+    bundle_lines,
+    resource_lines,
+    to_fhir,
+    write_ndjson,
+)
+from vignettes.fhir_common import ID_NAMESPACE
+
+SEED = 19
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    """1,000 cases: 700 from primary care and 300 from a spine clinic (more serious ones)."""
+    return pd.concat(
+        [
+            vignettes.generate(700, seed=SEED),
+            vignettes.generate(300, seed=SEED, setting="spine_clinic"),
+        ],
+        ignore_index=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def bundles(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return to_fhir(frame, seed=SEED, posterior=True)
+
+
+def _by_type(bundle: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for entry in bundle["entry"]:
+        out.setdefault(entry["resource"]["resourceType"], []).append(entry["resource"])
+    return out
+
+
+def test_every_resource_of_1000_cases_validates_with_the_r4b_models(
+    bundles: list[dict[str, Any]],
+) -> None:
+    assert len(bundles) == 1000
+    for bundle in bundles:
+        Bundle.model_validate(bundle)
+        for entry in bundle["entry"]:
+            resource = entry["resource"]
+            get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+            assert resource["meta"]["security"] == [HTEST]
+
+
+def test_references_resolve_inside_each_bundle(bundles: list[dict[str, Any]]) -> None:
+    def references(value: Any) -> list[str]:
+        if isinstance(value, dict):
+            found = [value["reference"]] if isinstance(value.get("reference"), str) else []
+            return found + [r for v in value.values() for r in references(v)]
+        if isinstance(value, list):
+            return [r for v in value for r in references(v)]
+        return []
+
+    for bundle in bundles:
+        full_urls = {e["fullUrl"] for e in bundle["entry"]}
+        found = references([e["resource"] for e in bundle["entry"]])
+        assert found and set(found) <= full_urls
+        for entry in bundle["entry"]:
+            assert entry["fullUrl"] == f"urn:uuid:{entry['resource']['id']}"
+            assert entry["request"]["url"].endswith("/" + entry["resource"]["id"])
+
+
+def test_the_response_is_the_case_and_the_conditions_the_ground_truth(
+    frame: pd.DataFrame, bundles: list[dict[str, Any]]
+) -> None:
+    for (_, row), bundle in zip(frame.iterrows(), bundles, strict=True):
+        resources = _by_type(bundle)
+        (qr,) = resources["QuestionnaireResponse"]
+        assert vignettes.from_questionnaire_response(qr) == vignettes.validate_case(row)
+        assert qr["item"] == vignettes.to_questionnaire_response(row)["item"]
+        conditions = resources["Condition"]
+        assert len(conditions) == 1 + (row["serious_condition"] != "none")
+        cause = vignettes.codes.concept("cause", row["cause"])
+        assert conditions[0]["code"] == cause
+        statuses = {c["verificationStatus"]["coding"][0]["code"] for c in conditions}
+        assert statuses == {"confirmed"}
+        sides = row["sides"]
+        if pd.isna(sides):
+            assert "bodySite" not in conditions[0]
+        else:
+            assert (
+                conditions[0]["bodySite"][0]["text"]
+                == {
+                    "left": "left leg",
+                    "right": "right leg",
+                    "both": "both legs",
+                }[sides]
+            )
+        if row["serious_condition"] != "none":
+            serious = vignettes.codes.concept("serious_condition", row["serious_condition"])
+            assert conditions[1]["code"] == serious
+        (patient,) = resources["Patient"]
+        sex = row["sex"]
+        assert patient["gender"] == ("unknown" if pd.isna(sex) else sex)
+        assert patient["name"][0]["family"] and patient["name"][0]["given"][0]
+        (encounter,) = resources["Encounter"]
+        assert encounter["serviceType"]["text"] == row["setting"].replace("_", " ")
+
+
+def test_birth_dates_make_each_patient_exactly_their_age(frame: pd.DataFrame) -> None:
+    case = _Case(frame, SEED)
+    assert _birth_date_is_consistent(*case.age_check)
+    encounter = pd.to_datetime(pd.Series(case.encounter_date))
+    birth = pd.to_datetime(pd.Series(case.birth_date))
+    before = (encounter.dt.month < birth.dt.month) | (
+        (encounter.dt.month == birth.dt.month) & (encounter.dt.day < birth.dt.day)
+    )
+    age = encounter.dt.year - birth.dt.year - before.astype(int)
+    assert (age.to_numpy() == frame["age"].to_numpy(dtype=int)).all()
+
+
+def test_the_posterior_risk_assessment_holds_the_exact_posterior(
+    frame: pd.DataFrame, bundles: list[dict[str, Any]]
+) -> None:
+    post = vignettes.posterior(frame)
+    for i in (0, 1, 500, 999):
+        (risk,) = _by_type(bundles[i])["RiskAssessment"]
+        values = [p["probabilityDecimal"] for p in risk["prediction"]]
+        expected = [*post.iloc[i][list(vignettes.CAUSES)], post.iloc[i]["red_flag"]]
+        assert values == pytest.approx(expected, abs=0, rel=1e-15)
+
+
+def test_the_text_is_json_dumps_of_the_dicts(frame: pd.DataFrame) -> None:
+    lines = bundle_lines(frame.head(50), seed=SEED)
+    for text in lines:
+        assert text == json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
+
+
+def test_uuid5_is_the_standard_one() -> None:
+    import uuid
+
+    keys = ["a", "7|primary_care|0|Patient", "x" * 100]
+    assert list(_uuid5(keys)) == [str(uuid.uuid5(ID_NAMESPACE, k)) for k in keys]
+
+
+def test_ndjson_lines_parse_and_the_same_seed_gives_byte_identical_files(
+    frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    first = write_ndjson(frame, tmp_path / "a", seed=SEED, posterior=True)
+    second = write_ndjson(frame, tmp_path / "b", seed=SEED, posterior=True)
+    assert sorted(first) == [
+        "Condition",
+        "Encounter",
+        "Patient",
+        "QuestionnaireResponse",
+        "RiskAssessment",
+    ]
+    ids: dict[str, set[str]] = {}
+    for kind, path in first.items():
+        assert path.read_bytes() == second[kind].read_bytes()
+        for line in path.read_text(encoding="utf-8").splitlines():
+            resource = json.loads(line)
+            assert resource["resourceType"] == kind
+            ids.setdefault(kind, set()).add(resource["id"])
+    assert len(ids["Patient"]) == len(frame)
+    for line in first["Condition"].read_text(encoding="utf-8").splitlines()[:50]:
+        resource = json.loads(line)
+        assert resource["subject"]["reference"].removeprefix("Patient/") in ids["Patient"]
+        qr = resource["evidence"][0]["detail"][0]["reference"]
+        assert qr.removeprefix("QuestionnaireResponse/") in ids["QuestionnaireResponse"]
+    other = write_ndjson(frame.head(10), tmp_path / "c", seed=SEED + 1)
+    assert (
+        other["Patient"].read_text().splitlines()[0] != first["Patient"].read_text().splitlines()[0]
+    )
+
+
+def test_ndjson_is_the_bundles_with_relative_references(frame: pd.DataFrame) -> None:
+    lines = resource_lines(frame.head(20), seed=SEED)
+    bundles = to_fhir(frame.head(20), seed=SEED)
+    patients = [json.loads(line) for line in lines["Patient"]]
+    assert patients == [_by_type(b)["Patient"][0] for b in bundles]
+    encounter = json.loads(lines["Encounter"][0])
+    assert encounter["subject"]["reference"] == f"Patient/{patients[0]['id']}"
+
+
+def test_partitions_give_the_same_union(tmp_path: Path) -> None:
+    whole = resource_lines(vignettes.generate(300, seed=SEED), seed=SEED)
+    parts = [vignettes.generate_partition(k, 4, 300, seed=SEED) for k in range(4)]
+    pieces = [resource_lines(p, seed=SEED) for p in parts]
+    for kind, lines in whole.items():
+        assert sorted(lines) == sorted(line for piece in pieces for line in piece[kind])
+    assert np.array_equal(
+        bundle_lines(parts[1], seed=SEED),
+        bundle_lines(vignettes.generate(300, seed=SEED), seed=SEED)[75:150],
+    )
