@@ -181,7 +181,13 @@ def tier_text(prediction: Any, dont_knows: Sequence[str]) -> str:
             f"cleared ({against})."
         )
     if tier == "review":
-        return f"Urgency: REVIEW - {against}: at or above it, a clinician should review soon."
+        kept = (
+            f" It stays at least review: the red-flag question ({', '.join(dont_knows)}) was "
+            'answered "don\'t know".'
+            if dont_knows
+            else ""
+        )
+        return f"Urgency: REVIEW - {against}: at or above it, a clinician should review soon.{kept}"
     if tier == "routine":
         return f"Urgency: ROUTINE - {against}: below it, conservative care first."
     return f"Urgency: {tier.upper()} - {against}."

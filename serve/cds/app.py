@@ -64,7 +64,7 @@ NOT_A_DEVICE_ANCHOR = "research-software-not-a-medical-device"
 SANDBOX_ORIGIN = "https://sandbox.cds-hooks.org"
 """The public CDS Hooks sandbox, which calls services from the user's browser."""
 
-EXTRA_ROUTERS: tuple[str, ...] = ()
+EXTRA_ROUTERS: tuple[str, ...] = ("serve.interview_web:router",)
 """``"module:attribute"`` of each ``APIRouter`` that other features add to this server."""
 
 Predict = Callable[[Mapping[str, Any]], Any]
