@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sqlite3
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -406,6 +408,10 @@ def test_bad_feedback_is_400_naming_the_field(service: str) -> None:
     body = _feedback("not-a-uuid")
     answer = call("POST", f"{service}/cds-services/sciatica-triage/feedback", body)
     _assert_outcome(answer, 400, "feedback[0].card")
+    body = _feedback(str(uuid.uuid4()), "accepted")
+    del body["feedback"][0]["acceptedSuggestions"]
+    answer = call("POST", f"{service}/cds-services/sciatica-triage/feedback", body)
+    _assert_outcome(answer, 400, "feedback[0]", "acceptedSuggestions is required")
 
 
 # --------------------------------------------------------------------------------------------
@@ -532,3 +538,14 @@ def test_an_intake_without_age_takes_it_from_the_patient(service: str) -> None:
         "POST", target, patient_view("p1", {"intake": simple_response({}), "patient": older})
     )
     assert answer.body["cards"][0]["extension"]["triage"]["urgency"] == "review"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_cds_listens_on_5002_unless_port_is_given() -> None:
+    def dry_run(*assignments: str) -> str:
+        command = ["make", "-n", "-o", ".venv/.installed-stamp", "cds", *assignments]
+        root = Path(__file__).resolve().parents[1]
+        return subprocess.run(command, cwd=root, capture_output=True, text=True, check=True).stdout
+
+    assert "-m serve.cds --port 5002" in dry_run()
+    assert "-m serve.cds --port 6001" in dry_run("PORT=6001")

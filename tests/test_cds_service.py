@@ -39,13 +39,7 @@ from tests.cds_support import (
 from tests.test_mlflow_serve import free_port, stop, wait_for_ping
 from vignettes.schema import FIELD_NAMES, RED_FLAG_FIELDS
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(  # until the FHIR issue's converters are on main
-        not hasattr(vignettes, "to_questionnaire_response"),
-        reason="vignettes.to_questionnaire_response is not there yet",
-    ),
-]
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_SECONDS = 180

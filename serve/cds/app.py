@@ -146,12 +146,15 @@ def _default_predict(model_uri: str | None) -> Predict:
 
 
 def _default_from_response() -> FromResponse:
-    convert: FromResponse = importlib.import_module("vignettes").from_questionnaire_response
-    return convert
+    from vignettes import from_questionnaire_response
+
+    return from_questionnaire_response
 
 
 def _questionnaire_url() -> str:
-    return str(importlib.import_module("vignettes").questionnaire()["url"])
+    from vignettes import questionnaire
+
+    return str(questionnaire()["url"])
 
 
 def _not_a_device_section() -> str:

@@ -1,12 +1,13 @@
 """Card feedback, stored append-only in SQLite (CDS Hooks 2.0, "Feedback").
 
 A client posts ``{"feedback": [{"card": <uuid>, "outcome": "accepted" | "overridden",
-"acceptedSuggestions": [{"id": <uuid>}], "overrideReason": {"reason": <Coding>, "userComment":
-<str>}, "outcomeTimestamp": <instant>}]}`` to ``/cds-services/{id}/feedback``. Every item is one
-row; a post is one transaction, so it is stored whole or not at all. Triggers refuse ``UPDATE``
-and ``DELETE``: the table only grows. SQLite serialises writers (WAL journal, a busy timeout),
-and each write uses its own connection, so concurrent posts from many threads or processes
-never lose one.
+"acceptedSuggestions": [{"id": <uuid>}], "overrideReason": {"reason": <Coding>,
+"userComment": <str>}, "outcomeTimestamp": <instant>}]}`` to ``/cds-services/{id}/feedback``
+(``acceptedSuggestions`` is required for an accepted card). Every item is one row; a post is
+one transaction, so it is stored whole or not at all. Triggers refuse ``UPDATE`` and
+``DELETE``: the table only grows. SQLite serialises writers (WAL journal, a busy timeout), and
+each write uses its own connection, so concurrent posts from many threads or processes never
+lose one.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["FeedbackItem", "FeedbackRequest", "FeedbackStore"]
 
@@ -67,6 +68,12 @@ class FeedbackItem(_Open):
     acceptedSuggestions: list[AcceptedSuggestion] | None = None
     overrideReason: OverrideReason | None = None
     outcomeTimestamp: datetime
+
+    @model_validator(mode="after")
+    def _accepted_names_its_suggestions(self) -> FeedbackItem:
+        if self.outcome == "accepted" and not self.acceptedSuggestions:
+            raise ValueError("acceptedSuggestions is required when outcome is 'accepted'")
+        return self
 
 
 class FeedbackRequest(_Open):
