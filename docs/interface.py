@@ -228,8 +228,20 @@ def _outputs() -> list[str]:
         "  (the attributions to the predicted cause and to the red flag).",
         "",
         *_para(
-            f"The columns {lists} hold a list per case (`model.triage.LIST_COLUMNS`; "
-            "`help(model.TriageModel.predict)` says how they are encoded)."
+            f"The columns {lists} hold a Python list per case (`model.triage.LIST_COLUMNS`), "
+            "a JSON array in JSON."
+        ),
+        "",
+        "### One JSON schema: the CLI, HTTP and the pyfunc",
+        "",
+        *_para(
+            "`sciatica-triage predict --json` and `make serve` (`POST /invocations`) answer "
+            '`{"predictions": [record, ...]}`, and the MLflow pyfunc\'s `predict` returns the '
+            "list of records: one record per case, in the input's order, numbered from 0, each "
+            "a flat JSON object with exactly the columns above (`model.TriageModel."
+            'predict_records`). An empty list of cases answers `{"predictions": []}` (the '
+            "CLI's text output says `no cases`). `warnings` lists the contradictions found in "
+            "the answers, each naming its fields (`vignettes/contradictions.toml`)."
         ),
         "",
     ]

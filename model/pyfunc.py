@@ -37,7 +37,6 @@ model's id on each version), because the version number only exists after the mo
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -49,18 +48,12 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from model.intake import IGNORED_COLUMNS, IntakeError, answers_frame, validate_case
+from model.intake import IGNORED_COLUMNS, IntakeError, validate_case
 from model.mlflow_names import MODEL_NAME
-from model.triage import LIST_COLUMNS, TriageModel
+from model.triage import CHUNK_CASES, FAST_PATH_MAX_CASES, TriageModel
 from vignettes.schema import FIELD_BY_NAME
 
 __all__ = ["CHUNK_CASES", "FAST_PATH_MAX_CASES", "IntakeRefused", "TriagePyfunc"]
-
-FAST_PATH_MAX_CASES = 32
-"""Requests with at most this many cases are answered case by case (``predict_case``)."""
-CHUNK_CASES = 4096
-"""Larger requests go through the vectorised ``TriageModel.predict`` this many cases at a time
-(bounded memory for the attribution arrays)."""
 
 
 class IntakeRefused(MlflowException):
@@ -105,7 +98,14 @@ class TriagePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined,misc
     model: TriageModel
 
     def load_context(self, context: Any) -> None:
-        """Load the bundle, stamp the registry version, build the lazy state before requests."""
+        """Load the bundle, stamp the registry version, build the lazy state before requests.
+
+        In ``mlflow models serve``, this also puts :mod:`model.scoring_guard`'s strict reading
+        of requests in front of MLflow's (duplicated keys, size, content type, nesting).
+        """
+        from model.scoring_guard import install
+
+        install()
         triage = TriageModel.load(context.artifacts["bundle"])
         version = registry_version(Path(context.artifacts["bundle"]), triage.meta)
         if version is not None:
@@ -143,21 +143,7 @@ class TriagePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined,misc
             For the first bad record (HTTP 400); the message starts with the field.
         """
         answers = [_validate(record, i) for i, record in enumerate(records_of(model_input))]
-        if len(answers) <= FAST_PATH_MAX_CASES:
-            return [self.model.predict_case(case) for case in answers]
-        rows: list[dict[str, Any]] = []
-        for start in range(0, len(answers), CHUNK_CASES):
-            rows.extend(self._predict_vectorised(answers[start : start + CHUNK_CASES]))
-        return rows
-
-    def _predict_vectorised(self, answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """``predict_case``'s rows for many validated cases, from one vectorised call."""
-        frame = self.model.predict(answers_frame(answers), validated=True)
-        columns = {name: frame[name].tolist() for name in frame.columns}  # Python values
-        for name in LIST_COLUMNS:
-            columns[name] = _decode_lists(columns[name])
-        names = list(columns)
-        return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+        return self.model.predict_records(answers)
 
 
 def records_of(model_input: object) -> list[Mapping[str, Any]]:
@@ -237,12 +223,18 @@ def _frame_records(frame: pd.DataFrame) -> list[dict[Any, Any]]:
 
 
 def _check_names(columns: Iterable[object]) -> None:
-    """Refuse a frame with a column that is not a field, even if every cell of it is missing.
+    """Refuse a frame with a column that is not a field, even if every cell of it is missing,
+    or with a column that appears twice (a record would keep only one of its answers).
 
     A record that names an unknown field with ``null`` must be refused, not quietly accepted
     because its cell looks like the ones pandas fills in for records without the field.
     """
+    seen: set[object] = set()
     for name in columns:
+        if name in seen:
+            message = f"{name}: the column appears more than once; expected one column per field"
+            raise IntakeRefused(IntakeError(str(name), "one column per field", message))
+        seen.add(name)
         if name not in FIELD_BY_NAME and name not in IGNORED_COLUMNS:
             try:
                 validate_case({name: None})  # the validator's own words for an unknown field
@@ -265,20 +257,3 @@ def _unwrap(record: Mapping[Any, Any]) -> dict[Any, Any]:
         name: value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
         for name, value in record.items()
     }
-
-
-def _decode_lists(cells: list[Any]) -> list[Any]:
-    """List cells of ``TriageModel.predict`` (JSON strings) as lists, as ``predict_case`` has them.
-
-    The cells repeat a few distinct values (differentials, advice codes), so each distinct
-    string is parsed once; every row still gets a list of its own.
-    """
-    parsed: dict[str, list[Any]] = {}
-    out = []
-    for cell in cells:
-        if isinstance(cell, str):
-            if cell not in parsed:
-                parsed[cell] = json.loads(cell)
-            cell = list(parsed[cell])
-        out.append(cell)
-    return out

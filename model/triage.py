@@ -14,7 +14,7 @@ is ``urgency != "routine"``: the model can add urgency, never remove it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,11 +25,12 @@ import pandas as pd
 from model import rules
 from model.conformal import ConformalSets
 from model.features import FIELD_ORDER, encode, encode_case, to_fields
-from model.intake import validate_case, validate_frame
+from model.intake import answers_frame, validate_case, validate_frame
 from model.integrity import read_verified, write_bundle_manifest
 from model.mlflow_names import MODEL_NAME
 from model.scorers import Scorer, to_proba
 from model.serious import SERIOUS_PROB_COLUMNS, SeriousTypeModel
+from vignettes.contradictions import read_frame_safely, read_safely
 from vignettes.schema import CAUSES
 
 DISCLAIMER = (
@@ -53,6 +54,13 @@ alert raised by the model is right a few percent of the time - about NICE NG12's
 predictive value for urgent referral - while an emergency pathway already accepts that 80-95% of
 suspected cauda equina scans are negative (Bell 2007; Domen 2009; GIRFT 2023). The measured
 trade-off for other K is in the comparison report and the README."""
+
+
+FAST_PATH_MAX_CASES = 32
+"""Requests with at most this many cases are answered case by case (``predict_case``)."""
+CHUNK_CASES = 4096
+"""Larger requests go through the vectorised ``TriageModel.predict`` this many cases at a time
+(bounded memory for the attribution arrays)."""
 
 
 def cost_ratio_threshold(cost_ratio: float) -> float:
@@ -98,6 +106,7 @@ OUTPUT_SCALARS = (
     "next_step",
     "advice_codes",
     "advice",
+    "warnings",
     "attribution_base",
     "red_flag_attribution_base",
     "model_name",
@@ -208,10 +217,16 @@ class TriageModel:
         -------
         pandas.DataFrame
             :data:`OUTPUT_COLUMNS`, one row per case, in the input's order and index. List
-            cells (``differential``, ``red_flags_fired``, ``mri_reasons``, ``advice``) are JSON
-            strings, as the MLflow pyfunc serves them.
+            cells (:data:`LIST_COLUMNS`: ``differential``, ``advice_codes``, ``warnings``, ...)
+            hold Python lists.
+
+        Notes
+        -----
+        Contradictory answers (``vignettes/contradictions.toml``) are read the safer way for the
+        model and the rules, and reported in ``warnings``.
         """
-        frame = cases if validated else validate_frame(cases)
+        valid = cases if validated else validate_frame(cases)
+        frame, warnings = read_frame_safely(valid)
         learned = self._learned(encode(frame))
         cause = _CAUSE_NAMES[learned.proba.argmax(axis=1)]
         out: dict[str, Any] = {"cause": cause}
@@ -228,12 +243,38 @@ class TriageModel:
         out |= dict(zip(_RED_ATTR_COLUMNS, learned.red_attr.T, strict=True))
         out |= rules.triage(frame, learned.red_model, cause)
         out |= self._constants()
-        for name in LIST_COLUMNS:
-            out[name] = [json.dumps(value) for value in out[name]]
+        out["warnings"] = warnings
+        for name in LIST_COLUMNS:  # one list object per cell, never a list spread over columns
+            out[name] = pd.Series(list(out[name]), index=frame.index, dtype=object)
         # "no root" stays None (JSON null), not the NaN a string column would make of it
         for name in ("nerve_root", "nerve_territory"):
             out[name] = pd.Series(out[name], index=frame.index, dtype=object)
         return pd.DataFrame(out, index=frame.index)[list(OUTPUT_COLUMNS)]
+
+    def predict_records(self, answers: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """One output record per validated case: the JSON of the pyfunc, HTTP and the CLI.
+
+        Up to :data:`FAST_PATH_MAX_CASES` cases go case by case (:meth:`predict_case`), more
+        through the vectorised :meth:`predict` in chunks of :data:`CHUNK_CASES`; the answers
+        are the same.
+
+        Returns
+        -------
+        list of dict
+            :data:`OUTPUT_COLUMNS` -> plain Python values (lists for :data:`LIST_COLUMNS`), in
+            order; records are numbered from 0 by their position.
+        """
+        if len(answers) <= FAST_PATH_MAX_CASES:
+            return [self.predict_case(case) for case in answers]
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(answers), CHUNK_CASES):
+            chunk = answers_frame(answers[start : start + CHUNK_CASES])
+            frame = self.predict(chunk, validated=True)
+            columns = [frame[name].tolist() for name in OUTPUT_COLUMNS]  # Python values
+            rows.extend(
+                dict(zip(OUTPUT_COLUMNS, row, strict=True)) for row in zip(*columns, strict=True)
+            )
+        return rows
 
     def predict_case(self, answers: Mapping[str, Any]) -> dict[str, Any]:
         """Predict, explain and triage one validated case, without building a frame.
@@ -250,8 +291,9 @@ class TriageModel:
         Returns
         -------
         dict
-            :data:`OUTPUT_COLUMNS` -> plain Python values; list cells are lists, not JSON.
+            :data:`OUTPUT_COLUMNS` -> plain Python values; list cells are lists.
         """
+        answers, warnings = read_safely(answers)
         learned = self._learned(encode_case(answers))
         proba = learned.proba[0].tolist()
         red_model = bool(learned.red_model[0])
@@ -271,6 +313,7 @@ class TriageModel:
         out |= zip(_RED_ATTR_COLUMNS, learned.red_attr[0].tolist(), strict=True)
         out |= rules.triage(answers, red_model, cause)
         out |= self._constants()
+        out["warnings"] = warnings
         return {name: out[name] for name in OUTPUT_COLUMNS}
 
     def _learned(self, X: np.ndarray) -> _Learned:
@@ -359,5 +402,6 @@ LIST_COLUMNS = (
     "mri_reasons",
     "advice_codes",
     "advice",
+    "warnings",
 )
-"""Output columns holding a list per case (JSON strings in :meth:`TriageModel.predict`)."""
+"""Output columns holding a list per case (Python lists, JSON arrays over HTTP)."""

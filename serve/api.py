@@ -146,9 +146,9 @@ class Predictor:
         pandas.DataFrame
             ``model.triage.OUTPUT_COLUMNS`` in the input's row order and index: ``cause``,
             ``prob_<cause>`` for the seven causes, ``red_flag``, ``red_flag_probability``, the
-            rest of the triage, and ``attr_<field>`` / ``red_flag_attr_<field>``. List-valued
-            cells (``red_flags_fired``, ``mri_reasons``, ``advice``) are JSON strings, exactly
-            as the MLflow pyfunc serves them; :meth:`Prediction.from_row` decodes them.
+            rest of the triage (``warnings`` among it), and ``attr_<field>`` /
+            ``red_flag_attr_<field>``. List-valued cells (``differential``, ``red_flags_fired``,
+            ``mri_reasons``, ``advice_codes``, ``advice``, ``warnings``, ...) hold Python lists.
 
         Raises
         ------

@@ -1,9 +1,11 @@
 """The ``sciatica-triage`` command.
 
-``sciatica-triage predict [case.json | -] [--json | --fhir] [--model URI]`` reads one case (a JSON
-object, or a FHIR QuestionnaireResponse) or several (a JSON list of objects, or a FHIR Bundle of
-QuestionnaireResponses) from a file or standard input and prints each prediction explained in
-words, as JSON with ``--json``, or as a FHIR Bundle with ``--fhir``.
+``sciatica-triage predict [cases | -] [--json | --fhir] [--model URI]`` reads one case (a JSON
+object, or a FHIR QuestionnaireResponse) or several (a JSON list of objects, a FHIR Bundle of
+QuestionnaireResponses, ``.jsonl``, ``.csv`` or ``.parquet``) from a file or standard input and
+prints each prediction explained in words, with ``--json`` as ``{"predictions": [...]}`` (one
+record per case with the same keys as over HTTP), or as a FHIR Bundle with ``--fhir``. Records
+are numbered from 0.
 
 Exit status: 0 on success; 2 for bad input (unreadable file, invalid JSON, a field or value the
 contract refuses), with a one-line message naming the field; 1 when no model is registered, the
@@ -43,7 +45,7 @@ from serve.terminal import (
     Progress,
     command_environment,
     load_predictor,
-    read_json,
+    read_cases,
 )
 
 __all__ = [
@@ -133,14 +135,14 @@ def _validated(cases: list[Any], single: bool) -> list[dict[str, Any]]:
     from vignettes.sdc import from_questionnaire_response, is_questionnaire_response
 
     answers = []
-    for number, case in enumerate(cases, start=1):
+    for number, case in enumerate(cases):
         try:
             if is_questionnaire_response(case):
                 answers.append(from_questionnaire_response(case))
             else:
                 answers.append(validate_case(case))
         except IntakeError as exc:
-            where = "" if single else f"case {number}: "
+            where = "" if single else f"record {number} (counting from 0): "
             raise CommandError(f"{where}{exc}") from None
     return answers
 
@@ -159,35 +161,59 @@ def _rendered(prediction: Any, args: argparse.Namespace, response: Any, indent: 
 
 def run_predict(args: argparse.Namespace) -> int:
     """``sciatica-triage predict``: validate every case, then predict and print chunk by chunk."""
-    cases, single = _cases(read_json(args.input), args.input)
+    cases, single = _cases(read_cases(args.input), args.input)
     answers = _validated(cases, single)
     responses = _responses(cases) if args.as_fhir else [None] * len(answers)
     del cases  # the validated copies are all that is needed from here on
-    args.as_json = args.as_json or args.as_fhir
+    if not answers:
+        print("[]" if args.as_fhir else '{"predictions": []}' if args.as_json else "no cases")
+        return 0
     predictor = load_predictor(args.model)
+    if args.as_json and not args.as_fhir:
+        return _print_records(predictor, answers)
     if single:
         prediction = predictor.predict(answers[0])
-        print(_rendered(prediction, args, responses[0], 2) if args.as_json else f"{prediction}\n")
+        print(_rendered(prediction, args, responses[0], 2) if args.as_fhir else f"{prediction}\n")
         return 0
     progress = Progress(len(answers))
     out = sys.stdout
-    if args.as_json:
+    if args.as_fhir:
         out.write("[")
     for start in range(0, len(answers), CHUNK):
         chunk = predictor._predict_answers(answers[start : start + CHUNK])
-        for number, prediction in enumerate(chunk, start=start + 1):
-            if args.as_json:
-                rendered = _rendered(prediction, args, responses[number - 1], 2)
-                item = textwrap.indent(rendered, "  ")
-                out.write(("\n" if number == 1 else ",\n") + item)
+        for number, prediction in enumerate(chunk, start=start):
+            if args.as_fhir:
+                rendered = _rendered(prediction, args, responses[number], 2)
+                out.write(("\n" if number == 0 else ",\n") + textwrap.indent(rendered, "  "))
             else:
-                out.write(f"{'=' * 30} case {number} of {len(answers)} {'=' * 30}\n")
+                heading = f"record {number} ({number + 1} of {len(answers)})"
+                out.write(f"{'=' * 30} {heading} {'=' * 30}\n")
                 out.write(f"{prediction}\n\n")
         out.flush()
         progress.update(start + len(chunk))
     progress.close()
-    if args.as_json:
-        out.write("\n]\n" if answers else "]\n")
+    if args.as_fhir:
+        out.write("\n]\n")
+    return 0
+
+
+def _print_records(predictor: Any, answers: list[dict[str, Any]]) -> int:
+    """``--json``: ``{"predictions": [...]}``, one record per case, exactly as over HTTP.
+
+    The records are the pyfunc's (``TriageModel.predict_records``), written one per line as
+    each chunk is ready, so that memory stays flat for any input size.
+    """
+    progress = Progress(len(answers))
+    out = sys.stdout
+    out.write('{"predictions": [')
+    for start in range(0, len(answers), CHUNK):
+        rows = predictor.model.predict_records(answers[start : start + CHUNK])
+        for number, row in enumerate(rows, start=start):
+            out.write(("\n  " if number == 0 else ",\n  ") + json.dumps(row))
+        out.flush()
+        progress.update(start + len(rows))
+    progress.close()
+    out.write("\n]}\n")
     return 0
 
 
@@ -212,14 +238,17 @@ def add_predict_command(subparsers: Any) -> None:
         "input",
         nargs="?",
         default="-",
-        metavar="case.json | -",
-        help="JSON file with a case or a list of cases; '-' or nothing reads standard input",
+        metavar="cases | -",
+        help="a .json file (a case or a list of cases), .jsonl (a case per line), .csv (a header "
+        "of field names, a case per row; cells as JSON literals: true/false) or .parquet; '-' "
+        "or nothing reads JSON from standard input",
     )
     parser.add_argument(
         "--json",
         dest="as_json",
         action="store_true",
-        help="print machine-readable JSON (a prediction object, or a list for a list input)",
+        help='print JSON: {"predictions": [...]}, one record per case, the same schema as over '
+        "HTTP (docs/interface.md)",
     )
     parser.add_argument(
         "--fhir",

@@ -197,6 +197,14 @@ def _next_step(p: Prediction) -> list[str]:
     return lines
 
 
+def _warnings(p: Prediction) -> list[str]:
+    """The contradictions found in the answers, each with its fields and the reading taken."""
+    lines = ["Contradictions in the answers (the safer reading was used):"]
+    for text in p.warnings:
+        lines += _wrap(f"- {text}", "  ")
+    return lines
+
+
 def explain(p: Prediction, n_reasons: int = 4) -> str:
     """Explain a prediction in plain text.
 
@@ -209,15 +217,16 @@ def explain(p: Prediction, n_reasons: int = 4) -> str:
     Returns
     -------
     str
-        Several lines: disclaimer and model, the three most likely causes and the conformal
-        differential, the answers that pushed most for and against the top cause (with the
-        patient's answers; the unanswered questions are summed on one line), the urgency tier
-        and red-flag reasoning, nerve root, pain mechanism, MRI indication with reasons, next
-        step and advice.
+        Several lines: disclaimer and model, the urgency tier and red-flag reasoning, the
+        contradictions found in the answers (if any), the three most likely causes and the
+        conformal differential, the answers that pushed most for and against the top cause
+        (with the patient's answers; the unanswered questions are summed on one line), nerve
+        root, pain mechanism, MRI indication with reasons, next step and advice.
     """
     sections = [
         [p.disclaimer, f"Model: {p.model_name}, version {p.model_version}"],
         _urgency(p),  # what to do comes before why: an emergency must not be read last
+        *([_warnings(p)] if p.warnings else []),
         _causes(p),
         _reasons(p, n_reasons),
         _nerve_and_mechanism(p),

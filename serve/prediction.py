@@ -53,9 +53,7 @@ def _answer(value: Any) -> Any:
 
 
 def _json_list(value: Any) -> list[Any]:
-    """A list cell of the model's output: stored as a JSON string (pyfunc) or already a list."""
-    if isinstance(value, str):
-        return list(json.loads(value))
+    """A list cell of the model's output, as a list of its own."""
     return list(value)
 
 
@@ -150,6 +148,11 @@ class Prediction:
         and conditions are in ``vignettes/article.toml``.
     advice : list of str
         The advice texts, in the same order.
+    warnings : list of str
+        Contradictions found in the answers, each naming its fields first
+        (``"progressive_weakness, weakness: ..."``), from ``vignettes/contradictions.toml``. The
+        triage took the safer reading of each (a reported red flag always counts); ``answers``
+        keeps what was given.
     model_name, model_version : str
         The model that answered (registry name and version when loaded from the registry).
     disclaimer : str
@@ -186,6 +189,7 @@ class Prediction:
     next_step: str
     advice_codes: list[str]
     advice: list[str]
+    warnings: list[str]
     model_name: str
     model_version: str
     disclaimer: str
@@ -238,6 +242,7 @@ class Prediction:
             next_step=str(row["next_step"]),
             advice_codes=[str(code) for code in _json_list(row["advice_codes"])],
             advice=[str(text) for text in _json_list(row["advice"])],
+            warnings=[str(text) for text in _json_list(row["warnings"])],
             model_name=str(row["model_name"]),
             model_version=str(row["model_version"]),
             disclaimer=str(row["disclaimer"]),

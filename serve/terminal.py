@@ -7,7 +7,6 @@ as one line on stderr and exits with its code. Nothing here imports MLflow at im
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -18,11 +17,13 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_INTERRUPTED",
     "EXIT_NO_MODEL",
+    "INPUT_FORMATS",
     "MLFLOW_CLIENT_SETTINGS",
     "CommandError",
     "Progress",
     "command_environment",
     "load_predictor",
+    "read_cases",
     "read_json",
 ]
 
@@ -49,29 +50,97 @@ class CommandError(Exception):
         self.code = code
 
 
+INPUT_FORMATS = (".json", ".jsonl", ".csv", ".parquet")
+"""File suffixes the commands read (standard input, ``-``, is JSON)."""
+
+
+def _read_text(source: str) -> str:
+    where = "standard input" if source == "-" else source
+    try:
+        return sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CommandError(f"{source}: no such file") from None
+    except IsADirectoryError:
+        raise CommandError(f"{source}: is a directory, not a file") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{where}: not a text file (expected UTF-8)") from None
+    except OSError as exc:
+        raise CommandError(f"{source}: cannot read ({exc.strerror or exc})") from None
+
+
 def read_json(source: str) -> Any:
-    """The JSON value in a file, or on standard input for ``-``.
+    """The JSON value in a file, or on standard input for ``-``, read strictly.
+
+    A key that appears twice in one object, ``NaN``/``Infinity`` and nesting deeper than
+    :data:`vignettes.readers.MAX_JSON_DEPTH` are refused (:func:`vignettes.readers.loads_json`).
 
     Raises
     ------
     CommandError
-        If the file cannot be read or is not valid JSON; the message names the file.
+        If the file cannot be read or is not valid JSON; the message names the file (and the
+        duplicated key).
     """
+    from vignettes.readers import InputFormatError, loads_json
+
     where = "standard input" if source == "-" else source
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CommandError(f"{source}: no such file") from None
-    except IsADirectoryError:
-        raise CommandError(f"{source}: is a directory, not a JSON file") from None
-    except UnicodeDecodeError:
-        raise CommandError(f"{where}: not a text file (expected UTF-8 JSON)") from None
-    except OSError as exc:
-        raise CommandError(f"{source}: cannot read ({exc.strerror or exc})") from None
+        return loads_json(_read_text(source), where)
+    except InputFormatError as exc:
+        raise CommandError(_placed(exc, where)) from None
+
+
+def read_cases(source: str) -> Any:
+    """The cases in a file by its suffix (:data:`INPUT_FORMATS`), or JSON on standard input.
+
+    ``.json`` and standard input hold one JSON object or a list of them; ``.jsonl`` one object
+    per line; ``.csv`` a header of field names and a case per row (cells read as JSON literals:
+    :func:`vignettes.readers.csv_records`); ``.parquet`` a frame such as ``make data`` writes.
+
+    Returns
+    -------
+    dict or list
+        One case (a JSON object) or a list of cases.
+
+    Raises
+    ------
+    CommandError
+        For a file that cannot be read, a suffix not in :data:`INPUT_FORMATS`, or a format error
+        (a duplicated key or column, bad JSON or CSV); the message names the file.
+    """
+    from vignettes.readers import InputFormatError, csv_records, frame_records, json_lines
+
+    suffix = "" if source == "-" else Path(source).suffix.lower()
+    if suffix in ("", ".json") or source == "-":
+        return read_json(source)
+    if suffix not in INPUT_FORMATS:
+        known = ", ".join(INPUT_FORMATS)
+        raise CommandError(f"{source}: unknown file type {suffix!r}; expected one of {known}")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CommandError(f"{where}: not valid JSON ({exc})") from None
+        if suffix == ".jsonl":
+            return json_lines(_read_text(source), source)
+        if suffix == ".csv":
+            return csv_records(_read_text(source), source)
+        return frame_records(_read_parquet(source), source)
+    except InputFormatError as exc:
+        raise CommandError(_placed(exc, source)) from None
+
+
+def _placed(error: Exception, where: str) -> str:
+    """The message, starting with the file or stream it came from."""
+    text = str(error)
+    return text if text.startswith(where) else f"{where}: {text}"
+
+
+def _read_parquet(source: str) -> Any:
+    import pandas as pd
+
+    if not Path(source).exists():
+        raise CommandError(f"{source}: no such file")
+    try:
+        return pd.read_parquet(source)
+    except (OSError, ValueError, ImportError) as exc:  # pyarrow's errors derive from these
+        reason = type(exc).__name__
+        raise CommandError(f"{source}: not a readable Parquet file ({reason})") from None
 
 
 @contextlib.contextmanager

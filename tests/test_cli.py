@@ -23,11 +23,12 @@ import pytest
 
 import serve
 import vignettes
-from model.triage import DISCLAIMER
+from model.intake import validate_case
+from model.triage import DISCLAIMER, OUTPUT_COLUMNS
 from serve import loading
 from serve.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_NO_MODEL, main
 from serve.terminal import MLFLOW_CLIENT_SETTINGS, Progress
-from vignettes.schema import FIELD_NAMES, FIELDS
+from vignettes.schema import CAUSES, FIELD_NAMES, FIELDS
 
 COMMAND = str(Path(sys.executable).with_name("sciatica-triage"))
 DISC = {
@@ -96,9 +97,11 @@ def clean_env(**settings: str) -> dict[str, str]:
 @pytest.mark.slow
 def test_json_output_parses(predictor: serve.Predictor, tmp_path: Path, capsys: Any) -> None:
     assert main(["predict", "--json", str(write(tmp_path, DISC))]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert data == json.loads(json.dumps(predictor.predict(DISC).to_dict()))
-    assert math.isclose(sum(data["probabilities"].values()), 1.0)
+    (row,) = json.loads(capsys.readouterr().out)["predictions"]  # the schema of HTTP
+    assert row == json.loads(json.dumps(predictor.model.predict_records([validate_case(DISC)])[0]))
+    assert list(row) == list(OUTPUT_COLUMNS)
+    assert math.isclose(sum(row[f"prob_{c}"] for c in CAUSES), 1.0)
+    assert row["cause"] == predictor.predict(DISC).cause
 
 
 @pytest.mark.slow
@@ -107,7 +110,7 @@ def test_reads_a_list_from_stdin(
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps([{"age": 40}, CAUDA])))
     assert main(["predict", "--json", "-"]) == 0
-    data = json.loads(capsys.readouterr().out)
+    data = json.loads(capsys.readouterr().out)["predictions"]
     assert len(data) == 2 and data[1]["red_flag"] is True
 
 
@@ -129,12 +132,16 @@ def test_a_large_list_streams_in_chunks_with_the_same_answers(
     monkeypatch.setattr("serve.cli.CHUNK", 7)  # 7 chunks, the last one short
     assert main(["predict", "--json", str(path)]) == 0
     captured = capsys.readouterr()
-    expected = [p.to_dict() for p in predictor.predict_many(cases)]
-    assert json.loads(captured.out) == json.loads(json.dumps(expected))
+    answers = [validate_case(c) for c in cases]
+    expected = [
+        r for s in range(0, 45, 7) for r in predictor.model.predict_records(answers[s : s + 7])
+    ]
+    assert json.loads(captured.out)["predictions"] == json.loads(json.dumps(expected))
     assert captured.err == ""  # no progress when stderr is not a terminal
     assert main(["predict", str(path)]) == 0
     text = capsys.readouterr().out
-    assert [f"case {i} of 45" in text for i in (1, 7, 8, 45)] == [True] * 4
+    headings = [f"record {i - 1} ({i} of 45)" in text for i in (1, 7, 8, 45)]
+    assert headings == [True] * 4
 
 
 def test_progress_shows_on_a_terminal_only() -> None:
@@ -208,7 +215,7 @@ def test_interview_refuses_a_list_in_one_line(tmp_path: Path, capsys: Any) -> No
 def test_predict_names_the_case_in_a_list(tmp_path: Path, capsys: Any) -> None:
     path = write(tmp_path, [{"age": 40}, {"age": 40, "sides": "up"}])
     assert main(["predict", str(path)]) == EXIT_BAD_INPUT
-    assert "case 2: sides:" in one_error_line(capsys.readouterr().err)
+    assert "record 1 (counting from 0): sides:" in one_error_line(capsys.readouterr().err)
 
 
 @pytest.mark.slow
@@ -356,7 +363,8 @@ def test_run_elsewhere_it_creates_no_file(trained: Any, tracking_uri: str, tmp_p
         ["predict", "--json", str(case)], work, clean_env(MLFLOW_TRACKING_URI=tracking_uri)
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["model_version"] == str(trained.model_version)
+    (row,) = json.loads(result.stdout)["predictions"]
+    assert row["model_version"] == str(trained.model_version)
     assert list(work.iterdir()) == []
 
 

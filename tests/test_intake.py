@@ -32,7 +32,14 @@ import vignettes
 from vignettes.intake import IGNORED_COLUMNS, IntakeError, validate_case, validate_frame
 from vignettes.knowledge import KNOWLEDGE_PATH, parse_knowledge
 from vignettes.narrative import NarrativeInputError
-from vignettes.schema import FIELD_BY_NAME, FIELD_NAMES, FIELDS, Field, pandas_dtype
+from vignettes.schema import (
+    FIELD_BY_NAME,
+    FIELD_NAMES,
+    FIELDS,
+    Field,
+    longest_duration,
+    pandas_dtype,
+)
 
 # --------------------------------------------------------------------------------------------
 # Strategies
@@ -48,7 +55,8 @@ def known_value(field: Field) -> st.SearchStrategy[Any]:
     if field.kind == "int":
         whole = st.integers(int(field.low or 0), int(field.high or 100))
         return whole | whole.map(float)
-    return st.integers(0, 500) | st.floats(0, 1e6, allow_nan=False, allow_infinity=False)
+    # duration_weeks: at most the youngest patient's life (18 years), so any age goes with it
+    return st.integers(0, 500) | st.floats(0, 939, allow_nan=False, allow_infinity=False)
 
 
 def valid_value(field: Field) -> st.SearchStrategy[Any]:
@@ -77,8 +85,8 @@ def bad_number(field: Field) -> st.SearchStrategy[Any]:
     """Numbers of the right type but outside the field's range (or not whole, for age)."""
     low = field.low if field.low is not None else 0
     below = st.floats(-1e6, low, exclude_max=True, allow_nan=False) | st.just(-math.inf)
-    if field.kind == "float":
-        return below | st.just(math.inf)
+    if field.kind == "float":  # duration_weeks: longer than a 100-year life, or infinite
+        return below | st.floats(5218, 1e308) | st.just(math.inf)
     high = field.high if field.high is not None else 100
     above = st.integers(int(high) + 1, 10_000)
     fractional = st.floats(low, high, allow_nan=False).filter(lambda x: not x.is_integer())
@@ -526,3 +534,43 @@ def test_an_answer_the_model_never_gives_is_refused() -> None:
         vignettes.posterior(case, knowledge=kb)
     dist = vignettes.answer_distribution(case, "cancer_history", knowledge=kb)
     assert (dist[True] == 0).all()
+
+
+# --------------------------------------------------------------------------------------------
+# duration_weeks is bounded by the patient's age
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("age", "weeks"), [(40, 5_000), (40, 2_088), (18, 940), (100, 1e308)])
+def test_a_duration_longer_than_the_patients_life_is_refused_naming_the_field(
+    age: int, weeks: float
+) -> None:
+    with pytest.raises(IntakeError, match=r"^duration_weeks: .* longer than the patient") as e:
+        validate_case({"age": age, "duration_weeks": weeks})
+    assert e.value.field == "duration_weeks"
+    assert "age in weeks" in e.value.allowed
+    frame = pd.DataFrame({"age": [50, age], "duration_weeks": [3.0, weeks]})
+    with pytest.raises(IntakeError, match=r"^duration_weeks, row 1: ") as e:
+        validate_frame(frame)
+    assert e.value.field == "duration_weeks" and e.value.row == 1
+
+
+@pytest.mark.parametrize(("age", "weeks"), [(40, 2_087), (18, 939), (100, 5_217.8), (30, None)])
+def test_a_duration_within_the_patients_life_is_accepted(age: int, weeks: float | None) -> None:
+    assert validate_case({"age": age, "duration_weeks": weeks})["duration_weeks"] == weeks
+    frame = validate_frame(pd.DataFrame({"age": [age], "duration_weeks": [weeks]}, dtype=object))
+    assert len(frame) == 1
+
+
+def test_generated_durations_never_exceed_the_patients_life() -> None:
+    """The generator caps its log-normal durations, so its frames always validate."""
+    frame = vignettes.generate(20_000, seed=11)
+    assert (frame["duration_weeks"] <= frame["age"] * 365.25 / 7).all()
+    # the cap is the one place the posterior's duration mass is a tail: it stays a probability
+    from vignettes.knowledge import load_knowledge
+
+    kb = load_knowledge()
+    young = np.array([18, 18, 18])
+    logpmf = kb.duration_logpmf(np.array([939.0, 2000.0, 10.0]), longest_duration(young))
+    assert np.isfinite(logpmf).all()
+    assert np.allclose(logpmf[0], logpmf[1])  # beyond the cap reads as the cap

@@ -352,3 +352,177 @@ def test_pyfunc_takes_a_frame_as_spark_and_python_callers_send_it(trained: Any) 
     assert rows == model.predict(records)
     for row, case in zip(rows[:10], records, strict=False):
         assert_same_answer(row, case)
+
+
+# --------------------------------------------------------------------------------------------
+# The strict door (model.scoring_guard): the shared bad-input suite and HTTP hygiene
+# --------------------------------------------------------------------------------------------
+
+
+def send(server: Server, body: bytes, content_type: str | None) -> Answer:
+    """POST raw bytes to ``/invocations`` with ``content_type`` (or no Content-Type at all)."""
+    import http.client
+
+    connection = http.client.HTTPConnection(HOST, server.port, timeout=120)
+    try:
+        connection.putrequest("POST", "/invocations", skip_accept_encoding=True)
+        if content_type is not None:
+            connection.putheader("Content-Type", content_type)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        raw = response.read()
+    finally:
+        connection.close()
+    try:
+        return Answer(response.status, json.loads(raw))
+    except ValueError:
+        return Answer(response.status, raw.decode(errors="replace"))
+
+
+def assert_clean(answer: Answer) -> None:
+    """No stack trace, no server path, no request in an error answer."""
+    text = json.dumps(answer.body)
+    assert "stack_trace" not in text and "Traceback" not in text, text
+    assert str(REPO) not in text and ".venv" not in text and "site-packages" not in text, text
+
+
+def test_the_shared_bad_input_suite_is_refused_by_name_over_http(server: Server) -> None:
+    from tests.bad_inputs import SUITE, tally
+
+    def refused_by_name(item: Any) -> bool:
+        body = f'{{"dataframe_records": [{{"age": 61}}, {item.text}]}}'.encode()
+        answer = send(server, body, "application/json")
+        assert_clean(answer)
+        if answer.status != 400 or not isinstance(answer.body, dict):
+            return False
+        if item.field is None:
+            return True
+        return answer.body.get("field") == item.field and answer.body["message"].startswith(
+            item.field
+        )
+
+    result = tally("HTTP", SUITE, refused_by_name)
+    assert result.missed == [], result.line()
+    assert (result.tried, result.refused_by_name) == (len(SUITE), len(SUITE))
+
+
+@pytest.mark.parametrize("form", ["dataframe_records", "inputs"])
+def test_the_probes_duplicated_red_flag_is_refused_over_http(server: Server, form: str) -> None:
+    case = '{"age": 50, "bladder_bowel_dysfunction": true, "bladder_bowel_dysfunction": false}'
+    answer = send(server, f'{{"{form}": [{case}]}}'.encode(), "application/json")
+    assert answer.status == 400, answer.body
+    assert answer.body["field"] == "bladder_bowel_dysfunction"
+    alone = predictions(server, {form: [{"age": 50, "bladder_bowel_dysfunction": True}]})
+    assert alone[0]["urgency"] == "emergency"
+
+
+def test_http_hygiene_status_codes(server: Server) -> None:
+    ok = b'{"inputs": [{"age": 40}]}'
+    assert send(server, ok, None).status == 415
+    assert send(server, ok, "text/plain").status == 415
+    deep = b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    answer = send(server, deep, "application/json")
+    assert answer.status == 400 and "nested" in answer.body["message"]
+    secret = b"not json: patient Ada Lovelace, 12 Main St"
+    answer = send(server, secret, "application/json")
+    assert answer.status == 400 and "Ada" not in json.dumps(answer.body)
+    answer = send(server, b"PAR1 broken", "application/vnd.apache.parquet")
+    assert answer.status == 400
+    for answer in (send(server, b"PAR1 broken", "application/vnd.apache.parquet"),):
+        assert_clean(answer)
+
+
+def test_a_body_above_16_mb_gets_413_before_it_is_read(server: Server) -> None:
+    """``Content-Length`` says 20 MB and no body follows: 413, without waiting for one."""
+    import http.client
+
+    connection = http.client.HTTPConnection(HOST, server.port, timeout=60)
+    try:
+        connection.putrequest("POST", "/invocations")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(20_000_000))
+        connection.endheaders()
+        response = connection.getresponse()
+        body = json.loads(response.read())
+    finally:
+        connection.close()
+    assert response.status == 413 and "at most 16,000,000" in body["message"]
+
+
+def test_a_whole_body_above_the_limit_gets_413(server: Server) -> None:
+    """A client that sends the whole 17 MB body first still reads the 413."""
+    record = b'{"age": 40, "sex": "male", "back_pain": true},'
+    body = b'{"dataframe_records": [' + record * (17_000_000 // len(record)) + b'{"age": 40}]}'
+    assert send(server, body, "application/json").status == 413
+
+
+def test_the_csv_door_refuses_strings_as_booleans(server: Server) -> None:
+    for cell in ("True", "TRUE", "yes", "1"):
+        answer = send(server, f"age,fever\n50,{cell}\n".encode(), "text/csv")
+        assert answer.status == 400 and answer.body["field"] == "fever", (cell, answer.body)
+    rows = send(server, b"age,fever,sides\n50,true,left\n60,,\n", "text/csv")
+    assert rows.status == 200, rows.body
+    first, second = rows.body["predictions"]
+    assert_same_answer(first, {"age": 50, "fever": True, "sides": "left"})
+    assert_same_answer(second, {"age": 60})
+
+
+def test_no_http_answer_to_a_contradicting_duplicate_is_below_the_patients_yes(
+    server: Server,
+) -> None:
+    """The property of ``tests/test_input_doors.py`` over HTTP: refusal counts as "not lower"."""
+    import random
+
+    tiers = ["routine", "review", "urgent", "emergency"]
+    from vignettes.schema import FIELDS
+
+    booleans = [f.name for f in FIELDS if f.kind == "bool"]
+    rng = random.Random(17)
+    for _ in range(25):
+        case = {"age": rng.randint(18, 100)}
+        case |= {name: rng.random() < 0.5 for name in rng.sample(booleans, 6)}
+        twice = rng.choice(booleans)
+        case.pop(twice, None)
+        yes = predictions(server, {"inputs": [{**case, twice: True}]})[0]["urgency"]
+        order = (True, False) if rng.random() < 0.5 else (False, True)
+        pairs = [*case.items(), (twice, order[0]), (twice, order[1])]
+        text = "{" + ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in pairs) + "}"
+        answer = send(server, f'{{"inputs": [{text}]}}'.encode(), "application/json")
+        if answer.status == 200:
+            got = answer.body["predictions"][0]["urgency"]
+            assert tiers.index(got) >= tiers.index(yes), (text, got, yes)
+        else:
+            assert answer.status == 400 and answer.body["field"] == twice
+
+
+@pytest.mark.parametrize("n", [3, 40])  # the one-case path and the vectorised path
+def test_the_cli_json_is_the_http_answer(
+    server: Server,
+    n: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One schema: ``sciatica-triage predict --json`` prints the body ``make serve`` answers."""
+    from serve.cli import main
+
+    monkeypatch.setenv("SCIATICA_TRIAGE_CACHE", str(tmp_path / "cache"))
+    records = without_nulls(generated_records(n, seed=50 + n))
+    records[0] |= {"progressive_weakness": True, "weakness": False}  # a warning too
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps(records))
+    assert main(["predict", "--json", str(path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    answered = post(server, {"inputs": records})
+    assert answered.status == 200
+    assert printed.keys() == answered.body.keys() == {"predictions"}
+    assert len(printed["predictions"]) == n
+    for mine, theirs in zip(printed["predictions"], answered.body["predictions"], strict=True):
+        assert list(mine) == list(theirs) == list(OUTPUT_COLUMNS)
+        for name, value in mine.items():
+            if isinstance(value, float):
+                assert math.isclose(value, theirs[name], rel_tol=1e-9, abs_tol=1e-12), name
+            else:
+                assert value == theirs[name], name
+    assert printed["predictions"][0]["warnings"][0].startswith("progressive_weakness, weakness:")

@@ -90,7 +90,10 @@ def test_the_cli_reads_a_response_and_a_bundle_holding_one(
 
     case = {"age": 70, "worse_walking": True, "better_sitting": True, "sides": "both"}
     qr = vignettes.to_questionnaire_response(case, response_id="qr-7")
-    expected = json.loads(json.dumps(predictor.predict(case).to_dict()))
+    from model.intake import validate_case
+
+    record = predictor.model.predict_records([validate_case(case)])[0]  # one schema with HTTP
+    expected = json.loads(json.dumps({"predictions": [record]}))
     assert main(["predict", "--json", _write(tmp_path, qr)]) == 0
     assert json.loads(capsys.readouterr().out) == expected
     bundle = {
@@ -112,7 +115,7 @@ def test_the_cli_reads_a_response_and_a_bundle_holding_one(
     assert risk[0]["basis"] == [{"reference": "urn:uuid:qr-7"}]
     two = {**bundle, "entry": [bundle["entry"][0], bundle["entry"][0]]}
     assert main(["predict", "--json", _write(tmp_path, two)]) == 0
-    assert json.loads(capsys.readouterr().out) == [expected, expected]
+    assert json.loads(capsys.readouterr().out) == {"predictions": expected["predictions"] * 2}
 
 
 def test_the_cli_refuses_a_bad_response_by_link_id(tmp_path: Any, capsys: Any) -> None:

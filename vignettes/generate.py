@@ -41,6 +41,7 @@ from vignettes.schema import (
     SERIOUS_DTYPE,
     SETTING_DTYPE,
     SETTINGS,
+    longest_duration,
     pandas_dtype,
 )
 
@@ -102,6 +103,7 @@ def _block(kb: KnowledgeBase, seed: int, setting: int, block: int) -> dict[str, 
     root = _draw(cdf["root"][cause], rng.random(m))
     mu, sigma = kb.duration[cause, 0], kb.duration[cause, 1]
     duration = np.floor(np.exp(mu + sigma * rng.standard_normal(m)) + 0.5)
+    duration = np.minimum(duration, longest_duration(age))  # no longer than a life
     state = ((band * kb.prior.shape[1] + cause) * kb.serious.shape[-1] + serious) * kb.root.shape[
         1
     ] + root

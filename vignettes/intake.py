@@ -13,7 +13,8 @@ Rules, for both:
 
 * only ``age`` is required: an integer 18..100 (a float with an integral value such as ``67.0`` is
   accepted, ``67.5`` is not; a bool is not an integer);
-* ``duration_weeks`` is a finite number >= 0;
+* ``duration_weeks`` is a finite number >= 0 and no longer than the patient has lived
+  (``age * 365.25 / 7`` weeks);
 * boolean answers must be real booleans (``True``/``False``, also ``numpy.bool_``): the strings
   ``"True"``/``"false"`` and the numbers ``1``/``0``/``1.0`` are refused, because guessing what they
   mean is exactly what the contract forbids;
@@ -46,10 +47,18 @@ from pandas.api.types import (
     is_object_dtype,
 )
 
-from vignettes.schema import FIELD_BY_NAME, FIELD_NAMES, FIELDS, Field, pandas_dtype
+from vignettes.schema import (
+    FIELD_BY_NAME,
+    FIELD_NAMES,
+    FIELDS,
+    WEEKS_PER_YEAR,
+    Field,
+    pandas_dtype,
+)
 
 __all__ = [
     "IGNORED_COLUMNS",
+    "WEEKS_PER_YEAR",
     "IntakeError",
     "answers_frame",
     "validate_case",
@@ -169,6 +178,16 @@ def _required(field: Field) -> IntakeError:
     return IntakeError(field.name, field.allowed(), message)
 
 
+def _longer_than_life(duration: object, age: int) -> IntakeError:
+    most = age * WEEKS_PER_YEAR
+    message = (
+        f"duration_weeks: {_show(duration)} is longer than the patient has lived (age {age}: at "
+        f"most {most:.0f} weeks); expected a number >= 0 and at most the patient's age in weeks"
+    )
+    allowed = "a number >= 0 and at most the patient's age in weeks"
+    return IntakeError("duration_weeks", allowed, message)
+
+
 def _at_row(error: IntakeError, label: object) -> IntakeError:
     """The same error, placed at a row of a frame."""
     text = str(error)
@@ -231,6 +250,11 @@ def _check_value(field: Field, value: object) -> object:
 def _case_items(case: object) -> tuple[dict[Any, object], bool]:
     """The case's ``(name, value)`` pairs and whether pandas missing markers mean unknown."""
     if isinstance(case, pd.Series):
+        repeated = case.index[case.index.duplicated()]
+        if len(repeated):  # dict() would keep the last answer and drop the others
+            name = str(repeated[0])
+            message = f"{name}: appears more than once in the case; expected each field once"
+            raise IntakeError(name, "each field once", message)
         return dict(case.items()), True
     if isinstance(case, Mapping):
         return dict(case.items()), False
@@ -289,6 +313,9 @@ def validate_case(case: Mapping[str, object] | pd.Series | Any) -> dict[str, obj
         out[field.name] = _check_value(field, value)
     if out["age"] is None:
         raise _required(FIELD_BY_NAME["age"])
+    duration = out["duration_weeks"]
+    if duration is not None and duration > out["age"] * WEEKS_PER_YEAR:  # type: ignore[operator]
+        raise _longer_than_life(items.get("duration_weeks"), out["age"])  # type: ignore[arg-type]
     return out
 
 
@@ -489,7 +516,19 @@ def validate_frame(df: pd.DataFrame) -> pd.DataFrame:
             first = (position, order, field)
     if first is not None:
         raise _row_error(first[2], df[first[2].name], first[0])
+    _check_durations(columns["duration_weeks"], columns["age"], df.index)
     return pd.DataFrame(columns, index=df.index)
+
+
+def _check_durations(duration: Any, age: Any, index: pd.Index) -> None:
+    """Refuse the first row whose ``duration_weeks`` is longer than the patient's life."""
+    weeks = pd.array(duration, dtype="Float64").to_numpy(dtype=float, na_value=np.nan)
+    years = pd.array(age, dtype="Int64").to_numpy(dtype=float, na_value=np.nan)
+    longer = weeks > years * WEEKS_PER_YEAR  # NaN compares False: unknown durations pass
+    if longer.any():
+        position = int(np.flatnonzero(longer)[0])
+        error = _longer_than_life(float(weeks[position]), int(years[position]))
+        raise _at_row(error, index[position])
 
 
 # --------------------------------------------------------------------------------------------

@@ -235,13 +235,20 @@ class KnowledgeBase:
                 return unit
         raise KeyError(field)
 
-    def duration_logpmf(self, weeks: np.ndarray) -> np.ndarray:
+    def duration_logpmf(self, weeks: np.ndarray, longest: np.ndarray | None = None) -> np.ndarray:
         """log P(duration = weeks | cause) for whole weeks, shape ``(len(weeks), n_causes)``.
 
         Durations are a log-normal rounded to the nearest week, so the mass of week ``k`` is
-        ``F(k + 0.5) - F(k - 0.5)`` (week 0 takes everything below 0.5).
+        ``F(k + 0.5) - F(k - 0.5)`` (week 0 takes everything below 0.5). With ``longest`` (per
+        row, :func:`vignettes.schema.longest_duration` of the age), durations are capped there,
+        as the generator caps them: that week takes the whole upper tail.
         """
         k = np.asarray(weeks, dtype=float)[:, None]
+        capped = np.zeros(k.shape, dtype=bool)
+        if longest is not None:
+            cap = np.asarray(longest, dtype=float)[:, None]
+            capped = k >= cap
+            k = np.minimum(k, cap)
         mu, sigma = self.duration[:, 0], self.duration[:, 1]
         with np.errstate(divide="ignore"):
             z_lo = (np.log(np.maximum(k - 0.5, 0.0)) - mu) / sigma
@@ -251,7 +258,9 @@ class KnowledgeBase:
         upper_tail = z_lo > 0
         big = np.where(upper_tail, stats.norm.logsf(z_lo), stats.norm.logcdf(z_hi))
         small = np.where(upper_tail, stats.norm.logsf(z_hi), stats.norm.logcdf(z_lo))
-        return big + np.log1p(-np.exp(small - big))
+        with np.errstate(divide="ignore"):
+            mass = big + np.log1p(-np.exp(small - big))
+        return np.where(capped, stats.norm.logsf(z_lo), mass)
 
 
 # --------------------------------------------------------------------------------------------

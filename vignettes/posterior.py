@@ -41,6 +41,7 @@ from vignettes.schema import (
     NERVE_ROOTS,
     SERIOUS_CONDITIONS,
     SETTINGS,
+    longest_duration,
 )
 
 CHUNK_ROWS = 16_384
@@ -260,7 +261,8 @@ def _base(kb: KnowledgeBase, chunk: dict[str, np.ndarray]) -> np.ndarray:
         p_sex = np.where(sex[:, None] == 0, kb.female, 1 - kb.female)
         per_cause += np.where(sex[:, None] >= 0, np.log(p_sex), 0.0)
         dur, dur_known = chunk["duration"], chunk["duration_known"]
-        per_cause += np.where(dur_known[:, None], kb.duration_logpmf(dur), 0.0)
+        longest = longest_duration(age)
+        per_cause += np.where(dur_known[:, None], kb.duration_logpmf(dur, longest), 0.0)
         serious = np.log(kb.serious[setting, band])  # (rows, c, s)
         root = np.log(kb.root)  # (c, r)
     logp = per_cause[:, :, None, None] + serious[:, :, :, None] + root[None, :, None, :]

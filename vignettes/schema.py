@@ -9,8 +9,9 @@ added everywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 FieldKind = Literal["int", "float", "bool", "category"]
@@ -107,6 +108,16 @@ MRI_FINDINGS = (
     "spondylolisthesis",
     "degenerative_changes",
 )
+
+WEEKS_PER_YEAR = 365.25 / 7
+"""Weeks in a year: ``duration_weeks`` is at most ``age * WEEKS_PER_YEAR`` (no pain lasts longer
+than the patient has lived); the generator caps its durations at the whole weeks below that."""
+
+
+def longest_duration(age: Any) -> Any:
+    """The longest duration the generator draws for ``age`` (whole weeks; array or scalar)."""
+    return np.floor(np.asarray(age, dtype=float) * WEEKS_PER_YEAR)
+
 
 FIELDS: tuple[Field, ...] = (
     Field("age", "int", "How old is the patient (years)?", low=18, high=100),

@@ -54,7 +54,7 @@ def _champion_store(work: Path) -> tuple[str, str]:
             text=True,
         )
         if probe.returncode == 0:
-            version = json.loads(probe.stdout)["model_version"]
+            version = json.loads(probe.stdout)["predictions"][0]["model_version"]
             return f"sqlite:///{CHECKOUT_STORE}", f"the checkout's champion v{version}"
     uri = f"sqlite:///{work / 'mlflow.db'}"
     train = [sys.executable, "-m", "training", "--n-train", "20000", "--n-val", "5000"]
@@ -128,7 +128,7 @@ def bench_large_file(store: str, n: int, work: Path) -> list[dict[str, Any]]:
             [COMMAND, "predict", "--json", str(path)], env, work, stdout=out, stderr=subprocess.PIPE
         )
     with open(work / "out.json") as out:
-        assert len(json.load(out)) == n
+        assert len(json.load(out)["predictions"]) == n
     peak = usage.ru_maxrss * 1024  # kilobytes on Linux
     size = path.stat().st_size
     return [
