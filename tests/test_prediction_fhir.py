@@ -53,6 +53,7 @@ def make_prediction(**changes: Any) -> Prediction:
         "model_version": "3",
         "disclaimer": "Research software on synthetic data; not a medical device.",
         "answers": answers,
+        "warnings": [],
         "serious_condition_probabilities": {
             "cauda_equina": 0.001,
             "infection": 0.001,
