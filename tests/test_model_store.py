@@ -137,20 +137,26 @@ def test_registration_records_the_manifest_and_writes_the_pointer(store: Path) -
 
 def test_a_second_start_reads_the_verified_copy_without_mlflow(store: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    first = answer(predict(store, cache))
     code = (
         "import json, sys; from serve.terminal import load_predictor; p = load_predictor(None); "
         "print(json.dumps([p.predict(json.loads(sys.argv[1])).to_dict(), 'mlflow' in sys.modules]))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(CASE)],
-        env=env(store, cache),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    second, used_mlflow = json.loads(result.stdout)
+
+    def start() -> tuple[dict, bool]:
+        result = subprocess.run(
+            [sys.executable, "-c", code, json.dumps(CASE)],
+            env=env(store, cache),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        answer, used_mlflow = json.loads(result.stdout)
+        return answer, used_mlflow
+
+    first, _ = start()  # fills the cache
+    second, used_mlflow = start()
     assert not used_mlflow and second == first
 
 
