@@ -82,10 +82,21 @@ def _click_through(browser: Any, url: str, patient: dict[str, Any]) -> dict[str,
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
+    def settled() -> None:
+        # The next page has replaced the old one and finished loading: reading a node any sooner
+        # can meet one the browser is still swapping out ("Node ... does not belong to the
+        # document"), a race CI met under load.
+        WebDriverWait(browser, 120).until(
+            lambda b: b.execute_script("return document.readyState") == "complete"
+            and (b.find_elements(By.ID, "summary") or b.find_elements(By.ID, "question"))
+        )
+
     def submitted(element: Any) -> None:
         WebDriverWait(browser, 120).until(expected_conditions.staleness_of(element))
+        settled()
 
     browser.get(url)
+    settled()
     for _ in range(45):
         if browser.find_elements(By.ID, "summary"):
             break
