@@ -1,19 +1,17 @@
-"""The article's clinical reasoning as plain rules over validated intakes: a frame, or one case.
+"""The article's clinical reasoning, applied: an engine over ``vignettes/article.toml``.
 
-Every rule here quotes the article "Lower Back Pain Radiates to the Leg: 7 Key Causes, Diagnosis &
-Treatments"; the nerve-root table, red flags, urgency tiers, MRI criteria and advice are data in
-``vignettes/article.toml`` (each entry with its source), which this module applies. Where the
-article gives no operational threshold, the proxy chosen is stated in the docstring. The functions
-take either a frame with the contract's columns and dtypes (as returned by
-:func:`model.intake.validate_frame` or :func:`vignettes.generate`) and answer with vectorised
-pandas objects, or one case as returned by :func:`model.intake.validate_case` (a dict, ``None`` =
-unknown) and answer with plain Python values. Both go through the same rule code: the primitives of
-:mod:`model.answers` read a frame column as a NumPy array or a case's answer as a scalar, and the
-rules combine them with ``&`` and ``|``, which mean the same for both. One case therefore costs
-microseconds, not a one-row DataFrame's milliseconds, and ``tests/test_rules.py`` checks that every
-rule gives each row of a frame what it gives that row as a case. An unknown answer (``<NA>``,
-``None``) or an absent column never makes a rule fire. The rules do not validate: call
-:mod:`model.intake` first.
+Every clinical fact and rule is data in ``vignettes/article.toml`` (each entry with its source):
+the nerve-root table, the red flags, the named predicates (a progressive deficit, the
+claudication pattern, the sciatic regions, the 6- and 12-week thresholds, ...), the pain
+mechanism's points, the urgency rules (which answers set which tier, in which timeframe, for
+which suspected serious condition), the MRI criteria and the advice with its audience. They are
+written in the condition language of :mod:`vignettes.conditions` and evaluated by
+:class:`model.conditions.Evaluation`, once per call, for a frame of validated intakes (vectorised
+NumPy arrays, one value per row) or for one validated case (plain Python values) alike.
+``tests/test_rules.py`` checks that every rule gives each row of a frame what it gives that row
+as a case. An unknown answer (``<NA>``, ``None``) never makes a rule fire, except the tests of
+unknown answers themselves (the red-flag screen). The rules do not validate: call
+:mod:`model.intake` first. This module holds no clinical constant.
 
 Public API
 ----------
@@ -25,12 +23,12 @@ RED_FLAG_TEXT, red_flag_rules, any_red_flag, fired_red_flags, red_flags_unasked
     "Red Flags That Require Immediate Medical Evaluation".
 MECHANISMS, mechanism_scores, pain_mechanism
     "Mechanical Pain vs Neurological Pain".
-MRI_REASON_TEXT, mri_indication
+MRI_REASON_TEXT, MRI_CRITERIA, mri_indication
     "Imaging: When MRI Helps (And When It Doesn't)".
-URGENCY_TIERS, URGENCY_ACTION, RED_FLAG_TIER, urgency
-    Emergency and urgent from reported signs (by rule), review from the model, routine.
-NEXT_STEPS, ADVICE_TEXT, ADVICE_CODES, CONDITIONS, next_step
-    The next step, and the "Evidence-Based Treatment Options" that fit the cause and the course.
+URGENCY_TIERS, URGENCY_ACTION, URGENCY_RULES, RED_FLAG_TIER, TIMEFRAMES, urgency
+    The tier and timeframe: the urgency rules over the answers and the model's two decisions.
+NEXT_STEPS, ADVICE_TEXT, ADVICE_CODES, ADVICE_AUDIENCE, CONDITIONS, next_step
+    The next step, and the advice that fits the tier, the cause and the course.
 triage
     All of the above for the served prediction, in one pass.
 
@@ -48,43 +46,44 @@ import pandas as pd
 
 from model.answers import (
     Answers,
-    all_of,
-    answer_in,
     answer_is,
     any_of,
     choose,
-    count,
     decision,
     is_one_case,
     is_unknown,
-    number,
     rows,
 )
-from vignettes.article import URGENCY_TIERS, load_article
-from vignettes.knowledge import KnowledgeError
-from vignettes.schema import CAUSES, MRI_FINDINGS, RED_FLAG_FIELDS
+from model.conditions import Evaluation
+from vignettes.article import MECHANISMS, TIMEFRAMES, URGENCY_TIERS, condition_graph, load_article
+from vignettes.conditions import ENGINE_FACTS
+from vignettes.schema import CAUSES, RED_FLAG_FIELDS
 
 FACTS = load_article()
-"""The article's facts as data (``vignettes/article.toml``): the nerve-root table, red flags,
-urgency tiers, MRI criteria and advice, each with its source."""
+"""The article's facts as data (``vignettes/article.toml``), checked at import."""
 
 __all__ = [
+    "ADVICE_AUDIENCE",
     "ADVICE_CODES",
     "ADVICE_TEXT",
     "CONDITIONS",
     "DERMATOME_ROOT",
     "MECHANISMS",
+    "MRI_CRITERIA",
     "MRI_REASON_TEXT",
     "NEXT_STEPS",
     "RED_FLAG_TEXT",
     "RED_FLAG_TIER",
     "SCIATIC_TERRITORY",
+    "TIMEFRAMES",
     "TRIAGE_KEYS",
     "URGENCY_ACTION",
+    "URGENCY_RULES",
     "URGENCY_TIERS",
     "any_red_flag",
     "dermatome_root",
     "fired_red_flags",
+    "fired_rules",
     "mechanism_scores",
     "mri_indication",
     "nerve_territory",
@@ -97,6 +96,23 @@ __all__ = [
 ]
 
 
+def _evaluation(
+    df: Answers, red_flag_model: Any = None, red_flag_urgent: Any = None, cause: Any = None
+) -> Evaluation:
+    """One call's :class:`~model.conditions.Evaluation`, with the model's decisions and cause."""
+    n = rows(df)
+    inputs: dict[str, Any] = {
+        "model_review": decision(red_flag_model, n, "red_flag_model"),
+        "model_urgent": decision(red_flag_urgent, n, "red_flag_urgent"),
+    }
+    if cause is not None:
+        if n is not None and np.ndim(cause) == 0:
+            cause = np.full(n, cause, dtype=object)  # one cause for every row
+        names = cause if n is None else np.asarray(cause, dtype=object)
+        inputs |= {f"likely_{c}": names == c for c in CAUSES}
+    return Evaluation(df, FACTS, inputs)
+
+
 # --------------------------------------------------------------------------------------------
 # "How to Tell Which Nerve Is Involved"
 # --------------------------------------------------------------------------------------------
@@ -107,7 +123,6 @@ DERMATOME_ROOT: dict[str, str] = {r.region: r.root for r in FACTS.pain_regions i
 the buttock or thigh without following a root (somatic referred pain), points to no root."""
 
 ROOT_DTYPE = pd.CategoricalDtype(list(DERMATOME_ROOT.values()))
-_ROOT_REGIONS = tuple(DERMATOME_ROOT)
 
 
 def dermatome_root(pain_region: pd.Series | str | None) -> pd.Series | str | None:
@@ -134,37 +149,17 @@ def dermatome_root(pain_region: pd.Series | str | None) -> pd.Series | str | Non
 
 
 SCIATIC_TERRITORY = "sciatic nerve, outside the spine"
-"""What a piriformis-like pattern points to: the sciatic nerve's territory, not a spinal root.
-Article, "Piriformis Syndrome (Non-Spinal Cause)": the muscle "can irritate the sciatic nerve
-outside the spine"; "This represents true sciatic nerve irritation without spinal compression"."""
-SCIATIC_REGIONS: tuple[str, ...] = (
-    "buttock_thigh",
-    "outer_leg_big_toe",
-    "back_of_leg_heel",
-    "outer_foot",
-)
-"""Where the sciatic nerve (L4-S3) carries pain: the buttock and back of the thigh, the L5 and S1
-territories. The front of the thigh and the inner leg (L2-L4) are the femoral nerve's."""
-
-
-def _piriformis_pattern(df: Answers) -> Any:
-    """The article's piriformis features in the sciatic territory: "Prominent buttock pain",
-    "Lower back pain may be minimal or absent", pain where the sciatic nerve runs."""
-    return (
-        answer_is(df, "buttock_pain", True)
-        & answer_is(df, "back_pain", False)
-        & answer_in(df, "pain_region", SCIATIC_REGIONS)
-    )
+"""What a piriformis-like pattern points to: the sciatic nerve's territory, not a spinal root
+(``sciatic_nerve_territory`` in ``article.toml``)."""
 
 
 def nerve_territory(df: Answers, piriformis_likely: Any = None) -> Any:
     """The nerve the pain pattern points to: a spinal root, or the sciatic nerve off the spine.
 
-    A piriformis-like case (the article's buttock-pain-without-back-pain pattern, or
-    ``piriformis_likely``, e.g. the model's most likely cause) whose pain runs in the sciatic
-    territory (:data:`SCIATIC_REGIONS`) points to :data:`SCIATIC_TERRITORY`: the pain region
-    predicts the sciatic nerve's territory, not a compressed root. Otherwise the root of
-    :func:`dermatome_root` as ``"<root> nerve root"``, or ``None`` where it names none.
+    Where ``article.toml``'s ``sciatic_nerve_territory`` holds (a piriformis-like pattern, or
+    ``piriformis_likely``, e.g. the model's most likely cause, with the pain in the sciatic
+    regions), :data:`SCIATIC_TERRITORY`; otherwise the root of :func:`dermatome_root` as
+    ``"<root> nerve root"``, or ``None`` where it names none.
 
     Parameters
     ----------
@@ -178,11 +173,15 @@ def nerve_territory(df: Answers, piriformis_likely: Any = None) -> Any:
     ndarray of object, or str or None
         One text (or ``None``) per row; for one case, the text or ``None``.
     """
-    if piriformis_likely is not None and not is_one_case(df) and np.ndim(piriformis_likely) == 0:
-        piriformis_likely = np.full(len(df), bool(piriformis_likely))  # one cause for every row
-    sciatic = answer_in(df, "pain_region", SCIATIC_REGIONS) & (
-        _piriformis_pattern(df) | decision(piriformis_likely, rows(df), "piriformis_likely")
-    )
+    n = rows(df)
+    if piriformis_likely is not None and n is not None and np.ndim(piriformis_likely) == 0:
+        piriformis_likely = np.full(n, bool(piriformis_likely))
+    likely = decision(piriformis_likely, n, "piriformis_likely")
+    return _territory(Evaluation(df, FACTS, {"likely_piriformis_syndrome": likely}), df)
+
+
+def _territory(ev: Evaluation, df: Answers) -> Any:
+    sciatic = ev["sciatic_nerve_territory"]
     roots = _root_names(df)
     if is_one_case(df):
         return SCIATIC_TERRITORY if sciatic else (None if roots is None else f"{roots} nerve root")
@@ -209,9 +208,7 @@ RED_FLAG_TEXT: dict[str, str] = {flag.field: flag.text for flag in FACTS.red_fla
 def red_flag_rules(df: Answers) -> pd.DataFrame | dict[str, bool]:
     """Which of the article's red flags each case reports.
 
-    Article, "Red Flags That Require Immediate Medical Evaluation": "Seek urgent care if you
-    experience" any of the six signs in :data:`RED_FLAG_TEXT`. A sign fires only on a ``True``
-    answer; ``False`` and unknown do not fire.
+    A sign fires only on a ``True`` answer; ``False`` and unknown do not fire.
 
     Returns
     -------
@@ -253,42 +250,39 @@ def red_flags_unasked(df: Answers) -> pd.Series | bool:
 
 
 def _unasked(df: Answers) -> Any:
-    """:func:`red_flags_unasked` as a bool array per row, or one bool."""
-    return all_of([is_unknown(df, name) for name in RED_FLAG_FIELDS])
+    unknown = [is_unknown(df, name) for name in RED_FLAG_FIELDS]
+    if is_one_case(df):
+        return all(unknown)
+    return np.logical_and.reduce(unknown)
+
+
+SCREENS: tuple[str, ...] = ("complete", "partial", "none")
+"""``red_flag_screen``: all six red-flag questions answered, some, or none."""
+
+
+def _screen_code(df: Answers) -> Any:
+    """Index into :data:`SCREENS` per row, or for one case."""
+    unknown = [is_unknown(df, name) for name in RED_FLAG_FIELDS]
+    if is_one_case(df):
+        return 2 if all(unknown) else (1 if any(unknown) else 0)
+    u = np.column_stack(unknown)
+    return np.select([u.all(axis=1), u.any(axis=1)], [2, 1], 0)
 
 
 # --------------------------------------------------------------------------------------------
 # "Mechanical Pain vs Neurological Pain"
 # --------------------------------------------------------------------------------------------
 
-MECHANISMS: tuple[str, ...] = ("neurological", "mechanical", "mixed", "unclear")
 MECHANISM_DTYPE = pd.CategoricalDtype(list(MECHANISMS))
-_NEURO_SIGNS = ("numbness", "tingling", "weakness", "reflex_changes")
-_LOCALISED = ("back_only", "buttock_thigh")  # "Localized to the lower back or a specific region"
 
 
 def mechanism_scores(df: Answers) -> pd.DataFrame | dict[str, int]:
-    """Points for neurological and for mechanical pain, one per article feature present.
+    """Points for neurological and for mechanical pain, one per feature of ``[mechanism]``.
 
-    Neurological (article, "Neurological Pain"), one point each:
-
-    * ``pain_quality`` sharp_electric or burning - "Sharp, electric, burning, or shooting pain";
-    * ``below_knee`` - "Radiates along a clear nerve path, often down the leg" (radicular pain
-      may "Reach the calf, ankle, or foot");
-    * any of numbness, tingling, weakness, reflex changes - "May be accompanied by numbness,
-      tingling, or muscle weakness" (sciatica: "Changes in reflexes"); one point for the group;
-    * ``worse_at_night`` - "Often worse at night".
-
-    Mechanical (article, "Mechanical Pain"), one point each:
-
-    * ``pain_quality`` dull_aching - "Dull, aching, or stiff sensation";
-    * ``better_rest_movement`` - "Improves with rest or gentle movement";
-    * ``pain_region`` back_only or buttock_thigh - "Localized to the lower back or a specific
-      region of the leg" (pain reaching the buttock or thigh without following a root).
-
-    "Changes with posture" is not scored: the article gives posture-dependence to both kinds
-    (e.g. disc herniation worse sitting, stenosis worse standing). ``heaviness_fatigue`` scores
-    neither ("heaviness or fatigue rather than sharp pain" is stenosis' claudication).
+    ``article.toml`` lists the features (article, "Neurological Pain" and "Mechanical Pain"):
+    sharp or burning quality, pain below the knee, any nerve sign, worse at night and the
+    neurogenic claudication pattern for neurological pain; dull aching, better with rest or
+    gentle movement, and pain localised to the back or one region for mechanical pain.
 
     Returns
     -------
@@ -296,34 +290,16 @@ def mechanism_scores(df: Answers) -> pd.DataFrame | dict[str, int]:
         Integer columns ``neurological`` and ``mechanical``, indexed like ``df``; for one case, a
         dict with those two keys.
     """
-    scores = _mechanism_points(df)
+    scores = Evaluation(df, FACTS).mechanism_points()
     return pd.DataFrame(scores, index=df.index) if isinstance(df, pd.DataFrame) else scores
-
-
-def _mechanism_points(df: Answers) -> dict[str, Any]:
-    neurological = count(
-        answer_in(df, "pain_quality", ("sharp_electric", "burning")),
-        answer_is(df, "below_knee", True),
-        any_of([answer_is(df, name, True) for name in _NEURO_SIGNS]),
-        answer_is(df, "worse_at_night", True),
-    )
-    mechanical = count(
-        answer_is(df, "pain_quality", "dull_aching"),
-        answer_is(df, "better_rest_movement", True),
-        answer_in(df, "pain_region", _LOCALISED),
-    )
-    return {"neurological": neurological, "mechanical": mechanical}
 
 
 def pain_mechanism(df: Answers) -> pd.Series | str:
     """Mechanical, neurological, mixed or unclear pain, from :func:`mechanism_scores`.
 
-    Article: "Understanding the difference between mechanical pain and neurological pain is
-    critical because treatment strategies differ." With N neurological and M mechanical points:
-
-    * ``"unclear"`` - no point either way (N = M = 0);
-    * ``"mixed"`` - both kinds well supported (N >= 2 and M >= 2), or a tie (N = M > 0);
-    * otherwise the side with more points: ``"neurological"`` (N > M) or ``"mechanical"``.
+    With N neurological and M mechanical points: ``"unclear"`` if N = M = 0; ``"mixed"`` if both
+    reach ``mixed_at_least`` (2) or they tie; otherwise the side with more points. The
+    neurogenic claudication pattern is never read as mechanical (``"mixed"`` instead).
 
     Returns
     -------
@@ -331,7 +307,7 @@ def pain_mechanism(df: Answers) -> pd.Series | str:
         Categorical over :data:`MECHANISMS`, named ``pain_mechanism``, indexed like ``df``; for
         one case, the mechanism's name.
     """
-    code = _mechanism_code(df)
+    code = Evaluation(df, FACTS).mechanism_code()
     if not isinstance(df, pd.DataFrame):
         return MECHANISMS[code]
     return pd.Series(
@@ -339,23 +315,6 @@ def pain_mechanism(df: Answers) -> pd.Series | str:
         index=df.index,
         name="pain_mechanism",
     )
-
-
-def _mechanism_code(df: Answers) -> Any:
-    """Index into :data:`MECHANISMS` (see :func:`pain_mechanism`)."""
-    scores = _mechanism_points(df)
-    n, m = scores["neurological"], scores["mechanical"]
-    return choose(
-        [(n == 0) & (m == 0), ((n >= 2) & (m >= 2)) | (n == m), n > m],
-        [MECHANISMS.index("unclear"), MECHANISMS.index("mixed"), MECHANISMS.index("neurological")],
-        MECHANISMS.index("mechanical"),
-    )
-
-
-def _mechanism_names(df: Answers) -> Any:
-    """:func:`pain_mechanism` as a name per row (object array) or one name."""
-    code = _mechanism_code(df)
-    return MECHANISMS[code] if is_one_case(df) else np.asarray(MECHANISMS, dtype=object)[code]
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,54 +325,8 @@ MRI_REASON_TEXT: dict[str, str] = dict(FACTS.mri_criteria)
 """Reason codes of :func:`mri_indication`, with the article's words ("MRI is most useful when:"),
 from ``vignettes/article.toml``. ``already_imaged`` is information only and does not make MRI
 indicated."""
-
-MRI_CRITERIA: tuple[str, ...] = tuple(
-    code for code in MRI_REASON_TEXT if code not in FACTS.mri_information
-)
-PERSISTENT_WEEKS = 6.0
-"""The lower end of the article's "beyond 6-8 weeks"."""
-_IMAGED = MRI_FINDINGS[1:]  # every finding but "not_done": an MRI was done
-
-
-def _severe_weakness(df: Answers) -> Any:
-    """Proxy for the article's "Severe leg weakness develops": weakness that is getting worse."""
-    worsening = answer_is(df, "progressive_weakness", True) | answer_is(
-        df, "progressive_symptoms", True
-    )
-    return answer_is(df, "weakness", True) & worsening
-
-
-def _progressive_deficit(df: Answers) -> Any:
-    """The article's "progressive weakness or neurological deficits" (MRI and surgery sections).
-
-    Fires on progressive leg weakness, or progressive nerve symptoms together with a measurable
-    deficit (weakness or changed reflexes).
-    """
-    deficit = answer_is(df, "weakness", True) | answer_is(df, "reflex_changes", True)
-    return answer_is(df, "progressive_weakness", True) | (
-        answer_is(df, "progressive_symptoms", True) & deficit
-    )
-
-
-def _surgery_considered(df: Answers, mechanism: Any = None, cause: Any = None) -> Any:
-    """Proxy for "Surgery is being considered" from the article's "Surgery" section.
-
-    Surgery "is considered only when: There are progressive neurological deficits; Severe leg
-    weakness develops; Pain remains disabling despite conservative therapy". The intake does not
-    grade severity or disability, so the proxies are: progressive deficit (as in
-    :func:`_progressive_deficit`), severe weakness = weakness that is progressing, and disabling
-    pain despite conservative therapy as in :func:`_disabling` (at least 6 weeks; ``mechanism``,
-    :func:`pain_mechanism`, and ``cause``, the likely cause, are passed in when known).
-    """
-    if mechanism is None:
-        mechanism = _mechanism_names(df)
-    return _progressive_deficit(df) | _severe_weakness(df) | _disabling(df, mechanism, cause)
-
-
-def _red_flags_present(df: Answers, red_flag: Any = None, reported: Any = None) -> Any:
-    """A reported red-flag sign (``reported``, when the caller has it) or ``red_flag``."""
-    reported = any_red_flag(df) if reported is None else reported
-    return reported | decision(red_flag, rows(df))
+MRI_CRITERIA: tuple[str, ...] = tuple(c.code for c in FACTS.mri if c.indicates)
+"""The reason codes that make MRI indicated."""
 
 
 def mri_indication(df: Answers, red_flag: Any = None) -> tuple[Any, list[Any]]:
@@ -421,262 +334,130 @@ def mri_indication(df: Answers, red_flag: Any = None) -> tuple[Any, list[Any]]:
 
     Article, "Imaging: When MRI Helps": "MRI is most useful when: Pain persists beyond 6-8 weeks
     despite conservative care; There is progressive weakness or neurological deficits; Surgery
-    is being considered; Red flags are present". Reason codes (texts in
-    :data:`MRI_REASON_TEXT`):
-
-    * ``persistent_beyond_6_8_weeks`` - ``duration_weeks >= 6`` and ``conservative_care_failed``;
-    * ``progressive_neurological_deficit`` - ``progressive_weakness``, or
-      ``progressive_symptoms`` with ``weakness`` or ``reflex_changes``;
-    * ``surgery_considered`` - the proxy of :func:`_surgery_considered`;
-    * ``red_flags_present`` - a red flag answered ``True``, or ``red_flag`` (e.g. the model's
-      red-flag decision) is true;
-    * ``already_imaged`` - ``mri_finding`` is known and not ``not_done``. Information only: it
-      does not change ``indicated``, which stays about whether the criteria apply ("An MRI alone
-      cannot diagnose the cause of pain").
+    is being considered; Red flags are present". How each criterion reads the answers is its
+    ``when`` in ``article.toml`` (the persistence criterion is for radiating pain only, not a
+    mechanical pattern; unexplained weight loss alone starts with blood tests). ``already_imaged``
+    is information only.
 
     Parameters
     ----------
     df : pandas.DataFrame or mapping
         Validated cases, or one validated case.
     red_flag : array-like of bool or bool, optional
-        An extra red-flag decision per row, aligned by position (one bool for one case).
+        An extra red-flag decision per row (e.g. the model's), aligned by position: it adds the
+        ``red_flags_present`` reason.
 
     Returns
     -------
     indicated : pandas.Series of bool, or bool
         Named ``mri_indicated``, indexed like ``df``; for one case, a bool.
     reasons : list of list of str, or list of str
-        Per row, the reason codes that apply, in the order above; for one case, its list.
+        Per row, the reason codes that apply, in ``article.toml``'s order; for one case, its list.
     """
-    indicated, reasons = _mri_result(_mri_flags(df, red_flag))
+    ev = Evaluation(df, FACTS)
+    extra = decision(red_flag, rows(df))
+    flags = _mri_flags(ev)
+    flags["red_flags_present"] = flags["red_flags_present"] | extra
+    indicated, reasons = _mri_result(flags)
     if not isinstance(df, pd.DataFrame):
         return indicated, reasons
     return pd.Series(indicated, index=df.index, name="mri_indicated"), reasons
 
 
+def _mri_flags(ev: Evaluation) -> dict[str, Any]:
+    return {c.code: ev[f"mri_{c.code}"] for c in FACTS.mri}
+
+
 def _mri_result(flags: dict[str, Any]) -> tuple[Any, list[Any]]:
-    """Whether any criterion applies, and the reason codes (per row, or for one case)."""
-    if isinstance(flags[MRI_CRITERIA[0]], bool):
-        reasons = [code for code, applies in flags.items() if applies]
-        return any(flags[c] for c in MRI_CRITERIA), reasons
+    """Whether any indicating criterion applies, and the reason codes."""
+    first = flags[MRI_CRITERIA[0]]
+    if isinstance(first, bool):
+        return any(flags[c] for c in MRI_CRITERIA), [c for c, on in flags.items() if on]
+    indicated = np.logical_or.reduce([flags[c] for c in MRI_CRITERIA])
     matrix = np.column_stack(list(flags.values()))
-    indicated = matrix[:, : len(MRI_CRITERIA)].any(axis=1)
     return indicated, [list(compress(flags, row)) for row in matrix]
 
 
-def _mri_flags(
-    df: Answers,
-    red_flag: Any = None,
-    mechanism: Any = None,
-    reported: Any = None,
-    cause: Any = None,
-) -> dict[str, Any]:
-    """Each of :func:`mri_indication`'s reasons: applies or not (per row, or for one case).
-
-    ``mechanism`` (:func:`_mechanism_names`) and ``reported`` (:func:`any_red_flag`) may be
-    passed when the caller already has them.
-    """
-    return {
-        "persistent_beyond_6_8_weeks": (
-            (number(df, "duration_weeks") >= PERSISTENT_WEEKS)
-            & answer_is(df, "conservative_care_failed", True)
-        ),
-        "progressive_neurological_deficit": _progressive_deficit(df),
-        "surgery_considered": _surgery_considered(df, mechanism, cause),
-        "red_flags_present": _red_flags_present(df, red_flag, reported),
-        "already_imaged": answer_in(df, "mri_finding", _IMAGED),
-    }
-
-
 # --------------------------------------------------------------------------------------------
-# Urgency, the next step and advice ("Red Flags", "Imaging", "Evidence-Based Treatment
-# Options", "Why Chronic Radiating Pain Persists"): the engine for vignettes/article.toml
+# Urgency: the urgency rules of article.toml
 # --------------------------------------------------------------------------------------------
 
 URGENCY_DTYPE = pd.CategoricalDtype(list(URGENCY_TIERS))
 URGENCY_ACTION: dict[str, str] = dict(FACTS.urgency_action)
-"""What each urgency tier asks for, from ``vignettes/article.toml``."""
-RED_FLAG_TIER: dict[str, str] = {flag.field: flag.tier for flag in FACTS.red_flags}
-"""The tier a reported red-flag sign sets: ``"emergency"`` (cauda equina signs) or ``"urgent"``."""
-_SIGNS_OF_TIER = {
-    tier: tuple(f for f, t in RED_FLAG_TIER.items() if t == tier)
-    for tier in ("emergency", "urgent")
-}
-
-NEXT_STEPS: tuple[str, ...] = (
-    "emergency_assessment",
-    "urgent_evaluation",
-    "imaging_and_specialist_review",
-    "specialist_review",
-    "clinician_review",
-    "conservative_care",
-)
-"""Next steps, most urgent first: same-day emergency assessment (a cauda equina sign); prompt
-specialist evaluation (another red-flag sign); MRI and specialist review (an MRI criterion holds
-and no MRI is on file); specialist review of the MRI on file, read in context (a criterion holds
-and an MRI was done); clinician review (the model's alert, tier ``review``); conservative care."""
-NEXT_STEP_DTYPE = pd.CategoricalDtype(list(NEXT_STEPS))
-
-CHRONIC_WEEKS = 12.0
-"""The article's chronic pain ("Why Chronic Radiating Pain Persists"): 12 weeks or more, the usual
-clinical definition (assumption: the article gives no number)."""
-
-CONDITIONS: tuple[str, ...] = (
-    "red_flag_questions_unanswered",
-    "mri_indicated",
-    "already_imaged",
-    "mechanical_pain_pattern",
-    "neurological_pain_pattern",
-    "radicular_pain",
-    "conservative_care_failed",
-    "progressive_deficit",
-    "severe_weakness",
-    "disabling_after_conservative_care",
-    "chronic",
-    "beyond_6_weeks",
-    "neurogenic_claudication",
-    *(f"likely_{cause}" for cause in CAUSES),
-)
-"""The named conditions ``article.toml``'s advice may use (``when_all``, ``when_any``,
-``unless_any``), each computed per case by :func:`_conditions`:
-
-* ``red_flag_questions_unanswered`` - at least one red-flag question is unknown;
-* ``mri_indicated`` - one of the article's MRI criteria holds (:func:`mri_indication`);
-* ``already_imaged`` - an MRI finding is on file (``mri_finding`` known and not ``not_done``);
-* ``mechanical_pain_pattern`` / ``neurological_pain_pattern`` - :func:`pain_mechanism`;
-* ``radicular_pain`` - the pain follows a nerve root (a region of the root table) or reaches
-  below the knee;
-* ``conservative_care_failed`` - answered yes;
-* ``progressive_deficit`` - progressive weakness, or progressive symptoms with a deficit;
-* ``severe_weakness`` - weakness that is getting worse;
-* ``disabling_after_conservative_care`` - neurological leg pain worse than the back pain,
-  conservative care failed, for at least 6 weeks, and a spinal cause is likely (not piriformis
-  syndrome or mechanical pain);
-* ``chronic`` - ``duration_weeks`` >= :data:`CHRONIC_WEEKS`;
-* ``beyond_6_weeks`` - ``duration_weeks`` >= :data:`PERSISTENT_WEEKS` (past the article's
-  "6-8 weeks", so "review if not improving by then" no longer fits);
-* ``neurogenic_claudication`` - leg pain worse walking and eased by sitting or bending forward
-  (Suri 2010's neurogenic claudication, the pattern of central canal stenosis whatever the
-  model's top cause: NICE NG59 advises against epidural injections for it);
-* ``likely_<cause>`` - the model's most likely cause (false when no cause is given).
-"""
-
-_unknown_conditions = sorted(
-    {c for item in FACTS.advice for c in item.conditions} - set(CONDITIONS)
-)
-if _unknown_conditions:
-    raise KnowledgeError(
-        f"article.toml advice: unknown conditions {_unknown_conditions}; known: {list(CONDITIONS)}"
-    )
+"""What each urgency tier asks for in general, from ``vignettes/article.toml``."""
+URGENCY_RULES = FACTS.urgency_rules
+"""Which answers (and which model decision) set which tier and timeframe, most urgent first."""
+_RULE_TIER = np.array([URGENCY_TIERS.index(r.tier) for r in URGENCY_RULES])
+_RULE_TIME = np.array([TIMEFRAMES.index(r.timeframe) for r in URGENCY_RULES])
+_ROUTINE = URGENCY_TIERS.index("routine")
+_NO_TIME = len(TIMEFRAMES)
 
 
-def _advice_text(item: Any) -> str:
-    """An advice item's words; ``{return_if_<tier>}`` becomes the safety-netting words of the
-    red flags of that tier (emergency or urgent)."""
-    if "{return_if_" not in item.text:
-        return str(item.text)
-    words = {
-        f"return_if_{tier}": "; or if ".join(f.return_if for f in FACTS.red_flags if f.tier == tier)
-        for tier in ("emergency", "urgent")
-    }
-    return str(item.text.format(**words))
+def _rule_matrix(ev: Evaluation) -> Any:
+    """Which rules fire: a list of bools for one case, an (n, rules) array for a frame."""
+    fired = [ev[f"trigger_{r.code}"] for r in URGENCY_RULES]
+    return fired if ev.n is None else np.column_stack(fired)
 
 
-ADVICE_TEXT: dict[str, str] = {item.code: _advice_text(item) for item in FACTS.advice}
-"""Every advice text, by code (the documented vocabulary of ``advice_codes``), in the order
-given; from ``vignettes/article.toml``, which also holds each item's source and conditions."""
-ADVICE_CODES: tuple[str, ...] = tuple(ADVICE_TEXT)
-_ADVICE_RULES = tuple(
-    (item.code, frozenset(URGENCY_TIERS.index(t) for t in item.tiers), item)
-    for item in FACTS.advice
-)
+def fired_rules(
+    df: Answers, red_flag_model: Any = None, cause: Any = None, red_flag_urgent: Any = None
+) -> Any:
+    """Which urgency rules (:data:`URGENCY_RULES`, in order) fire on each case.
 
-
-def _not(condition: Any) -> Any:
-    """Logical NOT of a bool or a bool array (``~`` on a Python bool is an integer)."""
-    return not condition if isinstance(condition, bool) else ~condition
-
-
-def _likely(cause: Any, name: str, n: int | None) -> Any:
-    """Whether the model's most likely cause is ``name`` (False without a cause)."""
-    if cause is None:
-        return False if n is None else np.zeros(n, dtype=bool)
-    if n is None:
-        return cause == name
-    return np.asarray(cause, dtype=object) == name
-
-
-def _disabling(df: Answers, mechanism: Any, cause: Any = None) -> Any:
-    """Proxy for "Pain remains disabling despite conservative therapy" (article, "Surgery").
-
-    The intake does not grade disability, so: neurological leg pain worse than the back pain,
-    conservative care failed, after at least 6 weeks (never in the first weeks, when most cases
-    still improve), and not piriformis syndrome or mechanical pain when the likely cause is known
-    (neither has a compressed spinal root for surgery to free).
+    Returns
+    -------
+    ndarray of bool or list of bool
+        ``(n, rules)`` for a frame; one bool per rule for one case.
     """
-    n = rows(df)
-    off_spine = _likely(cause, "piriformis_syndrome", n) | _likely(cause, "mechanical_pain", n)
-    return (
-        answer_is(df, "conservative_care_failed", True)
-        & answer_is(df, "leg_pain_worse_than_back", True)
-        & (mechanism == "neurological")
-        & (number(df, "duration_weeks") >= PERSISTENT_WEEKS)
-        & _not(off_spine)
-    )
+    return _rule_matrix(_evaluation(df, red_flag_model, red_flag_urgent, cause))
 
 
-def _conditions(
-    df: Answers, mechanism: Any, mri_flags: dict[str, Any], indicated: Any, cause: Any
-) -> dict[str, Any]:
-    """Every :data:`CONDITIONS` entry, per row (bool arrays) or for one case (bools)."""
-    n = rows(df)
-    out = {
-        "red_flag_questions_unanswered": any_of([is_unknown(df, f) for f in RED_FLAG_FIELDS]),
-        "mri_indicated": indicated,
-        "already_imaged": mri_flags["already_imaged"],
-        "mechanical_pain_pattern": mechanism == "mechanical",
-        "neurological_pain_pattern": mechanism == "neurological",
-        "radicular_pain": answer_in(df, "pain_region", _ROOT_REGIONS)
-        | answer_is(df, "below_knee", True),
-        "conservative_care_failed": answer_is(df, "conservative_care_failed", True),
-        "progressive_deficit": _progressive_deficit(df),
-        "severe_weakness": _severe_weakness(df),
-        "disabling_after_conservative_care": _disabling(df, mechanism, cause),
-        "chronic": number(df, "duration_weeks") >= CHRONIC_WEEKS,
-        "beyond_6_weeks": number(df, "duration_weeks") >= PERSISTENT_WEEKS,
-        "neurogenic_claudication": answer_is(df, "worse_walking", True)
-        & (answer_is(df, "better_sitting", True) | answer_is(df, "better_bending_forward", True)),
-    }
-    return out | {f"likely_{c}": _likely(cause, c, n) for c in CAUSES}
+def _tier_and_time(fired: Any) -> tuple[Any, Any]:
+    """The most urgent tier and the shortest timeframe among the rules that fired."""
+    if isinstance(fired, list):
+        tiers = [t for t, on in zip(_RULE_TIER.tolist(), fired, strict=True) if on]
+        times = [t for t, on in zip(_RULE_TIME.tolist(), fired, strict=True) if on]
+        return min(tiers, default=_ROUTINE), min(times, default=_NO_TIME)
+    tier = np.where(fired, _RULE_TIER, _ROUTINE).min(axis=1)
+    time = np.where(fired, _RULE_TIME, _NO_TIME).min(axis=1)
+    return tier, time
 
 
-def _urgency_code(df: Answers, red_flag_model: Any = None) -> Any:
-    """Index into :data:`URGENCY_TIERS`: reported signs by rule, then the model, then routine."""
-    signs = [
-        any_of([answer_is(df, f, True) for f in _SIGNS_OF_TIER[t]]) for t in ("emergency", "urgent")
-    ]
-    return choose([*signs, decision(red_flag_model, rows(df))], [0, 1, 2], 3)
+def _red_flag_tier(field: str) -> str:
+    """The tier the urgency rules give a case that reports only this red flag."""
+    tier, _ = _tier_and_time(_rule_matrix(Evaluation({field: True}, FACTS)))
+    return URGENCY_TIERS[tier]
 
 
-def urgency(df: Answers, red_flag_model: Any = None) -> pd.Series | str:
-    """The urgency tier of each case.
+def _red_flag_timeframe(field: str) -> str | None:
+    """The timeframe the urgency rules give a case that reports only this red flag."""
+    _, time = _tier_and_time(_rule_matrix(Evaluation({field: True}, FACTS)))
+    return (*TIMEFRAMES, None)[time]
 
-    * ``"emergency"`` - a cauda equina sign is reported (bladder or bowel dysfunction, saddle
-      numbness): same-day emergency assessment;
-    * ``"urgent"`` - any other red-flag sign is reported: prompt specialist assessment;
-    * ``"review"`` - no sign is reported but ``red_flag_model`` (the model's decision,
-      probability at or above the served threshold) is true: clinician review soon;
-    * ``"routine"`` - otherwise: conservative care first, with safety-netting.
 
-    Emergency and urgent come from reported signs only (which tier a sign sets is data:
-    ``vignettes/article.toml``); the model can raise a case to review, never lower a tier.
+RED_FLAG_TIMEFRAME: dict[str, str | None] = {f: _red_flag_timeframe(f) for f in RED_FLAG_FIELDS}
+"""The timeframe a reported red-flag sign sets on its own (``now`` for the cauda equina signs,
+``same day`` for fever, ...)."""
+RED_FLAG_TIER: dict[str, str] = {f: _red_flag_tier(f) for f in RED_FLAG_FIELDS}
+"""The tier a reported red-flag sign sets on its own (from the urgency rules): ``emergency`` for
+the cauda equina signs, ``urgent`` for most others, ``review`` for unexplained weight loss."""
+
+
+def urgency(df: Answers, red_flag_model: Any = None, red_flag_urgent: Any = None) -> Any:
+    """The urgency tier of each case, from ``article.toml``'s urgency rules.
+
+    Every rule whose condition holds fires; the case takes the most urgent tier among them
+    (``routine`` when none fires). The model's decisions are two of the rules' facts:
+    ``red_flag_model`` (probability at or above the review threshold) sets ``review``, and
+    ``red_flag_urgent`` (at or above the upper threshold) sets ``urgent``; they can raise a
+    tier, never lower one.
 
     Parameters
     ----------
     df : pandas.DataFrame or mapping
         Validated cases, or one validated case.
-    red_flag_model : array-like of bool or bool, optional
-        The model's decision per row, aligned by position (one bool for one case).
+    red_flag_model, red_flag_urgent : array-like of bool or bool, optional
+        The model's two decisions per row, aligned by position (one bool for one case).
 
     Returns
     -------
@@ -691,45 +472,103 @@ def urgency(df: Answers, red_flag_model: Any = None) -> pd.Series | str:
     'urgent'
     >>> urgency({"age": 40, "fever": False}, red_flag_model=True)
     'review'
+    >>> urgency({"age": 50, "weakness": True, "progressive_symptoms": True})
+    'urgent'
     >>> urgency({"age": 40})
     'routine'
     """
-    code = _urgency_code(df, red_flag_model)
+    ev = _evaluation(df, red_flag_model, red_flag_urgent)
+    tier, _ = _tier_and_time(_rule_matrix(ev))
     if not isinstance(df, pd.DataFrame):
-        return URGENCY_TIERS[code]
+        return URGENCY_TIERS[tier]
     return pd.Series(
-        pd.Categorical.from_codes(code, dtype=URGENCY_DTYPE), index=df.index, name="urgency"
+        pd.Categorical.from_codes(tier, dtype=URGENCY_DTYPE), index=df.index, name="urgency"
     )
 
 
-def _advice_codes(tier: Any, conditions: dict[str, Any]) -> list[Any]:
+# --------------------------------------------------------------------------------------------
+# The next step and the advice
+# --------------------------------------------------------------------------------------------
+
+NEXT_STEPS: tuple[str, ...] = (
+    "emergency_assessment",
+    "urgent_evaluation",
+    "imaging_and_specialist_review",
+    "specialist_review",
+    "clinician_review",
+    "conservative_care",
+)
+"""Next steps, most urgent first: emergency assessment (tier ``emergency``); prompt evaluation
+(tier ``urgent``); MRI and specialist review (an MRI criterion holds and no MRI is on file);
+specialist review of the MRI on file, read in context (a criterion holds and an MRI was done);
+clinician review (tier ``review``); conservative care."""
+NEXT_STEP_DTYPE = pd.CategoricalDtype(list(NEXT_STEPS))
+
+CONDITIONS: tuple[str, ...] = tuple(
+    sorted({name for name in condition_graph(FACTS)} | set(ENGINE_FACTS) | set(FACTS.predicates))
+)
+"""Every named condition an advice item (or another rule) can use: the predicates, the
+``mechanism_<name>``, ``trigger_<rule>`` and ``mri_<criterion>`` readings, and the engine's facts
+(see ``article.toml``'s header); the yes/no fields can be used too."""
+
+
+def _advice_text(item: Any) -> str:
+    """An advice item's words. ``{return_if_now}``, ``{return_if_same_day}`` and
+    ``{return_if_later}`` become the safety-netting words of the red flags whose own rule sets
+    that timeframe (now; same day; within days or 2 weeks), joined by ``"; or if "``."""
+    if "{return_if_" not in item.text:
+        return str(item.text)
+    groups: dict[str, list[str]] = {"now": [], "same_day": [], "later": []}
+    for flag in FACTS.red_flags:
+        when = RED_FLAG_TIMEFRAME[flag.field]
+        key = "now" if when == "now" else "same_day" if when == "same day" else "later"
+        groups[key].append(flag.return_if)
+    return str(
+        item.text.format(**{f"return_if_{k}": "; or if ".join(v) for k, v in groups.items()})
+    )
+
+
+ADVICE_TEXT: dict[str, str] = {item.code: _advice_text(item) for item in FACTS.advice}
+"""Every advice text, by code (the documented vocabulary of ``advice_codes``), in the order
+given; from ``vignettes/article.toml``, which also holds each item's source and conditions."""
+ADVICE_CODES: tuple[str, ...] = tuple(ADVICE_TEXT)
+ADVICE_AUDIENCE: dict[str, str] = {item.code: item.audience for item in FACTS.advice}
+"""Whom each advice item speaks to: ``patient`` or ``clinician``."""
+_ADVICE_RULES = tuple(
+    (item.code, frozenset(URGENCY_TIERS.index(t) for t in item.tiers), item)
+    for item in FACTS.advice
+)
+
+
+def _advice_codes(tier: Any, ev: Evaluation) -> list[Any]:
     """The advice codes that apply (one list, or one list per row), in ``article.toml`` order."""
     if isinstance(tier, int):
         return [
             code
             for code, tiers, item in _ADVICE_RULES
             if tier in tiers
-            and all(conditions[c] for c in item.when_all)
-            and (not item.when_any or any(conditions[c] for c in item.when_any))
-            and not any(conditions[c] for c in item.unless_any)
+            and all(ev[c] for c in item.when_all)
+            and (not item.when_any or any(ev[c] for c in item.when_any))
+            and not any(ev[c] for c in item.unless_any)
         ]
     masks = []
     for _, tiers, item in _ADVICE_RULES:
         mask = np.isin(tier, list(tiers))
         for c in item.when_all:
-            mask &= conditions[c]
+            mask &= ev[c]
         if item.when_any:
-            mask &= any_of([conditions[c] for c in item.when_any])
+            mask &= np.logical_or.reduce([ev[c] for c in item.when_any])
         for c in item.unless_any:
-            mask &= ~conditions[c]
+            mask &= ~ev[c]
         masks.append(mask)
     return [list(compress(ADVICE_CODES, row)) for row in np.column_stack(masks)]
 
 
 def _step_code(tier: Any, indicated: Any, imaged: Any) -> Any:
     """Index into :data:`NEXT_STEPS` (per row, or for one case)."""
+    not_imaged = (not imaged) if isinstance(imaged, bool) else ~imaged
     return choose(
-        [tier == 0, tier == 1, indicated & _not(imaged), indicated & imaged, tier == 2],
+        [tier == 0, tier == 1, indicated & not_imaged, indicated & imaged, tier == 2],
         [0, 1, 2, 3, 4],
         5,
     )
@@ -744,29 +583,32 @@ def _unanswered(df: Answers) -> list[Any]:
 
 
 def next_step(
-    df: Answers, red_flag: Any = None, mri_indicated: Any = None, cause: Any = None
+    df: Answers,
+    red_flag: Any = None,
+    mri_indicated: Any = None,
+    cause: Any = None,
+    red_flag_urgent: Any = None,
 ) -> Any:
     """The urgency, the next step and the advice that goes with it.
 
     The next step (:data:`NEXT_STEPS`) follows the urgency (:func:`urgency`), then the article's
     MRI criteria (:func:`mri_indication`; an MRI already on file is read in context, not
-    repeated), then the model's review alert, then conservative care. The advice is every item
-    of ``vignettes/article.toml`` whose tier and conditions (:data:`CONDITIONS`) hold: evaluation
-    first for emergency and urgent cases; conservative care, the article's treatment options
-    that fit the cause and the course, and safety-netting for review and routine ones.
+    repeated), then the review tier, then conservative care. The advice is every item of
+    ``vignettes/article.toml`` whose tier and conditions hold.
 
     Parameters
     ----------
     df : pandas.DataFrame or mapping
         Validated cases, or one validated case.
     red_flag : array-like of bool or bool, optional
-        The model's red-flag decision per row, aligned by position (one bool for one case).
+        The model's review decision per row, aligned by position (one bool for one case).
     mri_indicated : array-like of bool or bool, optional
         The ``indicated`` result of :func:`mri_indication` when the caller already has it
         (aligned by position); computed here otherwise.
     cause : array-like of str or str, optional
-        The most likely cause per row (the model's), for advice that depends on it (e.g. no
-        epidural injection for central canal stenosis).
+        The most likely cause per row (the model's), for advice that depends on it.
+    red_flag_urgent : array-like of bool or bool, optional
+        The model's urgent decision per row.
 
     Returns
     -------
@@ -775,7 +617,7 @@ def next_step(
         (list of texts from :data:`ADVICE_TEXT`) and ``advice_codes`` (their codes). For one
         case, a dict with the same keys and plain values.
     """
-    parts = _triage_parts(df, red_flag, cause, mri_indicated)
+    parts = _triage_parts(df, red_flag, cause, mri_indicated, red_flag_urgent)
     keys = ("urgency", "next_step", "advice", "advice_codes")
     if not isinstance(df, pd.DataFrame):
         return {k: parts[k] for k in keys}
@@ -791,8 +633,13 @@ def next_step(
 
 TRIAGE_KEYS: tuple[str, ...] = (
     "urgency",
+    "urgency_timeframe",
+    "urgency_timeframe_source",
     "urgency_action",
+    "urgency_triggers",
+    "suspected_conditions",
     "red_flag",
+    "red_flag_screen",
     "red_flags_fired",
     "red_flags_unasked",
     "red_flag_questions_unanswered",
@@ -803,91 +650,161 @@ TRIAGE_KEYS: tuple[str, ...] = (
     "mri_reasons",
     "next_step",
     "advice_codes",
+    "advice_audiences",
     "advice",
 )
 """The keys of :func:`triage`, in order."""
 
 
-def triage(df: Answers, red_flag_model: Any = None, cause: Any = None) -> dict[str, Any]:
-    """The article's triage of validated intakes, with the model's red-flag decision and cause.
+def triage(
+    df: Answers, red_flag_model: Any = None, cause: Any = None, red_flag_urgent: Any = None
+) -> dict[str, Any]:
+    """The article's triage of validated intakes, with the model's decisions and cause.
 
-    Computes each piece once: the red flags reported and unanswered, the urgency tier
-    (:func:`urgency`: reported signs by rule, the model's decision only adds ``review``), the
-    nerve root (:func:`dermatome_root`), the pain mechanism (:func:`pain_mechanism`), MRI
-    (:func:`mri_indication`, whose red-flag criterion counts reported signs only: the article's
-    "red flags are present"), the next step and the advice (:func:`next_step`).
-    ``red_flag`` is ``urgency != "routine"``.
+    Every rule is evaluated once: the urgency rules (tier: the most urgent that fired;
+    timeframe: the shortest), the red-flag screen, the nerve root and territory, the pain
+    mechanism, the MRI criteria, the next step and the advice. ``red_flag`` is
+    ``urgency != "routine"``.
 
     Parameters
     ----------
     df : pandas.DataFrame or mapping
         Validated cases, or one validated case.
     red_flag_model : array-like of bool or bool, optional
-        The model's red-flag decision (per row by position, or one bool); it can only add
-        urgency, never remove it.
+        The model's review decision (per row by position, or one bool): can raise a case to
+        ``review``, never lower it.
     cause : array-like of str or str, optional
         The model's most likely cause (per row by position, or one name).
+    red_flag_urgent : array-like of bool or bool, optional
+        The model's urgent decision (P(serious) at or above the upper threshold): can raise a
+        case to ``urgent``.
 
     Returns
     -------
     dict
-        :data:`TRIAGE_KEYS`. For a frame each value has one entry per row (a NumPy array of bool
-        or object, or a list of lists); for one case, plain Python values. ``nerve_root`` is
-        ``None`` where the table points to no root; ``mri_reasons`` are reason codes
-        (:data:`MRI_REASON_TEXT`), ``advice_codes`` codes and ``advice`` texts
-        (:data:`ADVICE_TEXT`).
+        :data:`TRIAGE_KEYS`. For a frame each value has one entry per row (a NumPy array or a
+        list of lists); for one case, plain Python values. ``urgency_timeframe`` and its source
+        are ``None`` for a routine case no rule fired on; ``suspected_conditions`` names the
+        serious conditions the fired rules look for (none of the seven causes covers them);
+        ``red_flag_screen`` is ``complete``, ``partial`` or ``none``; ``advice_audiences`` gives
+        ``patient`` or ``clinician`` per advice code.
 
     Examples
     --------
     >>> out = triage({"age": 35, "duration_weeks": 3, "fever": False}, cause="disc_herniation")
-    >>> out["urgency"], out["next_step"]
-    ('routine', 'conservative_care')
-    >>> "safety_net" in out["advice_codes"], out["red_flag_questions_unanswered"][:2]
-    (True, ['bladder_bowel_dysfunction', 'saddle_numbness'])
+    >>> out["urgency"], out["next_step"], out["red_flag_screen"]
+    ('routine', 'conservative_care', 'partial')
+    >>> out["advice_codes"][0], out["red_flag_questions_unanswered"][:2]
+    ('ask_red_flag_questions', ['bladder_bowel_dysfunction', 'saddle_numbness'])
     """
-    parts = _triage_parts(df, red_flag_model, cause)
+    parts = _triage_parts(df, red_flag_model, cause, None, red_flag_urgent)
     return {key: parts[key] for key in TRIAGE_KEYS}
 
 
+_RULE_CODES = np.asarray([r.code for r in URGENCY_RULES], dtype=object)
+_RULE_SUSPECTED = tuple(r.suspected for r in URGENCY_RULES)
+_TIME_NAMES = (*TIMEFRAMES, None)
+_TIME_SOURCE = tuple(
+    next((r.source for r in URGENCY_RULES if r.timeframe == t), None) for t in TIMEFRAMES
+)
+
+
+def _first_rule(fired: Any, tier: Any, time: Any) -> Any:
+    """Per case, the first fired rule at the case's tier (its action), or -1 for none."""
+    if isinstance(fired, list):
+        hits = [i for i, on in enumerate(fired) if on and _RULE_TIER[i] == tier]
+        return hits[0] if hits else -1
+    at_tier = fired & (_RULE_TIER[None, :] == np.asarray(tier)[:, None])
+    return np.where(at_tier.any(axis=1), at_tier.argmax(axis=1), -1)
+
+
+def _actions(first: Any, screen: Any, withhold: Any) -> Any:
+    """The first fired rule's action; for routine, reassurance only once the screen is complete
+    and no finding withholds it."""
+    routine = FACTS.urgency_action["routine"]
+    until, findings = FACTS.action_until_screened, FACTS.action_with_findings
+    if isinstance(first, int):
+        if first >= 0:
+            return URGENCY_RULES[first].action
+        return until if screen != 0 else findings if withhold else routine
+    table = np.asarray([r.action for r in URGENCY_RULES] + [routine], dtype=object)
+    out = table[np.where(first >= 0, first, len(URGENCY_RULES))]
+    out = np.where((first < 0) & withhold, findings, out)
+    return np.where((first < 0) & (screen != 0), until, out)
+
+
+def _time_sources(fired: Any, time: Any) -> Any:
+    """The source of the timeframe: the first fired rule giving that timeframe."""
+    if isinstance(fired, list):
+        hits = [i for i, on in enumerate(fired) if on and _RULE_TIME[i] == time]
+        return URGENCY_RULES[hits[0]].source if hits else None
+    match = fired & (_RULE_TIME[None, :] == np.asarray(time)[:, None])
+    sources = np.asarray([r.source for r in URGENCY_RULES] + [None], dtype=object)
+    return sources[np.where(match.any(axis=1), match.argmax(axis=1), len(URGENCY_RULES))]
+
+
+def _suspected(fired: Any) -> Any:
+    if isinstance(fired, list):
+        return list(dict.fromkeys(s for s, on in zip(_RULE_SUSPECTED, fired, strict=True) if on))
+    return [list(dict.fromkeys(compress(_RULE_SUSPECTED, row))) for row in fired]
+
+
 def _triage_parts(
-    df: Answers, red_flag_model: Any = None, cause: Any = None, mri_indicated: Any = None
+    df: Answers,
+    red_flag_model: Any = None,
+    cause: Any = None,
+    mri_indicated: Any = None,
+    red_flag_urgent: Any = None,
 ) -> dict[str, Any]:
     """Everything :func:`triage` and :func:`next_step` return, each computed once."""
     one = is_one_case(df)
-    tier = _urgency_code(df, red_flag_model)
-    mechanism = _mechanism_names(df)
-    flags = _mri_flags(df, None, mechanism, None, cause)
+    ev = _evaluation(df, red_flag_model, red_flag_urgent, cause)
+    fired = _rule_matrix(ev)
+    tier, time = _tier_and_time(fired)
+    flags = _mri_flags(ev)
     indicated, reasons = _mri_result(flags)
     if mri_indicated is not None:
         indicated = decision(mri_indicated, rows(df), "mri_indicated")
-    codes = _advice_codes(tier, _conditions(df, mechanism, flags, indicated, cause))
+        ev._memo["mri_indicated"] = indicated  # the caller's decision drives the advice too
+    codes = _advice_codes(tier, ev)
     step = _step_code(tier, indicated, flags["already_imaged"])
+    screen = _screen_code(df)
+    first = _first_rule(fired, tier, time)
     return {
         "urgency": _names(URGENCY_TIERS, tier),
-        "urgency_action": _names(_ACTIONS, tier),
-        "red_flag": tier != URGENCY_TIERS.index("routine"),
+        "urgency_timeframe": _names(_TIME_NAMES, time),
+        "urgency_timeframe_source": _time_sources(fired, time),
+        "urgency_action": _actions(first, screen, ev["withhold_reassurance"]),
+        "urgency_triggers": [c for c, on in zip(_RULE_CODES, fired, strict=True) if on]
+        if one
+        else [_RULE_CODES[row].tolist() for row in fired],
+        "suspected_conditions": _suspected(fired),
+        "red_flag": tier != _ROUTINE,
+        "red_flag_screen": _names(SCREENS, screen),
         "red_flags_fired": fired_red_flags(df),
         "red_flags_unasked": _unasked(df),
         "red_flag_questions_unanswered": _unanswered(df),
         "nerve_root": _root_names(df),
-        "nerve_territory": nerve_territory(df, _likely(cause, "piriformis_syndrome", rows(df))),
-        "pain_mechanism": mechanism,
+        "nerve_territory": _territory(ev, df),
+        "pain_mechanism": _names(MECHANISMS, ev.mechanism_code()),
         "mri_indicated": indicated,
         "mri_reasons": reasons,
         "next_step": _names(NEXT_STEPS, step),
         "advice_codes": codes,
+        "advice_audiences": [ADVICE_AUDIENCE[c] for c in codes]
+        if one
+        else [[ADVICE_AUDIENCE[c] for c in row] for row in codes],
         "advice": [ADVICE_TEXT[c] for c in codes]
         if one
         else [[ADVICE_TEXT[c] for c in row] for row in codes],
     }
 
 
-_ACTIONS = tuple(URGENCY_ACTION[t] for t in URGENCY_TIERS)
-
-
-def _names(names: tuple[str, ...], code: Any) -> Any:
+def _names(names: tuple[Any, ...], code: Any) -> Any:
     """``names[code]`` for one code, or an object array of names for an array of codes."""
-    return names[code] if isinstance(code, int) else np.asarray(names, dtype=object)[code]
+    if isinstance(code, int | np.integer):
+        return names[int(code)]
+    return np.asarray(names, dtype=object)[code]
 
 
 def _root_names(df: Answers) -> Any:

@@ -5,10 +5,12 @@ at training time, and turns a frame of intakes into one output row per case. The
 that MLflow serves (:mod:`model.pyfunc`) and the Python API (``serve``) both call it, so every way
 in gives the same answer.
 
-Safety net: the urgency tier comes first from reported red-flag signs, by rule (``emergency`` for
-a cauda equina sign, ``urgent`` for any other); the model's calibrated probability of a serious
-condition can only raise a case with no reported sign from ``routine`` to ``review``. ``red_flag``
-is ``urgency != "routine"``: the model can add urgency, never remove it.
+Safety net: the urgency tier comes from ``vignettes/article.toml``'s urgency rules over the
+answers (reported signs, and combinations such as a deficit that is getting worse); the model's
+calibrated probability of a serious condition is two more facts of those rules: at or above the
+review threshold it raises a case to ``review``, at or above the upper threshold
+(:data:`URGENT_PROBABILITY`) to ``urgent``. ``red_flag`` is ``urgency != "routine"``: the model
+can add urgency, never remove it.
 """
 
 from __future__ import annotations
@@ -56,6 +58,15 @@ suspected cauda equina scans are negative (Bell 2007; Domen 2009; GIRFT 2023). T
 trade-off for other K is in the comparison report and the README."""
 
 
+URGENT_PROBABILITY = 0.10
+"""The upper threshold: a case with no sign that sets a tier, whose calibrated P(serious) is at
+or above it, goes to ``urgent`` (within days). At 0.10 one such case in ten is serious, inside
+the 5-20% yield an emergency pathway accepts for suspected cauda equina (GIRFT 2023; Bell 2007:
+80-95% of emergency scans are negative), and more than three times NICE NG12's 3% bar for urgent
+referral. Equivalent to a second cost ratio K = 9 (``1 / (1 + K)``): below it, a review within
+2 weeks; above it, days. Recorded with the model as ``red_flag_urgent_threshold``."""
+
+
 FAST_PATH_MAX_CASES = 32
 """Requests with at most this many cases are answered case by case (``predict_case``)."""
 CHUNK_CASES = 4096
@@ -88,11 +99,18 @@ OUTPUT_SCALARS = (
     "differential",
     "differential_coverage",
     "urgency",
+    "urgency_timeframe",
+    "urgency_timeframe_source",
     "urgency_action",
+    "urgency_triggers",
+    "suspected_conditions",
     "red_flag",
+    "red_flag_screen",
     "red_flag_probability",
     "red_flag_model",
+    "red_flag_model_urgent",
     "red_flag_threshold",
+    "red_flag_urgent_threshold",
     "red_flag_cost_ratio",
     *SERIOUS_PROB_COLUMNS,
     "red_flags_fired",
@@ -105,6 +123,7 @@ OUTPUT_SCALARS = (
     "mri_reasons",
     "next_step",
     "advice_codes",
+    "advice_audiences",
     "advice",
     "warnings",
     "attribution_base",
@@ -145,6 +164,12 @@ class TriageModel:
     def threshold(self) -> float:
         """The served review threshold on the calibrated probability of a serious condition."""
         return float(self.meta["red_flag_threshold"])
+
+    @property
+    def urgent_threshold(self) -> float:
+        """The upper threshold (urgent); :data:`URGENT_PROBABILITY` for a model trained before
+        it was recorded."""
+        return float(self.meta.get("red_flag_urgent_threshold", URGENT_PROBABILITY))
 
     @property
     def cost_ratio(self) -> float | None:
@@ -235,19 +260,20 @@ class TriageModel:
             "differential": learned.differential,
             "red_flag_probability": learned.red,
             "red_flag_model": learned.red_model,
+            "red_flag_model_urgent": learned.red_urgent,
             "attribution_base": learned.base,
             "red_flag_attribution_base": learned.red_base,
         }
         out |= dict(zip(SERIOUS_PROB_COLUMNS, learned.serious.T, strict=True))
         out |= dict(zip(_ATTR_COLUMNS, learned.attr.T, strict=True))
         out |= dict(zip(_RED_ATTR_COLUMNS, learned.red_attr.T, strict=True))
-        out |= rules.triage(frame, learned.red_model, cause)
+        out |= rules.triage(frame, learned.red_model, cause, learned.red_urgent)
         out |= self._constants()
         out["warnings"] = warnings
         for name in LIST_COLUMNS:  # one list object per cell, never a list spread over columns
             out[name] = pd.Series(list(out[name]), index=frame.index, dtype=object)
         # "no root" stays None (JSON null), not the NaN a string column would make of it
-        for name in ("nerve_root", "nerve_territory"):
+        for name in ("nerve_root", "nerve_territory", *_OPTIONAL_TEXT):
             out[name] = pd.Series(out[name], index=frame.index, dtype=object)
         return pd.DataFrame(out, index=frame.index)[list(OUTPUT_COLUMNS)]
 
@@ -297,6 +323,7 @@ class TriageModel:
         learned = self._learned(encode_case(answers))
         proba = learned.proba[0].tolist()
         red_model = bool(learned.red_model[0])
+        red_urgent = bool(learned.red_urgent[0])
         cause = CAUSES[proba.index(max(proba))]
         out: dict[str, Any] = {"cause": cause}
         out |= zip(_PROB_COLUMNS, proba, strict=True)
@@ -304,6 +331,7 @@ class TriageModel:
             "differential": learned.differential[0],
             "red_flag_probability": float(learned.red[0]),
             "red_flag_model": red_model,
+            "red_flag_model_urgent": red_urgent,
             "attribution_base": float(learned.base[0]),
             "red_flag_attribution_base": float(learned.red_base[0]),
         }
@@ -311,7 +339,7 @@ class TriageModel:
         out |= zip(SERIOUS_PROB_COLUMNS, serious, strict=True)
         out |= zip(_ATTR_COLUMNS, learned.attr[0].tolist(), strict=True)
         out |= zip(_RED_ATTR_COLUMNS, learned.red_attr[0].tolist(), strict=True)
-        out |= rules.triage(answers, red_model, cause)
+        out |= rules.triage(answers, red_model, cause, red_urgent)
         out |= self._constants()
         out["warnings"] = warnings
         return {name: out[name] for name in OUTPUT_COLUMNS}
@@ -331,6 +359,7 @@ class TriageModel:
             differential=self._differential(proba),
             red=red,
             red_model=red_flag_decision(red, self.threshold),
+            red_urgent=red_flag_decision(red, self.urgent_threshold),
             base=base,
             red_base=red_base,
             attr=to_fields(values),
@@ -344,6 +373,7 @@ class TriageModel:
         return {
             "differential_coverage": 1.0 if sets is None else 1.0 - sets.alpha,
             "red_flag_threshold": self.threshold,
+            "red_flag_urgent_threshold": self.urgent_threshold,
             "red_flag_cost_ratio": self.cost_ratio,
             "model_name": self.meta.get("name", MODEL_NAME),
             "model_version": str(self.meta.get("version", "unregistered")),
@@ -384,6 +414,7 @@ class _Learned(NamedTuple):
     differential: list[list[str]]  # conformal set per row, most probable first
     red: np.ndarray  # (n,) calibrated red-flag probability
     red_model: np.ndarray  # (n,) red_flag_decision(red, threshold)
+    red_urgent: np.ndarray  # (n,) red_flag_decision(red, urgent_threshold)
     base: np.ndarray  # (n,) base value of the predicted cause's logit
     red_base: np.ndarray  # (n,) base value of the red-flag log-odds
     attr: np.ndarray  # (n, n_fields) attributions to the predicted cause's logit
@@ -392,6 +423,7 @@ class _Learned(NamedTuple):
 
 
 _CAUSE_NAMES = np.asarray(CAUSES, dtype=object)
+_OPTIONAL_TEXT = ("urgency_timeframe", "urgency_timeframe_source")  # None for routine
 _PROB_COLUMNS = tuple(f"prob_{c}" for c in CAUSES)
 _ATTR_COLUMNS = tuple(f"attr_{f}" for f in FIELD_ORDER)
 _RED_ATTR_COLUMNS = tuple(f"red_flag_attr_{f}" for f in FIELD_ORDER)
@@ -400,7 +432,10 @@ LIST_COLUMNS = (
     "red_flags_fired",
     "red_flag_questions_unanswered",
     "mri_reasons",
+    "urgency_triggers",
+    "suspected_conditions",
     "advice_codes",
+    "advice_audiences",
     "advice",
     "warnings",
 )

@@ -1,8 +1,10 @@
 """A prediction in words: what ``str(prediction)`` prints.
 
-The text follows the order a clinician reads a triage note in: the disclaimer, the likely causes,
-why the model leans to the top one, the urgency and its red-flag reasoning, the nerve root and
-pain mechanism, imaging, and the next step with the article's advice.
+The text follows the order a clinician reads a triage note in: the disclaimer, the urgency with
+its timeframe and the suspected serious condition (which the seven causes do not cover), the
+red-flag reasoning, the likely causes (secondary when a serious condition is suspected) and why
+the model leans to the top one, the nerve root and pain mechanism, imaging, and the next step
+with the advice, the patient's and the clinician's apart.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ REGION_TEXT = {r.region: r.where for r in FACTS.pain_regions}
 """The article's pain locations ("How to Tell Which Nerve Is Involved"), in words
 (``vignettes/article.toml``)."""
 _STEP_TEXT = {
-    "emergency_assessment": "EMERGENCY assessment today",
-    "urgent_evaluation": "URGENT specialist evaluation",
+    "emergency_assessment": "EMERGENCY assessment now",
+    "urgent_evaluation": "URGENT evaluation, in the timeframe given",
     "imaging_and_specialist_review": "imaging (MRI) and specialist review",
     "specialist_review": "specialist review, reading the MRI on file in context",
-    "clinician_review": "clinician review soon; conservative care meanwhile",
+    "clinician_review": "clinician review within 2 weeks; conservative care meanwhile",
     "conservative_care": "conservative care (first-line management)",
 }
 
@@ -80,7 +82,9 @@ def _wrap(text: str, indent: str) -> list[str]:
 
 
 def _causes(p: Prediction) -> list[str]:
-    lines = [f"Most likely cause: {_label(p.cause)} ({p.probabilities[p.cause]:.1%})"]
+    serious = p.urgency in ("emergency", "urgent")
+    head = "Among the seven causes (secondary), most likely" if serious else "Most likely cause"
+    lines = [f"{head}: {_label(p.cause)} ({p.probabilities[p.cause]:.1%})"]
     for rank, (cause, prob) in enumerate(p.top_causes(3), start=1):
         lines.append(f"  {rank}. {_label(cause):<28} {prob:6.1%}")
     causes = ", ".join(_label(c) for c in p.differential)
@@ -114,16 +118,34 @@ def _reasons(p: Prediction, n: int) -> list[str]:
 
 
 _TIER_TEXT = {
-    "emergency": "EMERGENCY - same-day emergency assessment",
-    "urgent": "URGENT - prompt specialist assessment (days)",
-    "review": "REVIEW - clinician review soon (not an emergency)",
+    "emergency": "EMERGENCY",
+    "urgent": "URGENT",
+    "review": "REVIEW by a clinician",
     "routine": "routine - conservative care first",
 }
+_SUSPECTED_TEXT = {
+    "cauda_equina": "cauda equina syndrome",
+    "malignancy": "malignancy (spinal metastases; cord compression if neurological signs)",
+    "infection": "spinal infection",
+    "progressive_deficit": "a progressive neurological deficit",
+    "unspecified": "a serious condition (the model's estimate; no sign reported)",
+}
+_SERIOUS_CAUSES_NOTE = (
+    "The seven causes below (disc herniation, stenosis, ...) do not cover cauda equina "
+    "syndrome, malignancy or infection: the cause section is secondary."
+)
 
 
 def _urgency(p: Prediction) -> list[str]:
-    lines = [f"Urgency: {_TIER_TEXT.get(p.urgency, p.urgency)}"]
+    when = f" - {p.urgency_timeframe}" if p.urgency_timeframe else ""
+    lines = [f"Urgency: {_TIER_TEXT.get(p.urgency, p.urgency)}{when}"]
+    if p.urgency in ("emergency", "urgent") and p.suspected_conditions:
+        names = "; ".join(_SUSPECTED_TEXT.get(c, _label(c)) for c in p.suspected_conditions)
+        lines += _wrap(f"Suspected: {names}. {_SERIOUS_CAUSES_NOTE}", "  ")
     lines += _wrap(p.urgency_action, "  ")
+    if p.urgency_triggers:
+        lines += _wrap(f"rules that fired: {', '.join(p.urgency_triggers)}", "  ")
+    lines.append(f"  red-flag screen: {p.red_flag_screen}")
     if p.red_flags_fired:
         lines.append("  red-flag signs reported (each sets the tier by rule; no model lowers it):")
         lines += [
@@ -145,7 +167,8 @@ def _urgency(p: Prediction) -> list[str]:
     k = "" if p.red_flag_cost_ratio is None else f" = 1/(1+K), K = {p.red_flag_cost_ratio:g}"
     lines.append(
         f"  model: P(serious condition) = {p.red_flag_probability:.3g} {relation} review "
-        f"threshold {p.red_flag_threshold:.3g}{k}"
+        f"threshold {p.red_flag_threshold:.3g}{k}; urgent threshold "
+        f"{p.red_flag_urgent_threshold:.3g}"
     )
     lines += _serious_types(p)
     if p.red_flags_fired:
@@ -192,8 +215,12 @@ def _imaging(p: Prediction) -> list[str]:
 
 def _next_step(p: Prediction) -> list[str]:
     lines = [f"Next step: {_STEP_TEXT.get(p.next_step, _label(p.next_step))}"]
-    for text in p.advice:
-        lines += _wrap(f"- {text}", "  ")
+    for audience, title in (("patient", "For the patient"), ("clinician", "For the clinician")):
+        texts = [t for t, a in zip(p.advice, p.advice_audiences, strict=True) if a == audience]
+        if texts:
+            lines.append(f"  {title}:")
+            for text in texts:
+                lines += _wrap(f"- {text}", "    ")
     return lines
 
 

@@ -170,9 +170,22 @@ def tier_text(prediction: Any, dont_knows: Sequence[str]) -> str:
     tier = shown_tier(prediction, dont_knows)
     p, thr = prediction.red_flag_probability, prediction.red_flag_threshold
     against = f"a serious condition {p:.1%} likely, against a {thr:.1%} review threshold"
+    when = getattr(prediction, "urgency_timeframe", None)
+    when = f" ({when})" if when else ""
     if prediction.red_flags_fired:
         named = ", ".join(f.replace("_", " ") for f in prediction.red_flags_fired)
-        return f"Urgency: {tier.upper()} - red flag reported: {named}."
+        return f"Urgency: {tier.upper()}{when} - red flag reported: {named}."
+    by_answers = [
+        t for t in getattr(prediction, "urgency_triggers", []) if not t.startswith("model_")
+    ]
+    if by_answers and tier == prediction.urgency:  # a combination of answers set the tier
+        return f"Urgency: {tier.upper()}{when} - {prediction.urgency_action}"
+    if tier == "urgent" and tier == prediction.urgency:  # the model's upper threshold
+        upper = prediction.red_flag_urgent_threshold
+        return (
+            f"Urgency: URGENT{when} - a serious condition {p:.1%} likely, at or above the "
+            f"{upper:.0%} urgent threshold, although no red-flag sign was reported."
+        )
     if tier != prediction.urgency:
         asked = ", ".join(f.replace("_", " ") for f in dont_knows)
         return (

@@ -360,15 +360,26 @@ async def interview_page(
     if step.question is not None:
         form = _question_form(step.question.field, step.question.rationale, answers, asked)
         return _page(error + tier + form)
-    advice = "".join(f"<li>{html.escape(a)}</li>" for a in p.advice)
+    advice = _advice_sections(p)
     known = {k: v for k, v in answers.items() if v is not None}
     summary = (
         "<h2 id='summary'>Summary</h2>"
         f"<p>{html.escape(step.stop_reason)}.</p>"
         f"<p>Next step: <strong id='next-step'>{html.escape(str(p.next_step))}</strong></p>"
-        f"<h3>Advice</h3><ul id='advice'>{advice}</ul>"
+        f"<h3>Advice</h3><div id='advice'>{advice}</div>"
         "<p><a href='/interview'>Start again</a></p>"
         f"<div id='answers' hidden data-answers='{html.escape(json.dumps(known), quote=True)}'>"
         "</div>"
     )
     return _page(error + tier + summary)
+
+
+def _advice_sections(p: Any) -> str:
+    """The advice, the patient's and the clinician's in separate lists (in that order)."""
+    parts = []
+    for audience, title in (("patient", "For the patient"), ("clinician", "For the clinician")):
+        items = [t for t, a in zip(p.advice, p.advice_audiences, strict=True) if a == audience]
+        if items:
+            lis = "".join(f"<li>{html.escape(t)}</li>" for t in items)
+            parts.append(f"<h4>{title}</h4><ul class='advice-{audience}'>{lis}</ul>")
+    return "".join(parts)

@@ -77,22 +77,40 @@ class Prediction:
     differential_coverage : float
         Its target coverage (e.g. 0.95; 1.0, all causes, for a model without conformal sets).
     urgency : str
-        ``"emergency"`` (a reported cauda equina sign: same-day emergency assessment),
-        ``"urgent"`` (any other reported red-flag sign: prompt specialist assessment),
-        ``"review"`` (no sign reported, but the model's probability of a serious condition is at
-        or above ``red_flag_threshold``: clinician review soon, conservative care meanwhile) or
-        ``"routine"`` (conservative care first, with safety-netting). Emergency and urgent come
-        from reported signs only; the model can raise a case to review, never lower a tier.
+        ``"emergency"``, ``"urgent"``, ``"review"`` or ``"routine"``: the most urgent tier of the
+        urgency rules that fired (``vignettes/article.toml``: a cauda equina sign, suspected
+        cauda equina or spinal cord compression, fever, a progressive deficit, cancer, weight
+        loss, and the model's two decisions). The model can raise a case to review (at or above
+        ``red_flag_threshold``) or urgent (at or above ``red_flag_urgent_threshold``), never
+        lower a tier.
+    urgency_timeframe : str or None
+        How soon: ``"now"``, ``"same day"``, ``"within 24 hours"``, ``"within days"`` or
+        ``"within 2 weeks"``, the shortest of the fired rules; ``None`` for a routine case.
+    urgency_timeframe_source : str or None
+        The source of that timeframe (the rule's ``source`` in ``article.toml``).
     urgency_action : str
-        What the tier asks for, in words.
+        What the tier asks for, in words (the first fired rule's action).
+    urgency_triggers : list of str
+        The codes of the urgency rules that fired, most urgent first.
+    suspected_conditions : list of str
+        The serious conditions those rules look for (``cauda_equina``, ``malignancy``,
+        ``infection``, ``progressive_deficit``; ``unspecified`` for the model's alerts). None of
+        the seven causes covers them.
+    red_flag_screen : str
+        ``"complete"`` (all six red-flag questions answered), ``"partial"`` or ``"none"``. Until
+        it is complete, the first advice is to ask the rest, and no reassurance is given.
     red_flag : bool
         ``urgency != "routine"``: the case needs more than routine care.
     red_flag_probability : float
         The model's calibrated probability of a serious condition.
     red_flag_model : bool
         The model's own decision, ``red_flag_probability >= red_flag_threshold``.
+    red_flag_model_urgent : bool
+        ``red_flag_probability >= red_flag_urgent_threshold``.
     red_flag_threshold : float
         The review threshold, ``1 / (1 + K)`` for the declared cost ratio K.
+    red_flag_urgent_threshold : float
+        The upper threshold (0.10 by default, argued in the README): urgent, within days.
     red_flag_cost_ratio : float or None
         K: one missed serious condition costs as much as K false alarms (``None`` for a model
         trained without one).
@@ -146,6 +164,8 @@ class Prediction:
         The advice given, as codes from ``model.rules.ADVICE_CODES`` (e.g.
         ``"epidural_steroid_injection"``, ``"surgery"``, ``"safety_net"``); each item's source
         and conditions are in ``vignettes/article.toml``.
+    advice_audiences : list of str
+        Whom each advice item speaks to, ``"patient"`` or ``"clinician"``, in the same order.
     advice : list of str
         The advice texts, in the same order.
     warnings : list of str
@@ -166,11 +186,18 @@ class Prediction:
     differential: list[str]
     differential_coverage: float
     urgency: str
+    urgency_timeframe: str | None
+    urgency_timeframe_source: str | None
     urgency_action: str
+    urgency_triggers: list[str]
+    suspected_conditions: list[str]
     red_flag: bool
+    red_flag_screen: str
     red_flag_probability: float
     red_flag_model: bool
+    red_flag_model_urgent: bool
     red_flag_threshold: float
+    red_flag_urgent_threshold: float
     red_flag_cost_ratio: float | None
     serious_condition_probabilities: dict[str, float | None]
     red_flags_fired: list[str]
@@ -188,6 +215,7 @@ class Prediction:
     mri_reasons: list[dict[str, str]]
     next_step: str
     advice_codes: list[str]
+    advice_audiences: list[str]
     advice: list[str]
     warnings: list[str]
     model_name: str
@@ -217,11 +245,18 @@ class Prediction:
             differential=[str(c) for c in _json_list(row["differential"])],
             differential_coverage=float(row["differential_coverage"]),
             urgency=str(row["urgency"]),
+            urgency_timeframe=_scalar(row["urgency_timeframe"]),
+            urgency_timeframe_source=_scalar(row["urgency_timeframe_source"]),
             urgency_action=str(row["urgency_action"]),
+            urgency_triggers=[str(c) for c in _json_list(row["urgency_triggers"])],
+            suspected_conditions=[str(c) for c in _json_list(row["suspected_conditions"])],
             red_flag=bool(row["red_flag"]),
+            red_flag_screen=str(row["red_flag_screen"]),
             red_flag_probability=float(row["red_flag_probability"]),
             red_flag_model=bool(row["red_flag_model"]),
+            red_flag_model_urgent=bool(row["red_flag_model_urgent"]),
             red_flag_threshold=float(row["red_flag_threshold"]),
+            red_flag_urgent_threshold=float(row["red_flag_urgent_threshold"]),
             red_flag_cost_ratio=_scalar(row["red_flag_cost_ratio"]),
             serious_condition_probabilities={c: _probability(row[k]) for c, k in _SERIOUS_KEYS},
             red_flags_fired=[str(name) for name in _json_list(row["red_flags_fired"])],
@@ -241,6 +276,7 @@ class Prediction:
             mri_reasons=[{"code": c, "text": MRI_REASON_TEXT.get(c, c)} for c in reasons],
             next_step=str(row["next_step"]),
             advice_codes=[str(code) for code in _json_list(row["advice_codes"])],
+            advice_audiences=[str(a) for a in _json_list(row["advice_audiences"])],
             advice=[str(text) for text in _json_list(row["advice"])],
             warnings=[str(text) for text in _json_list(row["warnings"])],
             model_name=str(row["model_name"]),

@@ -197,12 +197,19 @@ def test_any_red_flag_sign_means_urgent_evaluation(
     pred = predictor.predict(case)
     assert pred.red_flag is True
     emergency = any(case.get(f) is True for f in ("bladder_bowel_dysfunction", "saddle_numbness"))
-    assert pred.urgency == ("emergency" if emergency else "urgent")
-    assert pred.next_step == ("emergency_assessment" if emergency else "urgent_evaluation")
+    reported = [f for f in RED_FLAG_FIELDS if case.get(f) is True]
+    if emergency:
+        assert pred.urgency == "emergency" and pred.next_step == "emergency_assessment"
+    elif reported == ["unexplained_weight_loss"]:  # alone: bloods and a review (NICE NG12)
+        assert pred.urgency in ("urgent", "review")
+        assert pred.urgency == "urgent" or "weight_loss_review" in pred.advice_codes
+    else:  # urgent, or an emergency for cancer with a deficit (NICE NG234)
+        assert pred.urgency in ("emergency", "urgent")
+        assert pred.next_step in ("emergency_assessment", "urgent_evaluation")
+        assert pred.mri_indicated is True
+        assert "red_flags_present" in [r["code"] for r in pred.mri_reasons]
     assert sign in pred.red_flags_fired
     assert pred.red_flags_unasked is False
-    assert pred.mri_indicated is True
-    assert "red_flags_present" in [r["code"] for r in pred.mri_reasons]
 
 
 @MODEL_SETTINGS
@@ -213,9 +220,15 @@ def test_final_red_flag_is_the_model_or_a_reported_sign(
     pred = predictor.predict(case)
     reported = [f for f in RED_FLAG_FIELDS if case.get(f) is True]
     assert pred.red_flags_fired == reported
-    assert pred.red_flag == (pred.red_flag_model or bool(reported))
+    assert pred.red_flag == bool(pred.urgency_triggers)  # a rule fired: answers or the model
     assert pred.red_flag == (pred.urgency != "routine")
-    assert (pred.urgency == "review") == (pred.red_flag_model and not reported)
+    if reported or pred.red_flag_model:
+        assert pred.red_flag
+    if pred.red_flag_model_urgent:  # at or above the upper threshold: urgent at least
+        assert pred.urgency in ("emergency", "urgent")
+    assert pred.red_flag_model_urgent == (
+        pred.red_flag_probability >= pred.red_flag_urgent_threshold
+    )
     assert pred.red_flag_threshold == pytest.approx(1 / (1 + pred.red_flag_cost_ratio))
     unanswered = [f for f in RED_FLAG_FIELDS if case.get(f) is None]
     assert pred.red_flag_questions_unanswered == unanswered
@@ -460,8 +473,9 @@ TIER_GOLDEN = {
         "urgent_evaluation",
     ),
     # an older patient whose red-flag questions were never asked, with night pain, progressive
-    # symptoms and weakness: no sign reported, but a serious condition is likely enough to review
-    "review": (
+    # symptoms and weakness: the deficit is getting worse, so urgent by rule whatever the model
+    # says (it was "review, not an emergency" before the answer-based rule)
+    "urgent_worsening_deficit": (
         {
             "age": 78,
             "sex": "male",
@@ -472,9 +486,26 @@ TIER_GOLDEN = {
             "reflex_changes": True,
             "pain_quality": "dull_aching",
         },
+        "urgent",
+        "urgent_evaluation",
+    ),
+    # unexplained weight loss alone, every other flag "no": a review within 2 weeks with blood
+    # tests (NICE NG12), not urgent
+    "review_weight_loss": (
+        GOLDEN["mechanical_pain"]
+        | dict.fromkeys(RED_FLAG_FIELDS, False)
+        | {"unexplained_weight_loss": True},
         "review",
         None,
     ),
+}
+
+
+TIER_TIMEFRAME = {
+    "urgent": "same day",  # fever: suspected spinal infection (NICE CKS)
+    "urgent_cancer_history": "within days",
+    "urgent_worsening_deficit": "within days",
+    "review_weight_loss": "within 2 weeks",
 }
 
 
@@ -486,9 +517,9 @@ def test_golden_case_per_tier(golden_predictor: serve.Predictor, name: str) -> N
     assert pred.urgency == urgency, report
     if step is not None:
         assert pred.next_step == step, report
+    assert pred.urgency_timeframe == TIER_TIMEFRAME[name], report
     if urgency == "review":
-        assert pred.red_flag_model and not pred.red_flags_fired, report
-        assert {"clinician_review", "conservative_care", "ask_red_flag_questions"} <= set(
+        assert {"weight_loss_review", "conservative_care", "safety_net"} <= set(
             pred.advice_codes
         ), report
         assert "immediate" not in (pred.urgency_action + " ".join(pred.advice)).lower(), report

@@ -11,7 +11,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from model.triage import red_flag_decision
+from model.triage import URGENT_PROBABILITY, red_flag_decision
 from vignettes.article import URGENCY_TIERS
 from vignettes.schema import CAUSES, SERIOUS_CONDITIONS
 
@@ -101,18 +101,30 @@ def red_flag_metrics(
     }
 
 
+_URGENT = URGENCY_TIERS.index("urgent")
 _REVIEW, _ROUTINE = URGENCY_TIERS.index("review"), URGENCY_TIERS.index("routine")
 
 
-def served_tiers(p: np.ndarray, threshold: float, sign_tier: np.ndarray) -> np.ndarray:
+def served_tiers(
+    p: np.ndarray,
+    threshold: float,
+    sign_tier: np.ndarray,
+    urgent_threshold: float | None = URGENT_PROBABILITY,
+) -> np.ndarray:
     """The served urgency tier per case (index into ``URGENCY_TIERS``), exactly as served.
 
-    ``sign_tier`` is the tier the reported signs set by rule (``model.rules.urgency`` without a
-    model: emergency, urgent or routine); the model raises routine cases to review when
-    ``p >= threshold``, and never lowers a tier.
+    ``sign_tier`` is the tier the urgency rules set from the answers alone
+    (``model.rules.urgency`` without a model). The model raises a case below review to review
+    when ``p >= threshold``, and a case below urgent to urgent when ``p >= urgent_threshold``
+    (``None``: no upper threshold); it never lowers a tier.
     """
+    tier = np.asarray(sign_tier).copy()
     review = red_flag_decision(p, threshold)
-    return np.where(sign_tier != _ROUTINE, sign_tier, np.where(review, _REVIEW, _ROUTINE))
+    tier = np.where(review & (tier > _REVIEW), _REVIEW, tier)
+    if urgent_threshold is not None:
+        urgent = red_flag_decision(p, urgent_threshold)
+        tier = np.where(urgent & (tier > _URGENT), _URGENT, tier)
+    return tier
 
 
 def urgency_metrics(
@@ -121,6 +133,7 @@ def urgency_metrics(
     sign_tier: np.ndarray,
     serious: np.ndarray,
     answered_no: np.ndarray,
+    urgent_threshold: float | None = URGENT_PROBABILITY,
 ) -> dict[str, float]:
     """What the urgency tiers do to a population, at one threshold.
 
@@ -137,6 +150,8 @@ def urgency_metrics(
         0 = none).
     answered_no : numpy.ndarray of bool
         Cases that answered every red-flag question "no".
+    urgent_threshold : float or None, default=URGENT_PROBABILITY
+        The upper threshold (``None``: none), see :func:`served_tiers`.
 
     Returns
     -------
@@ -147,7 +162,7 @@ def urgency_metrics(
         ``answered_no_routine`` and ``answered_no_urgent`` (share of the all-"no" cases that are
         routine, and that are emergency or urgent).
     """
-    tier = served_tiers(p, threshold, sign_tier)
+    tier = served_tiers(p, threshold, sign_tier, urgent_threshold)
     has = serious > 0
     flagged = tier != _ROUTINE
     review = tier == _REVIEW

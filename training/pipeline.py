@@ -26,7 +26,12 @@ import pandas as pd
 from model.conformal import ConformalSets, coverage_report
 from model.features import FIELD_ORDER, to_fields
 from model.mlflow_names import EXPERIMENT, MODEL_NAME
-from model.triage import RED_FLAG_COST_RATIO, TriageModel, cost_ratio_threshold
+from model.triage import (
+    RED_FLAG_COST_RATIO,
+    URGENT_PROBABILITY,
+    TriageModel,
+    cost_ratio_threshold,
+)
 from training import mlflow_view, plots, report
 from training.candidates import CANDIDATES, Fitted, Split
 from training.metrics import (
@@ -214,6 +219,10 @@ def _run_candidate(
             {"candidate": name, "deployable": fitted.deployable, "code_version": version}
         )
         params = {"seed": cfg.seed, "setting": cfg.setting, "n_train": cfg.n_train}
+        params |= {
+            "red_flag_review_threshold": cost_ratio_threshold(cfg.cost_ratio),
+            "red_flag_urgent_threshold": URGENT_PROBABILITY,
+        }
         mlflow.log_params(params | {k: str(v)[:250] for k, v in fitted.params.items()})
         _log_dataset(splits["train"].frame, "vignettes-train", "training")
         _log_dataset(splits["test"].frame, "vignettes-test", "testing")
@@ -227,6 +236,7 @@ def _run_candidate(
                 "conformal": sets.to_dict(),
                 "red_flag_threshold": outputs["threshold"],
                 "red_flag_cost_ratio": cfg.cost_ratio,
+                "red_flag_urgent_threshold": URGENT_PROBABILITY,
                 "version": f"run-{run.info.run_id[:8]}",
                 "training_run_id": run.info.run_id,
                 "code_version": version,

@@ -5,7 +5,9 @@ Run once per ``make train`` on the test split, after the champion is chosen:
 - "Which serious condition": the champion's serious-type model (:mod:`training.serious`) against
   the exact posterior's per-condition probabilities;
 - "Safety table": :mod:`training.safety` under the rules alone, the champion and the Bayes
-  policy, with the population figures.
+  policy, with the population figures;
+- "Safety at the edges": :mod:`training.edges` under the same three policies, and each urgency
+  rule's coverage and yield.
 
 Both are logged to MLflow (metrics ``serious_*`` and ``safety_*``, ``serious_types.md`` and
 ``safety.md``) and returned as report sections.
@@ -17,9 +19,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from model.triage import TriageModel, cost_ratio_threshold
+from model import rules
+from model.triage import TriageModel, cost_ratio_threshold, red_flag_decision
 from training import report
 from training.candidates import Split
+from training.edges import edge_figures, edges_markdown, trigger_yields
 from training.safety import (
     RULES_ALONE,
     Policy,
@@ -105,7 +109,33 @@ def safety_sections(
     mlflow.log_table(table.reset_index(), "safety_table.json")
     sections.append(report.Section("Safety table", text, []))
     parts.append(text)
+    edges = _edges(test, policies, cause)
+    mlflow.log_text(edges, "edges.md")
+    sections.append(report.Section("Safety at the edges", edges, []))
+    parts.append(edges)
     return sections, "\n".join(parts), table, figures
+
+
+def _edges(test: Split, policies: dict[str, Policy], cause: np.ndarray) -> str:
+    """The edge figures per policy (logged as ``edges_<policy>_<figure>``) and the yields of
+    the urgency rules under the champion, as markdown."""
+    figures, fired = {}, None
+    for name, policy in policies.items():
+        review = urgent = None
+        if policy.probability is not None:
+            review = red_flag_decision(policy.probability, policy.review_threshold)
+            if policy.urgent_threshold is not None:
+                urgent = red_flag_decision(policy.probability, policy.urgent_threshold)
+        given = None if name == RULES_ALONE else cause
+        out = rules.triage(test.frame, review, given, urgent)
+        figures[name] = edge_figures(test.frame, out, policy.probability, policy.urgent_threshold)
+        key = {RULES_ALONE: "rules", BAYES: "bayes"}.get(name, "champion")
+        mlflow.log_metrics({f"edges_{key}_{k}": v for k, v in figures[name].items()})
+        if key == "champion":
+            fired = rules.fired_rules(test.frame, review, given, urgent)
+    if fired is None:
+        fired = rules.fired_rules(test.frame)
+    return edges_markdown(figures, trigger_yields(fired, test.serious, test.fired))
 
 
 __all__ = ["BAYES", "safety_sections", "urgent_threshold"]
