@@ -436,7 +436,7 @@ def _conditions(case: _Case, refs: dict[str, np.ndarray]) -> tuple[np.ndarray, n
         )
         for name in serious_names
     ]
-    code = pd.Categorical(case.frame["serious_condition"], categories=serious_names).codes
+    code = pd.Index(serious_names).get_indexer(case.frame["serious_condition"])  # -1: "none"
     values = values | {"id": _quoted(case.id("serious"))}
     serious = _fill(serious_templates, np.maximum(code, 0).astype(np.intp), tokens, values)
     return causes, np.where(code >= 0, serious, "").astype(object)

@@ -119,7 +119,7 @@ def _settings(df: pd.DataFrame, setting: str | None) -> np.ndarray:
         return np.full(len(df), SETTINGS.index(setting))
     if "setting" not in df:
         return np.zeros(len(df), dtype=int)  # the documented default: primary_care
-    codes = pd.Categorical(df["setting"], categories=list(SETTINGS)).codes
+    codes = pd.Index(SETTINGS).get_indexer(df["setting"])  # -1 where not a setting
     if (codes < 0).any():
         label = df.index[int(np.argmax(codes < 0))]
         message = f"setting, row {label!r}: expected {allowed} in every row"
