@@ -467,10 +467,18 @@ TIER_GOLDEN = {
         "urgent",
         "urgent_evaluation",
     ),
+    # a history of cancer with back pain only: urgent, within days (NICE NG234: MRI in a week)
     "urgent_cancer_history": (
-        GOLDEN["spinal_stenosis"] | {"cancer_history": True},
+        GOLDEN["mechanical_pain"] | {"cancer_history": True},
         "urgent",
         "urgent_evaluation",
+    ),
+    # the same history with pain down both legs (radicular symptoms): suspected spinal cord
+    # compression, immediate action and an MRI within 24 hours (NG234)
+    "emergency_mscc": (
+        GOLDEN["spinal_stenosis"] | {"cancer_history": True},
+        "emergency",
+        "emergency_assessment",
     ),
     # an older patient whose red-flag questions were never asked, with night pain, progressive
     # symptoms and weakness: the deficit is getting worse, so urgent by rule whatever the model
@@ -504,6 +512,7 @@ TIER_GOLDEN = {
 TIER_TIMEFRAME = {
     "urgent": "same day",  # fever: suspected spinal infection (NICE CKS)
     "urgent_cancer_history": "within days",
+    "emergency_mscc": "within 24 hours",
     "urgent_worsening_deficit": "within days",
     "review_weight_loss": "within 2 weeks",
 }
