@@ -23,6 +23,19 @@ in a frame, a missing cell (``NaN``, ``None``) is an absent answer, so ``null`` 
 refused with :class:`IntakeRefused`, an ``MlflowException`` with ``INVALID_PARAMETER_VALUE``
 (HTTP 400), whose message starts with the field, the value and what is allowed.
 
+A record of the ``inputs`` form (or of a list passed to ``predict``) may also be a FHIR
+``QuestionnaireResponse`` to ``vignettes.questionnaire()``, alone or mixed with plain records: it
+is read by :func:`vignettes.sdc.from_questionnaire_response`, as ``serve.predict(qr)`` reads it, so
+its answer is ``serve.predict``'s, and a bad response (an unknown ``linkId``, a wrong answer type,
+two answers to one item, a response to another Questionnaire) is refused with HTTP 400 naming the
+``linkId`` and what is allowed. MLflow's ``inputs`` parser turns each top-level value of a record
+into a NumPy array (the response's ``item`` list becomes an object array of dicts; over HTTP,
+:func:`model.scoring_guard.shield_resources` hands it the lists as object arrays already, so
+that no list is mangled or refused on the way); a response is turned back into plain JSON
+values, all the way down, before it is read. A frame
+(``dataframe_records``, ``dataframe_split``) cannot carry a response: its ``resourceType`` column
+is refused with a pointer to the ``inputs`` form.
+
 Requests of up to :data:`FAST_PATH_MAX_CASES` cases take the single-case fast path of
 ``serve.predict`` (:meth:`TriageModel.predict_case`, no pandas); larger ones the vectorised
 :meth:`TriageModel.predict` in chunks of :data:`CHUNK_CASES`, with the same answers. Outputs are
@@ -52,6 +65,7 @@ from model.intake import IGNORED_COLUMNS, IntakeError, validate_case
 from model.mlflow_names import MODEL_NAME
 from model.triage import CHUNK_CASES, FAST_PATH_MAX_CASES, TriageModel
 from vignettes.schema import FIELD_BY_NAME
+from vignettes.sdc import from_questionnaire_response
 
 __all__ = ["CHUNK_CASES", "FAST_PATH_MAX_CASES", "IntakeRefused", "TriagePyfunc"]
 
@@ -127,7 +141,7 @@ class TriagePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined,misc
         model_input : pandas.DataFrame, list of mappings or mapping
             The cases: a frame (``dataframe_records``/``dataframe_split`` over HTTP,
             ``spark_udf``), a list of records (``inputs`` over HTTP, or a direct call) or one
-            record.
+            record. In a list (or alone), a record may be a FHIR ``QuestionnaireResponse``.
         params : dict, optional
             Unused.
 
@@ -140,7 +154,8 @@ class TriagePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined,misc
         Raises
         ------
         IntakeRefused
-            For the first bad record (HTTP 400); the message starts with the field.
+            For the first bad record (HTTP 400); the message starts with the field (the
+            ``linkId`` for a QuestionnaireResponse).
         """
         answers = [_validate(record, i) for i, record in enumerate(records_of(model_input))]
         return self.model.predict_records(answers)
@@ -151,7 +166,8 @@ def records_of(model_input: object) -> list[Mapping[str, Any]]:
 
     A frame's missing cells (``NaN``/``None``, which is how pandas fills a field that a record
     left out) are dropped from that record, so "absent" and ``null`` both mean unknown. In
-    records from MLflow's ``inputs`` parser, each value is a 0-d NumPy array: it is unwrapped.
+    records from MLflow's ``inputs`` parser, each value is a 0-d NumPy array: it is unwrapped;
+    a FHIR resource (a record with ``resourceType``) is turned back into plain JSON values.
     """
     if isinstance(model_input, pd.DataFrame):
         _check_names(model_input.columns)
@@ -206,10 +222,21 @@ def _made_from(version: Any, model_id: str) -> bool:
 
 
 def _validate(record: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """One record through the validator; a FHIR resource through the QuestionnaireResponse reader.
+
+    Any record that names a ``resourceType`` goes to the reader, which refuses every resource
+    but a ``QuestionnaireResponse`` by its ``resourceType`` (rather than as an unknown field).
+    """
     try:
+        if _is_resource(record):
+            return from_questionnaire_response(record)
         return validate_case(record)
     except IntakeError as error:
         raise IntakeRefused(error, index) from None
+
+
+def _is_resource(record: Mapping[Any, Any]) -> bool:
+    return "resourceType" in record
 
 
 def _frame_records(frame: pd.DataFrame) -> list[dict[Any, Any]]:
@@ -224,11 +251,19 @@ def _frame_records(frame: pd.DataFrame) -> list[dict[Any, Any]]:
 
 def _check_names(columns: Iterable[object]) -> None:
     """Refuse a frame with a column that is not a field, even if every cell of it is missing,
-    or with a column that appears twice (a record would keep only one of its answers).
+    or with a column that appears twice (a record would keep only one of its answers); a
+    ``resourceType`` column (FHIR resources as rows) is refused with a pointer to ``inputs``.
 
     A record that names an unknown field with ``null`` must be refused, not quietly accepted
     because its cell looks like the ones pandas fills in for records without the field.
     """
+    columns = list(columns)
+    if "resourceType" in columns:  # before its other members are refused as unknown fields
+        message = (
+            "resourceType: a FHIR resource is not a row of a frame; expected a case per row, "
+            'or send QuestionnaireResponses in the inputs form: {"inputs": [qr, ...]}'
+        )
+        raise IntakeRefused(IntakeError("resourceType", "a case per row", message))
     seen: set[object] = set()
     for name in columns:
         if name in seen:
@@ -252,8 +287,32 @@ def _is_missing(value: object) -> bool:
 
 
 def _unwrap(record: Mapping[Any, Any]) -> dict[Any, Any]:
-    """A record with 0-d NumPy arrays (MLflow's ``inputs`` parser) replaced by their value."""
+    """A record with 0-d NumPy arrays (MLflow's ``inputs`` parser) replaced by their value.
+
+    A FHIR resource (``resourceType``) is made plain all the way down (:func:`_plain`): MLflow
+    turns its ``item`` list into a NumPy object array, and a list of numbers into a numeric one.
+    """
+    if _is_resource(record):
+        return {name: _plain(value) for name, value in record.items()}
     return {
         name: value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
         for name, value in record.items()
     }
+
+
+def _plain(value: object) -> object:
+    """``value`` as plain JSON-like Python: NumPy arrays as (nested) lists, NumPy scalars as
+    Python ones, through every dict and list.
+
+    A 0-d array becomes its value and an n-d array nested lists (``tolist``), so the QR reader
+    sees what the client sent: a list of item objects stays a list of the same objects, and an
+    object that is not a list where one is expected (``"item": {...}``) stays an object and is
+    refused by name.
+    """
+    if isinstance(value, np.ndarray | np.generic):
+        value = value.tolist()
+    if isinstance(value, Mapping):
+        return {name: _plain(inner) for name, inner in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(inner) for inner in value]
+    return value

@@ -18,7 +18,9 @@ model's own code runs in the server process when MLflow loads it
   :func:`vignettes.readers.csv_records` and Parquet with :func:`vignettes.readers.frame_records`,
   and hands MLflow the parsed request as ``dataframe_records``, so every door ends in the same
   validator. Errors are answered with a message that names the field or the place, never the
-  body, and never a stack trace or a path (the details go to the server log).
+  body, and never a stack trace or a path (the details go to the server log). A FHIR resource
+  in the ``inputs`` form (a QuestionnaireResponse) is shielded from MLflow's NumPy conversion
+  (:func:`shield_resources`), so that the pyfunc reads it as the client sent it.
 * :class:`BodyLimit` wraps the ASGI application, so that a body above :func:`max_body_bytes` is
   refused with 413 before it is read into memory (from its ``Content-Length``, or while a chunked
   body streams in). MLflow builds its application after the model has loaded, in the module
@@ -51,6 +53,7 @@ __all__ = [
     "BodyLimit",
     "install",
     "max_body_bytes",
+    "shield_resources",
     "strict_invocations",
 ]
 
@@ -148,7 +151,7 @@ def _parse(data: bytes | str, media: str) -> dict[str, Any]:
         split = request.get("dataframe_split")
         if isinstance(split, dict) and isinstance(split.get("columns"), list):
             frame_records(_columns_only(split["columns"]), "the request's columns")
-        return request
+        return shield_resources(request)
     if media == CSV:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
         return {"dataframe_records": csv_records(text, "request")}
@@ -161,6 +164,56 @@ def _form_message(got: str) -> str:
         f"request: expected a JSON object with exactly one of {forms} (and optionally params); "
         f'{got}; e.g. {{"dataframe_records": [{{"age": 67, "worse_walking": true}}]}}'
     )
+
+
+def shield_resources(request: dict[str, Any]) -> dict[str, Any]:
+    """The request with each FHIR resource of its ``inputs`` form shielded from NumPy.
+
+    MLflow's ``inputs`` parser calls ``numpy.array`` on every top-level value of a record. For a
+    QuestionnaireResponse that is its ``item`` list (and ``extension`` and the like): a list of
+    item objects becomes an object array, which is harmless, but a list that mixes objects and
+    lists cannot be made an array at all (MLflow answers a 400 that names nothing), and a list
+    of strings and numbers becomes an array of strings. Each list value of a record that names a
+    ``resourceType`` is therefore handed over as a one-dimensional object array of the very same
+    elements, which ``numpy.array`` copies as it is; the pyfunc turns it back into a list
+    (:func:`model.pyfunc.records_of`). Plain records, and the other forms, are left alone.
+
+    Parameters
+    ----------
+    request : dict
+        The parsed JSON request (one of :data:`REQUEST_FORMS`).
+
+    Returns
+    -------
+    dict
+        The same request, with shielded copies of the records that are FHIR resources.
+    """
+    records = request.get("inputs")
+    if isinstance(records, dict):
+        return {**request, "inputs": _shielded(records)}
+    if isinstance(records, list) and any(_is_resource(r) for r in records):
+        return {**request, "inputs": [_shielded(r) for r in records]}
+    return request
+
+
+def _is_resource(record: object) -> bool:
+    return isinstance(record, dict) and "resourceType" in record
+
+
+def _shielded(record: Any) -> Any:
+    if not _is_resource(record):
+        return record
+    return {name: _object_array(v) if isinstance(v, list) else v for name, v in record.items()}
+
+
+def _object_array(values: list[Any]) -> Any:
+    """A one-dimensional object array of exactly ``values`` (lists among them stay lists)."""
+    import numpy as np
+
+    array = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):  # element by element: a slice would broadcast lists
+        array[i] = value
+    return array
 
 
 def _columns_only(columns: list[Any]) -> Any:

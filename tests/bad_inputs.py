@@ -11,6 +11,10 @@ refused by name; the README states those counts (``tests/test_input_doors.py`` c
 The Python API cannot receive JSON text: it receives a pandas ``Series`` of the record's pairs in
 order, which keeps a repeated field (a ``dict`` cannot). Inputs that are only text (``NaN``,
 nesting) are for the two doors that read text, the CLI and HTTP.
+
+:data:`BAD_RESPONSES` are bad FHIR QuestionnaireResponses, each with the ``linkId`` its refusal
+must name and words of what is allowed; every one carries a patient's name and other answers,
+which no refusal may repeat. They are not part of :data:`SUITE` (whose counts the README states).
 """
 
 from __future__ import annotations
@@ -23,8 +27,19 @@ from typing import Any
 import pandas as pd
 
 from vignettes.schema import FIELDS
+from vignettes.sdc import QUESTIONNAIRE_URL
 
-__all__ = ["SUITE", "BadInput", "Tally", "as_series", "tally"]
+__all__ = [
+    "BAD_RESPONSES",
+    "PATIENT_NAME",
+    "SUITE",
+    "BadInput",
+    "BadResponse",
+    "Tally",
+    "as_series",
+    "response",
+    "tally",
+]
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,120 @@ def _suite() -> list[BadInput]:
 
 SUITE: list[BadInput] = _suite()
 """Every bad record of the suite."""
+
+
+PATIENT_NAME = "Ada Lovelace"
+"""In every bad response (its subject and author); no refusal may repeat it."""
+
+
+@dataclass(frozen=True)
+class BadResponse:
+    """One bad QuestionnaireResponse: the linkId its refusal must name, and what is allowed."""
+
+    name: str
+    response: dict[str, Any]
+    link_id: str
+    allowed: str
+    """Words of the refusal's first line that say what is allowed."""
+
+
+def response(*items: dict[str, Any], questionnaire: str = QUESTIONNAIRE_URL) -> dict[str, Any]:
+    """A response answering ``age`` (67) and ``numbness`` (yes) in its history group, then
+    ``items``, for :data:`PATIENT_NAME`."""
+    history = [
+        {"linkId": "age", "answer": [{"valueInteger": 67}]},
+        {"linkId": "numbness", "answer": [{"valueBoolean": True}]},
+    ]
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": questionnaire,
+        "status": "completed",
+        "subject": {"reference": "Patient/p-1", "display": PATIENT_NAME},
+        "author": {"display": PATIENT_NAME},
+        "item": [{"linkId": "history", "item": history}, *items],
+    }
+
+
+def _red_flags(*items: dict[str, Any]) -> dict[str, Any]:
+    return {"linkId": "red_flags", "item": list(items)}
+
+
+BAD_RESPONSES: list[BadResponse] = [
+    BadResponse(
+        "unknown linkId",
+        response(_red_flags({"linkId": "fevr", "answer": [{"valueBoolean": True}]})),
+        "fevr",
+        "expected a linkId of",
+    ),
+    BadResponse(
+        "unknown group",
+        response({"linkId": "symptoms", "item": []}),
+        "symptoms",
+        "expected a linkId of",
+    ),
+    BadResponse(
+        "wrong answer type: text for a yes/no item",
+        response(_red_flags({"linkId": "fever", "answer": [{"valueString": PATIENT_NAME}]})),
+        "fever",
+        "expected one answer with valueBoolean",
+    ),
+    BadResponse(
+        "wrong answer type: a string in valueBoolean",
+        response(_red_flags({"linkId": "fever", "answer": [{"valueBoolean": "yes"}]})),
+        "fever",
+        "expected one answer with valueBoolean",
+    ),
+    BadResponse(
+        "wrong answer type: text for a decimal item",
+        response({"linkId": "duration_weeks", "answer": [{"valueString": "three weeks"}]}),
+        "duration_weeks",
+        "expected one answer with valueDecimal",
+    ),
+    BadResponse(
+        "wrong answer type: text for a choice item",
+        response({"linkId": "sides", "answer": [{"valueString": "left"}]}),
+        "sides",
+        "expected one answer with valueCoding",
+    ),
+    BadResponse(
+        "a code that is not an answer option",
+        response({"linkId": "sides", "answer": [{"valueCoding": {"code": "up"}}]}),
+        "sides",
+        "expected one of 'left', 'right', 'both'",
+    ),
+    BadResponse(
+        "two answers to one item",
+        response(
+            _red_flags(
+                {"linkId": "fever", "answer": [{"valueBoolean": True}, {"valueBoolean": False}]}
+            )
+        ),
+        "fever",
+        "expected at most one answer",
+    ),
+    BadResponse(
+        "one item answered twice",
+        response(
+            _red_flags({"linkId": "fever", "answer": [{"valueBoolean": True}]}),
+            {"linkId": "fever", "answer": [{"valueBoolean": False}]},
+        ),
+        "fever",
+        "expected each item once",
+    ),
+    BadResponse(
+        "a response to another Questionnaire",
+        response(questionnaire="http://example.org/fhir/Questionnaire/phq-9"),
+        "questionnaire",
+        f"expected '{QUESTIONNAIRE_URL}'",
+    ),
+    BadResponse(
+        "items that are not a list",
+        {**response(), "item": {"linkId": "history"}},
+        "item",
+        "expected a list of items",
+    ),
+]
+"""Bad QuestionnaireResponses, refused by every door that reads responses."""
 
 
 @dataclass

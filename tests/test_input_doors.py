@@ -13,7 +13,8 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pandas as pd
 import pytest
@@ -21,12 +22,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import serve
+import vignettes
 from model import scoring_guard
 from serve.cli import EXIT_BAD_INPUT, main
-from tests.bad_inputs import SUITE, BadInput, as_series, tally
+from tests.bad_inputs import (
+    BAD_RESPONSES,
+    PATIENT_NAME,
+    SUITE,
+    BadInput,
+    BadResponse,
+    as_series,
+    response,
+    tally,
+)
 from vignettes.intake import IntakeError, validate_case
 from vignettes.readers import InputFormatError, csv_records, json_lines, loads_json
-from vignettes.schema import FIELDS
+from vignettes.schema import FIELD_NAMES, FIELDS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SAFETY = '{"age": 50, "bladder_bowel_dysfunction": true, "bladder_bowel_dysfunction": false}'
@@ -364,6 +375,114 @@ def test_the_guards_install_only_in_a_scoring_server(monkeypatch: pytest.MonkeyP
     before = scoring_server.invocations
     assert scoring_guard.install() is False
     assert scoring_server.invocations is before
+
+
+# --------------------------------------------------------------------------------------------
+# QuestionnaireResponses in the inputs form, through MLflow's own parser (no model, no server)
+# --------------------------------------------------------------------------------------------
+
+
+class Echo:
+    """A stand-in for ``TriageModel``: answers each case with the answers that reached it."""
+
+    def predict_records(self, answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [dict(a) for a in answers]
+
+
+def mlflow_invoke(payload: Any) -> tuple[int, Any]:
+    """``payload`` through the strict door and MLflow's real ``invocations`` into the pyfunc,
+    whose model is :class:`Echo`: the status and the decoded answer."""
+    from mlflow.pyfunc import scoring_server
+
+    from model.pyfunc import TriagePyfunc
+
+    pyfunc = TriagePyfunc()
+    pyfunc.model = cast(Any, Echo())
+
+    def predict(data: Any, params: Any = None) -> Any:
+        return pyfunc.predict(None, data, params)
+
+    model = SimpleNamespace(metadata=SimpleNamespace(), predict=predict)
+    original = getattr(scoring_server.invocations, "__wrapped__", scoring_server.invocations)
+    door = scoring_guard.strict_invocations(original)
+    answer = door(json.dumps(payload), "application/json", model, None)
+    return answer.status, json.loads(answer.response)
+
+
+def assert_no_patient_data(body: Any) -> None:
+    text = json.dumps(body)
+    assert PATIENT_NAME not in text and "Patient/p-1" not in text, text
+    assert "Traceback" not in text and "stack_trace" not in text, text
+
+
+def test_responses_in_the_inputs_form_reach_the_model_as_serve_predict_reads_them() -> None:
+    from serve.api import validated_answers
+
+    frame = vignettes.generate(40, seed=19)[list(FIELD_NAMES)]
+    records = json.loads(frame.to_json(orient="records"))
+    mixed = [vignettes.to_questionnaire_response(r) if i % 2 else r for i, r in enumerate(records)]
+    mixed[1]["item"] = [item for group in mixed[1]["item"] for item in group["item"]]  # top level
+    for cases in (mixed, mixed[1::2], mixed[:3]):  # mixed, only responses, the one-case path
+        status, body = mlflow_invoke({"inputs": cases})
+        assert status == 200, body
+        assert body["predictions"] == [validated_answers(case) for case in cases]
+    status, body = mlflow_invoke({"inputs": mixed[3]})  # one response, not in a list
+    assert (status, body["predictions"]) == (200, [validated_answers(mixed[3])])
+
+
+@pytest.mark.parametrize("bad", BAD_RESPONSES, ids=[b.name for b in BAD_RESPONSES])
+def test_a_bad_response_in_the_inputs_form_gets_400_naming_the_link_id(bad: BadResponse) -> None:
+    status, body = mlflow_invoke({"inputs": [{"age": 61}, bad.response]})
+    assert status == 400, body
+    first_line = body["message"].splitlines()[0]
+    assert first_line.startswith(f"{bad.link_id}: "), body
+    assert bad.allowed in first_line, body
+    assert (body["field"], body["record"]) == (bad.link_id, 1)
+    assert body["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert_no_patient_data(body)
+    with pytest.raises(IntakeError) as caught:  # the Python API refuses it the same way
+        serve.predict(bad.response)
+    assert caught.value.field == bad.link_id and str(caught.value) == first_line
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [[{"linkId": "age"}], [{"linkId": "age"}, {"linkId": "fever"}]],  # NumPy: inhomogeneous
+        [{"linkId": "history", "item": []}, [1]],
+        ["history", 1],  # NumPy would make 1 the string "1"
+        [[{"linkId": "age", "answer": [{"valueInteger": 67}]}]],  # NumPy: a 2-d array
+    ],
+)
+def test_item_lists_numpy_would_mangle_are_refused_by_name(items: list[Any]) -> None:
+    qr = {**response(), "item": items}
+    status, body = mlflow_invoke({"inputs": [{"age": 61}, qr]})
+    assert status == 400, body
+    assert body["field"] == "item" and body["message"].startswith("item: an item has no linkId")
+    assert_no_patient_data(body)
+
+
+def test_only_the_inputs_forms_resources_are_shielded() -> None:
+    plain = {"inputs": [{"age": 40, "fever": [1, 2]}]}
+    assert scoring_guard.shield_resources(plain) is plain
+    frame = {"dataframe_records": [response()]}
+    assert scoring_guard.shield_resources(frame) is frame
+    shielded = scoring_guard.shield_resources({"inputs": [{"age": 40}, response()]})["inputs"]
+    assert shielded[0] == {"age": 40}
+    assert shielded[1]["item"].dtype == object and shielded[1]["item"].shape == (1,)
+    assert shielded[1]["item"].tolist() == response()["item"]
+
+
+@pytest.mark.parametrize("form", ["dataframe_records", "dataframe_split"])
+def test_a_response_in_a_frame_form_is_refused_pointing_to_inputs(form: str) -> None:
+    qr = dict(reversed(response().items()))  # resourceType last: still the one named
+    payload: Any = {form: [{"age": 61}, qr]}
+    if form == "dataframe_split":
+        payload = {form: {"columns": list(qr), "data": [list(qr.values())]}}
+    status, body = mlflow_invoke(payload)
+    assert status == 400, body
+    assert body["field"] == "resourceType" and '{"inputs": [qr, ...]}' in body["message"]
+    assert_no_patient_data(body)
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,8 +28,9 @@ import pytest
 
 import serve
 import vignettes
-from model.intake import validate_case
 from model.triage import LIST_COLUMNS, OUTPUT_COLUMNS
+from serve.api import validated_answers
+from tests.bad_inputs import BAD_RESPONSES, PATIENT_NAME, BadResponse
 from vignettes.schema import CAUSES, FIELD_NAMES
 
 pytestmark = pytest.mark.slow
@@ -157,8 +158,11 @@ def without_nulls(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def assert_same_answer(row: dict[str, Any], case: dict[str, Any]) -> None:
-    """``row`` (over HTTP) is ``serve.predict(case)``'s answer, column by column."""
-    expected = serve.load().model.predict_case(validate_case(case))  # what serve.predict uses
+    """``row`` (over HTTP) is ``serve.predict(case)``'s answer, column by column.
+
+    ``case`` is a plain case or a FHIR QuestionnaireResponse (read as ``serve.predict`` reads it).
+    """
+    expected = serve.load().model.predict_case(validated_answers(case))  # serve.predict's path
     assert list(row) == list(OUTPUT_COLUMNS)
     for name in OUTPUT_COLUMNS:
         got, want = row[name], expected[name]
@@ -281,6 +285,103 @@ def test_bad_input_is_refused_with_400_naming_the_field(
 def test_a_request_that_is_not_records_gets_400(server: Server) -> None:
     answer = post(server, {"inputs": [1, 2, 3]})
     assert answer.status == 400, answer.body
+
+
+# --------------------------------------------------------------------------------------------
+# FHIR QuestionnaireResponses in the inputs form
+# --------------------------------------------------------------------------------------------
+
+
+def generated_responses(n: int, seed: int) -> list[dict[str, Any]]:
+    return [vignettes.to_questionnaire_response(r) for r in generated_records(n, seed)]
+
+
+def test_a_questionnaire_response_gets_serve_predicts_answer(server: Server) -> None:
+    records = without_nulls(generated_records(6, seed=44))
+    records[0] |= {"bladder_bowel_dysfunction": True}  # a red flag, through its group
+    for record in records:
+        qr = vignettes.to_questionnaire_response(record)
+        (row,) = predictions(server, {"inputs": [qr]})
+        assert_same_answer(row, qr)
+        assert row == predictions(server, {"inputs": [record]})[0]  # the same as the dict's
+    assert predictions(server, {"inputs": qr}) == [row]  # one response, not in a list
+    first = predictions(server, {"inputs": [vignettes.to_questionnaire_response(records[0])]})
+    assert first[0]["urgency"] == "emergency"
+
+
+@pytest.mark.parametrize("n", [12, 80])  # the one-case path and the vectorised path
+def test_a_batch_mixing_responses_and_cases_gets_serve_predicts_answers(
+    server: Server, n: int
+) -> None:
+    records = generated_records(n, seed=45 + n)
+    mixed = [vignettes.to_questionnaire_response(r) if i % 3 else r for i, r in enumerate(records)]
+    rows = predictions(server, {"inputs": mixed})
+    assert len(rows) == n
+    for row, case in zip(rows, mixed, strict=True):
+        assert_same_answer(row, case)
+    assert rows == predictions(server, {"inputs": records})  # the same as the plain cases
+
+
+@pytest.mark.parametrize("bad", BAD_RESPONSES, ids=[b.name for b in BAD_RESPONSES])
+def test_a_bad_response_is_refused_with_400_naming_the_link_id(
+    server: Server, bad: BadResponse
+) -> None:
+    good = generated_responses(1, seed=46)[0]
+    answer = post(server, {"inputs": [good, {"age": 61}, bad.response]})
+    assert answer.status == 400, answer.body
+    message = answer.body["message"]
+    first_line = message.splitlines()[0]
+    assert first_line.startswith(f"{bad.link_id}: "), message
+    assert bad.allowed in first_line, message
+    assert answer.body["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert (answer.body["field"], answer.body["record"]) == (bad.link_id, 2)
+    assert_clean(answer)
+    text = json.dumps(answer.body)
+    assert PATIENT_NAME not in text and "Patient/p-1" not in text, text
+
+
+def test_a_response_in_dataframe_records_is_refused_pointing_to_inputs(server: Server) -> None:
+    answer = post(server, {"dataframe_records": generated_responses(1, seed=47)})
+    assert answer.status == 400, answer.body
+    assert answer.body["field"] == "resourceType"
+    assert '{"inputs": [qr, ...]}' in answer.body["message"]
+
+
+def test_the_pyfunc_takes_responses_in_a_list(trained: Any) -> None:
+    import mlflow
+
+    model = mlflow.pyfunc.load_model("models:/sciatica-triage@champion")
+    records = generated_records(10, seed=48)
+    responses = [vignettes.to_questionnaire_response(r) for r in records]
+    assert model.predict(responses) == model.predict(records)
+    assert model.predict(responses[:1] + records[1:]) == model.predict(records)
+
+
+def readme_fhir_curl(port: int) -> str:
+    """The curl example that sends a QuestionnaireResponse (section "FHIR R4"), at ``port``."""
+    section = README.read_text().split("## FHIR R4:", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL)
+    (block,) = [b for b in blocks if "/invocations" in b]
+    lines = block.replace("\\\n", " ").splitlines()
+    (curl,) = [line for line in lines if line.lstrip().startswith("curl ")]
+    assert "5001" in curl and "QuestionnaireResponse" in curl
+    return curl.replace("5001", str(port))
+
+
+def test_the_readme_fhir_curl_example_works_as_written(server: Server) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    command = readme_fhir_curl(server.port)
+    out = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, timeout=60, check=True
+    )
+    rows = json.loads(out.stdout)["predictions"]
+    words = shlex.split(command)
+    sent = json.loads(words[words.index("-d") + 1])["inputs"]
+    assert sent[0]["resourceType"] == "QuestionnaireResponse"
+    assert len(rows) == len(sent)
+    for row, case in zip(rows, sent, strict=True):
+        assert_same_answer(row, case)
 
 
 # --------------------------------------------------------------------------------------------
