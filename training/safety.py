@@ -277,7 +277,8 @@ def safety_markdown(
         for name in names:
             value = figures[name][key]
             mark = f" ({_met(key, value)})" if key in TARGETS and name == champion else ""
-            cells.append(f"{value:.4f}{mark}")
+            # "-" where there is no one to count (the rules alone raise no model alert)
+            cells.append("-" if value != value else f"{value:.4f}{mark}")
         lines.append(f"| {label} | {target} | " + " | ".join(cells) + " |")
     if bayes is not None and RULES_ALONE in figures:
         gaps = policy_gaps(figures, champion, bayes)
