@@ -37,7 +37,7 @@ test-fast: $(STAMP) ## the tests that train and serve nothing (pytest -m "not sl
 # `make data` writes files for your own analyses, cut by fraction. `make train` never reads
 # them: it draws its splits by count, in memory, from its seed, so a run is reproduced by its
 # settings alone (they are logged to MLflow) without a copy of the data.
-data: $(STAMP) ## write a seeded train/validation/test dataset (Parquet, or FHIR ndjson with FORMAT=fhir) with sample narratives to data/
+data: $(STAMP) ## write a seeded train/validation/test dataset (Parquet, or FHIR ndjson with FORMAT=fhir) with sample narratives and a dataset card (Croissant, datasheet) to data/
 	$(BIN)/python -m vignettes $(if $(N),--n $(N)) $(SEED_SETTING_ARGS) $(if $(FORMAT),--format $(FORMAT)) --out data
 
 sensitivity: $(STAMP) ## how much the results depend on the assumptions: N= perturbed worlds (default 20), tornado plots in MLflow

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 import vignettes
+from vignettes.croissant import knowledge_sha256, write_card
 from vignettes.narrative import narrate
 from vignettes.schema import FIELD_NAMES, LABELS, LATENTS, SETTINGS
 
@@ -117,8 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Write a seeded synthetic dataset of lower-back-pain-radiating-to-the-leg cases: "
             "train/validation/test Parquet files (contiguous, non-overlapping row ranges of one "
-            "dataset), a sample of readable narratives (Markdown and JSONL) and manifest.json. "
-            + DISCLAIMER
+            "dataset), a sample of readable narratives (Markdown and JSONL), manifest.json, and "
+            "a dataset card: croissant.json (Croissant 1.1 with the Responsible-AI fields) and "
+            "a datasheet, README.md. " + DISCLAIMER
         ),
         epilog="example: python -m vignettes --n 300000 --seed 7 --out data",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -248,11 +250,13 @@ def manifest(args: argparse.Namespace, splits: Sequence[Split], n_narratives: in
         "description": "sciatica-triage synthetic vignettes",
         "note": DISCLAIMER,
         "package_version": _package_version(),
+        "knowledge_sha256": knowledge_sha256(),
         "seed": args.seed,
         "setting": args.setting,
         "n_total": args.n,
         "block_rows": vignettes.BLOCK_ROWS,
         "format": getattr(args, "format", "parquet"),
+        "fhir_posterior": bool(getattr(args, "fhir_posterior", False)),
         "splits": {
             s.name: {
                 "file": s.file_name
@@ -308,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     content = manifest(args, splits, n_narratives)
     manifest_path.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
     written.append(manifest_path)
+    # The dataset card last: it records the SHA-256 of every file above.
+    written += write_card(args.out, written, content)
     print("wrote:")
     for path in written:
         print(f"  {path}")
