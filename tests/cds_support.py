@@ -161,7 +161,7 @@ _DEFAULTS: dict[str, Any] = {
     "differential_coverage": 0.95,
     "urgency": "routine",
     "urgency_action": "Conservative care first.",
-    "urgency_timeframe": "within 2 weeks",
+    "urgency_timeframe": None,  # routine: no timeframe, as the model says
     "red_flag_screen": "complete",
     "red_flag_probability": 0.002,
     "red_flag_threshold": 0.0099,

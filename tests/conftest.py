@@ -38,6 +38,19 @@ def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     mp.undo()
 
 
+@pytest.fixture
+def own_tracking_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh SQLite store for one test. The tracking URI is process-wide: it is given back
+    afterwards, or a later test in the same worker (the Spark UDF, the CLI) would look for the
+    session's champion in this test's deleted store."""
+    previous = mlflow.get_tracking_uri()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(previous)
+
+
 @pytest.fixture(scope="session")
 def trained(tracking_uri: str):
     """Train the tree candidates and the ceiling on small data and register the champion."""

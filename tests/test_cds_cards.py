@@ -39,7 +39,7 @@ def test_summary_is_short_and_leads_with_the_tier(tier: str, cause: str, fired: 
     (card,) = triage_cards(make_prediction(**values), CTX)
     RESPONSE.validate({"cards": [card]})
     assert len(card["summary"]) <= SUMMARY_MAX
-    assert card["summary"].split(" ")[0] in {"EMERGENCY", "URGENT", "REVIEW", "Routine"}
+    assert card["summary"].split(" ")[0].rstrip(":") in {"EMERGENCY", "URGENT", "REVIEW", "Routine"}
     assert card["extension"][EXTENSION_KEY]["urgency"] == tier
 
 

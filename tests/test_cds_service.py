@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 
 import serve
 import vignettes
-from serve.cds.cards import EXTENSION_KEY, urgency_timeframe
+from serve.cds.cards import EXTENSION_KEY, tier_head
 from tests.cds_support import (
     bundle,
     call,
@@ -115,9 +115,10 @@ def _triage(service: Service, case: dict[str, Any], patient: str = "p1") -> dict
 
 def _assert_card_is_the_prediction(card: dict[str, Any], p: serve.Prediction) -> None:
     data = card["extension"][EXTENSION_KEY]
-    timeframe = urgency_timeframe(p)
-    assert (data["urgency"], data["urgency_timeframe"]) == (p.urgency, timeframe)
-    assert card["summary"].startswith(f"{TIER_WORD[p.urgency]} ({timeframe}): ")
+    # exactly serve.predict's tier and timeframe (none for routine)
+    assert (data["urgency"], data["urgency_timeframe"]) == (p.urgency, p.urgency_timeframe)
+    assert card["summary"].startswith(f"{tier_head(p)}: ")
+    assert card["summary"].startswith(TIER_WORD[p.urgency])
     assert len(card["summary"]) < 140
     assert card["indicator"] == INDICATOR[p.urgency]
     assert data["cause"] == p.cause and data["probabilities"] == p.probabilities

@@ -29,10 +29,10 @@ def test_the_view_shows_the_key_metrics_first_and_pins_the_comparison() -> None:
 
 
 @pytest.mark.slow
-def test_gaps_and_the_view_are_logged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_gaps_and_the_view_are_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_tracking_store: str
+) -> None:
     monkeypatch.chdir(tmp_path)
-    mlflow.set_tracking_uri(uri)
     experiment = mlflow.set_experiment("view-test")
     results = {
         "lightgbm": {"accuracy": 0.90, "log_loss": 0.30, "ece": 0.01, "urgency_caught": 0.9},

@@ -15,12 +15,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_sensitivity_ranks_the_assumptions_and_logs_every_world(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_tracking_store: str
 ) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)
-    mlflow.set_tracking_uri(uri)
     cfg = SensitivityConfig(
         worlds=2,
         cases=1_500,

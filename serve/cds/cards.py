@@ -137,10 +137,22 @@ def _label(name: str) -> str:
     return name.replace("_", " ")
 
 
+_NO_FIELD = object()
+
+
 def urgency_timeframe(p: Prediction) -> str:
-    """The prediction's ``urgency_timeframe`` (or, for an older model, its tier's fallback)."""
-    value = getattr(p, "urgency_timeframe", None)
-    return str(value) if value else TIMEFRAME_FALLBACK.get(p.urgency, "")
+    """The prediction's ``urgency_timeframe``: ``""`` where it gives none (routine), and for an
+    older model, whose predictions have no such field, its tier's fallback."""
+    value = getattr(p, "urgency_timeframe", _NO_FIELD)
+    if value is _NO_FIELD:
+        return TIMEFRAME_FALLBACK.get(p.urgency, "")
+    return str(value) if value else ""
+
+
+def tier_head(p: Prediction) -> str:
+    """The tier in a word with its timeframe: ``"URGENT (within days)"``, ``"Routine"``."""
+    word, timeframe = _TIER_WORD.get(p.urgency, p.urgency), urgency_timeframe(p)
+    return f"{word} ({timeframe})" if timeframe else word
 
 
 def _shorten(text: str, limit: int = SUMMARY_MAX) -> str:
@@ -153,13 +165,13 @@ def summary_line(p: Prediction) -> str:
     """The card's summary: tier and timeframe first, then what it is about (< 140 chars).
 
     >>> from types import SimpleNamespace
-    >>> p = SimpleNamespace(urgency="routine", urgency_timeframe="within 2 weeks",
+    >>> p = SimpleNamespace(urgency="routine", urgency_timeframe=None,
     ...     cause="disc_herniation", probabilities={"disc_herniation": 0.62},
     ...     red_flags_fired=[], red_flag_questions_unanswered=[])
     >>> summary_line(p)
-    'Routine (within 2 weeks): likely disc herniation (62%); conservative care first'
+    'Routine: likely disc herniation (62%); conservative care first'
     """
-    head = f"{_TIER_WORD.get(p.urgency, p.urgency)} ({urgency_timeframe(p)})"
+    head = tier_head(p)
     cause = f"likely {_label(p.cause)} ({p.probabilities[p.cause]:.0%})"
     fired = [RED_FLAG_TEXT.get(f, _label(f)).lower() for f in p.red_flags_fired]
     if p.urgency in ("emergency", "urgent") and fired:
@@ -249,7 +261,7 @@ def triage_extension(p: Prediction) -> dict[str, Any]:
     """The triage as data: tier, timeframe, causes, differential, red flags, MRI, advice."""
     return {
         "urgency": p.urgency,
-        "urgency_timeframe": urgency_timeframe(p),
+        "urgency_timeframe": urgency_timeframe(p) or None,
         "red_flag_screen": getattr(p, "red_flag_screen", None),
         "cause": p.cause,
         "probabilities": dict(p.probabilities),
@@ -275,7 +287,7 @@ def _reference(kind: str, resource_id: str) -> dict[str, str]:
 
 
 def _urgency_section(p: Prediction) -> list[str]:
-    lines = [f"**Urgency: {_TIER_WORD.get(p.urgency, p.urgency)}, {urgency_timeframe(p)}.**"]
+    lines = [f"**Urgency: {tier_head(p)}.**"]
     lines += [p.urgency_action, ""]
     if p.urgency in ("emergency", "urgent", "review"):
         lines += [
@@ -536,8 +548,8 @@ def _mri_detail(p: Prediction, met: list[dict[str, str]]) -> str:
         ]
     lines += [
         "",
-        f"Triage of the same intake: {_TIER_WORD.get(p.urgency, p.urgency)}, "
-        f"{urgency_timeframe(p)}; likely {_label(p.cause)} ({p.probabilities[p.cause]:.0%}).",
+        f"Triage of the same intake: {tier_head(p)}; "
+        f"likely {_label(p.cause)} ({p.probabilities[p.cause]:.0%}).",
         "",
         "---",
         f"*{p.disclaimer}* Model {p.model_name}, registry version {p.model_version}.",
