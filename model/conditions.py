@@ -11,7 +11,8 @@ here defined and acyclic, are in :mod:`vignettes.conditions` and :mod:`vignettes
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -78,28 +79,20 @@ class Evaluation:
         self._memo: dict[str, Any] = {
             name: decision(value, self.n, name) for name, value in (inputs or {}).items()
         }
-        self._rules = {f"trigger_{r.code}": r.when for r in facts.urgency_rules}
-        self._mri = {f"mri_{c.code}": c.when for c in facts.mri}
+        self._definitions = _definitions(facts)
 
     def __getitem__(self, name: str) -> Any:
         """The named condition's value: a bool array per row, or one bool."""
-        if name not in self._memo:
-            self._memo[name] = self._broadcast(self._compute(name))
-        return self._memo[name]
+        memo = self._memo
+        if name in memo:
+            return memo[name]
+        value = self._compute(name)
+        memo[name] = bool(value) if self.n is None else self._broadcast(value)
+        return memo[name]
 
     def holds(self, condition: Condition) -> Any:
-        """Evaluate one condition tree."""
-        if isinstance(condition, Name):
-            return self[condition.name]
-        if isinstance(condition, FieldTest):
-            return self._field(condition)
-        if isinstance(condition, All):
-            return all_of([self.holds(c) for c in condition.items])
-        if isinstance(condition, AnyOf):
-            return any_of([self.holds(c) for c in condition.items])
-        if isinstance(condition, Not):
-            return negate(self.holds(condition.item))
-        raise TypeError(f"not a condition: {condition!r}")
+        """Evaluate one condition tree (compiled once per tree, see :func:`_compiled`)."""
+        return _compiled(condition)(self)
 
     def mechanism_code(self) -> Any:
         """Index into ``MECHANISMS`` per row (or for one case), from ``[mechanism]``'s points."""
@@ -117,14 +110,9 @@ class Evaluation:
 
     def _compute(self, name: str) -> Any:
         facts = self.facts
-        if name in facts.predicates:
-            return self.holds(facts.predicates[name])
-        if name in self._rules:
-            return self.holds(self._rules[name])
-        if name in self._mri:
-            return self.holds(self._mri[name])
-        if name == "withhold_reassurance":
-            return self.holds(facts.withhold_reassurance_when)
+        definition = self._definitions.get(name)
+        if definition is not None:
+            return definition(self)
         if name == "mri_indicated":
             return any_of([self[f"mri_{c.code}"] for c in facts.mri if c.indicates])
         if name.startswith("mechanism_") and name[len("mechanism_") :] in MECHANISMS:
@@ -170,3 +158,49 @@ class Evaluation:
         if np.ndim(value) == 0:
             return np.full(self.n, bool(value))
         return np.asarray(value, dtype=bool)
+
+
+Compiled = Callable[[Evaluation], Any]
+
+
+@functools.cache
+def _compiled(condition: Condition) -> Compiled:
+    """A condition tree as one closure, built once per tree (the trees are frozen and hashable):
+    no type dispatch per evaluation. For one case ``all`` / ``any`` short-circuit (a part not
+    needed is not evaluated, so never memoised); for a frame every part is an array."""
+    if isinstance(condition, Name):
+        name = condition.name
+        return lambda ev: ev[name]
+    if isinstance(condition, FieldTest):
+        return lambda ev: ev._field(condition)
+    if isinstance(condition, All | AnyOf):
+        parts = tuple(_compiled(c) for c in condition.items)
+        one, many = (all, all_of) if isinstance(condition, All) else (any, any_of)
+
+        def combined(ev: Evaluation) -> Any:
+            if ev.n is None:
+                return one(part(ev) for part in parts)
+            return many([part(ev) for part in parts])
+
+        return combined
+    if isinstance(condition, Not):
+        part = _compiled(condition.item)
+        return lambda ev: negate(part(ev))
+    raise TypeError(f"not a condition: {condition!r}")
+
+
+_DEFINITIONS: dict[int, tuple[ArticleFacts, dict[str, Compiled]]] = {}
+
+
+def _definitions(facts: ArticleFacts) -> dict[str, Compiled]:
+    """Name -> compiled definition of every table-defined condition, once per facts object."""
+    cached = _DEFINITIONS.get(id(facts))
+    if cached is not None and cached[0] is facts:
+        return cached[1]
+    named: dict[str, Condition] = dict(facts.predicates)
+    named |= {f"trigger_{r.code}": r.when for r in facts.urgency_rules}
+    named |= {f"mri_{c.code}": c.when for c in facts.mri}
+    named["withhold_reassurance"] = facts.withhold_reassurance_when
+    compiled = {name: _compiled(condition) for name, condition in named.items()}
+    _DEFINITIONS[id(facts)] = (facts, compiled)
+    return compiled
