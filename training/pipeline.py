@@ -484,14 +484,16 @@ def _urgency_report(results: dict, tradeoffs: dict, cfg: TrainConfig) -> tuple[s
     header = ["model", *URGENCY_COLUMNS.values()]
     lines = [
         f"Urgency tiers on the test set at K = {cfg.cost_ratio:g} "
-        f"(review threshold {cost_ratio_threshold(cfg.cost_ratio):.4f}); shares of patients, "
-        "of serious conditions caught, and of alerts that are right",
+        f"(review threshold {cost_ratio_threshold(cfg.cost_ratio):.4f}, urgent threshold "
+        f"{URGENT_PROBABILITY:g}); shares of patients, of serious conditions caught, and of "
+        "alerts that are right",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
     ]
     for name, metrics in results.items():
-        cells = [f"{metrics.get(key, float('nan')):.3f}" for key in URGENCY_COLUMNS]
+        values = [metrics.get(key, float("nan")) for key in URGENCY_COLUMNS]
+        cells = ["-" if v != v else f"{v:.3f}" for v in values]  # "-": no alert to count
         lines.append("| " + " | ".join([name, *cells]) + " |")
     return "\n".join(lines) + "\n", image
 
