@@ -49,7 +49,12 @@ import pandas as pd
 
 from model import rules
 from model.intake import validate_case, validate_frame
-from model.triage import RED_FLAG_COST_RATIO, cost_ratio_threshold, red_flag_decision
+from model.triage import (
+    RED_FLAG_COST_RATIO,
+    URGENT_PROBABILITY,
+    cost_ratio_threshold,
+    red_flag_decision,
+)
 from vignettes import load_knowledge, posterior
 from vignettes.schema import (
     CAUSES,
@@ -266,20 +271,27 @@ def bayes_triage(
     threshold: float | None = None,
 ) -> list[tuple[Any, ...]]:
     """The triage of each row (:data:`TRIAGE_COMPARED`), comparable with ``==``: the article's
-    rules with the exact posterior's top cause and red-flag decision at the served threshold
-    (``1 / (1 + K)``, K = ``model.triage.RED_FLAG_COST_RATIO``, unless given), with the
+    rules with the exact posterior's top cause and red-flag decisions at the served thresholds
+    (review ``1 / (1 + K)``, K = ``model.triage.RED_FLAG_COST_RATIO``, unless given; urgent
+    ``model.triage.URGENT_PROBABILITY``), with the
     don't-know floor (:func:`dont_know_floor`) where ``floor`` is true. ``cases`` are the rows
     as validated case dicts, when the caller has them (one case's rules cost microseconds, a
     frame's pass milliseconds)."""
     thr = cost_ratio_threshold(RED_FLAG_COST_RATIO) if threshold is None else threshold
     red = red_flag_decision(post["red_flag"].to_numpy(), thr)
+    # the upper threshold too, as served: at or above it a silent case is urgent
+    urgent = red_flag_decision(post["red_flag"].to_numpy(), URGENT_PROBABILITY)
     cause = np.asarray(CAUSES, dtype=object)[post[list(CAUSES)].to_numpy().argmax(axis=1)]
     if cases is not None:
         return [
-            _key(rules.triage(case, red_flag_model=bool(r), cause=str(c)), None, bool(f))
-            for case, r, c, f in zip(cases, red, cause, floor, strict=True)
+            _key(
+                rules.triage(case, red_flag_model=bool(r), cause=str(c), red_flag_urgent=bool(u)),
+                None,
+                bool(f),
+            )
+            for case, r, c, f, u in zip(cases, red, cause, floor, urgent, strict=True)
         ]
-    out = rules.triage(frame, red_flag_model=red, cause=cause)
+    out = rules.triage(frame, red_flag_model=red, cause=cause, red_flag_urgent=urgent)
     return [_key(out, i, bool(floor[i])) for i in range(len(frame))]
 
 

@@ -14,7 +14,7 @@ import pytest
 import vignettes
 from model import rules
 from model.intake import IntakeError, validate_case, validate_frame
-from model.triage import RED_FLAG_COST_RATIO, cost_ratio_threshold
+from model.triage import RED_FLAG_COST_RATIO, URGENT_PROBABILITY, cost_ratio_threshold
 from serve.interview import (
     Quit,
     interview_step,
@@ -38,6 +38,7 @@ from vignettes.schema import CAUSES, EXAMINATION_FIELDS, FIELD_BY_NAME, FIELD_NA
 
 NO_RED_FLAGS = dict.fromkeys(RED_FLAG_FIELDS, False)
 THRESHOLD = cost_ratio_threshold(RED_FLAG_COST_RATIO)
+URGENT = URGENT_PROBABILITY
 
 
 def test_every_field_but_age_is_askable() -> None:
@@ -166,7 +167,9 @@ class BayesPredictor:
         probabilities = {c: float(post[c].iloc[0]) for c in CAUSES}
         red = float(post["red_flag"].iloc[0])
         cause = max(probabilities, key=probabilities.get)
-        triage = rules.triage(case, red_flag_model=red >= THRESHOLD, cause=cause)
+        triage = rules.triage(
+            case, red_flag_model=red >= THRESHOLD, cause=cause, red_flag_urgent=red >= URGENT
+        )
         return SimpleNamespace(
             probabilities=probabilities,
             cause=cause,
@@ -354,7 +357,10 @@ def _triage_keys(cases: list[dict[str, Any]], floor: bool) -> list[tuple[Any, ..
     keys = []
     for case, red, cause in zip(cases, post["red_flag"], causes, strict=True):
         out = rules.triage(
-            validate_case(case), red_flag_model=bool(red >= THRESHOLD - 1e-12), cause=CAUSES[cause]
+            validate_case(case),
+            red_flag_model=bool(red >= THRESHOLD - 1e-12),
+            cause=CAUSES[cause],
+            red_flag_urgent=bool(red >= URGENT - 1e-12),  # the upper threshold, as served
         )
         key = []
         for name in TRIAGE_COMPARED:
