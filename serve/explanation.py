@@ -139,8 +139,10 @@ _SERIOUS_CAUSES_NOTE = (
 def _urgency(p: Prediction) -> list[str]:
     when = f" - {p.urgency_timeframe}" if p.urgency_timeframe else ""
     lines = [f"Urgency: {_TIER_TEXT.get(p.urgency, p.urgency)}{when}"]
-    if p.urgency in ("emergency", "urgent") and p.suspected_conditions:
-        names = "; ".join(_SUSPECTED_TEXT.get(c, _label(c)) for c in p.suspected_conditions)
+    named = [c for c in p.suspected_conditions if c != "unspecified"]
+    suspected = named or p.suspected_conditions  # the model's unnamed alert only when alone
+    if p.urgency in ("emergency", "urgent") and suspected:
+        names = "; ".join(_SUSPECTED_TEXT.get(c, _label(c)) for c in suspected)
         lines += _wrap(f"Suspected: {names}. {_SERIOUS_CAUSES_NOTE}", "  ")
     lines += _wrap(p.urgency_action, "  ")
     if p.urgency_triggers:

@@ -371,3 +371,19 @@ def test_the_safety_net_times_each_flag_as_its_rule_does() -> None:
     net = rules.ADVICE_TEXT["safety_net"]
     fever = rules.FACTS.red_flag("fever").return_if
     assert net.index("See a doctor today") < net.index(fever) < net.index("within days")
+
+
+def test_the_model_s_unnamed_alert_is_named_only_when_nothing_more_specific_fired() -> None:
+    both = make_prediction(
+        urgency="urgent",
+        urgency_timeframe="within days",
+        urgency_triggers=["progressive_deficit", "model_urgent"],
+        suspected_conditions=["progressive_deficit", "unspecified"],
+    )
+    text = " ".join(explain(both).split())
+    assert "Suspected: a progressive neurological deficit." in text
+    assert "the model's estimate; no sign reported" not in text
+    alone = make_prediction(
+        urgency="urgent", urgency_triggers=["model_urgent"], suspected_conditions=["unspecified"]
+    )
+    assert "the model's estimate; no sign reported" in " ".join(explain(alone).split())
