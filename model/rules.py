@@ -250,10 +250,7 @@ def red_flags_unasked(df: Answers) -> pd.Series | bool:
 
 
 def _unasked(df: Answers) -> Any:
-    unknown = [is_unknown(df, name) for name in RED_FLAG_FIELDS]
-    if is_one_case(df):
-        return all(unknown)
-    return np.logical_and.reduce(unknown)
+    return _screen_code(df) == SCREENS.index("none")
 
 
 SCREENS: tuple[str, ...] = ("complete", "partial", "none")
@@ -423,22 +420,14 @@ def _tier_and_time(fired: Any) -> tuple[Any, Any]:
     return tier, time
 
 
-def _red_flag_tier(field: str) -> str:
-    """The tier the urgency rules give a case that reports only this red flag."""
-    tier, _ = _tier_and_time(_rule_matrix(Evaluation({field: True}, FACTS)))
-    return URGENCY_TIERS[tier]
-
-
-def _red_flag_timeframe(field: str) -> str | None:
-    """The timeframe the urgency rules give a case that reports only this red flag."""
-    _, time = _tier_and_time(_rule_matrix(Evaluation({field: True}, FACTS)))
-    return (*TIMEFRAMES, None)[time]
-
-
-RED_FLAG_TIMEFRAME: dict[str, str | None] = {f: _red_flag_timeframe(f) for f in RED_FLAG_FIELDS}
+_ALONE = {f: _tier_and_time(_rule_matrix(Evaluation({f: True}, FACTS))) for f in RED_FLAG_FIELDS}
+"""What the urgency rules give a case that reports only this red flag: (tier, timeframe) codes."""
+RED_FLAG_TIMEFRAME: dict[str, str | None] = {
+    f: (*TIMEFRAMES, None)[time] for f, (_, time) in _ALONE.items()
+}
 """The timeframe a reported red-flag sign sets on its own (``now`` for the cauda equina signs,
 ``same day`` for fever, ...)."""
-RED_FLAG_TIER: dict[str, str] = {f: _red_flag_tier(f) for f in RED_FLAG_FIELDS}
+RED_FLAG_TIER: dict[str, str] = {f: URGENCY_TIERS[tier] for f, (tier, _) in _ALONE.items()}
 """The tier a reported red-flag sign sets on its own (from the urgency rules): ``emergency`` for
 the cauda equina signs, ``urgent`` for most others, ``review`` for unexplained weight loss."""
 
@@ -504,9 +493,7 @@ specialist review of the MRI on file, read in context (a criterion holds and an 
 clinician review (tier ``review``); conservative care."""
 NEXT_STEP_DTYPE = pd.CategoricalDtype(list(NEXT_STEPS))
 
-CONDITIONS: tuple[str, ...] = tuple(
-    sorted({name for name in condition_graph(FACTS)} | set(ENGINE_FACTS) | set(FACTS.predicates))
-)
+CONDITIONS: tuple[str, ...] = tuple(sorted(set(condition_graph(FACTS)) | set(ENGINE_FACTS)))
 """Every named condition an advice item (or another rule) can use: the predicates, the
 ``mechanism_<name>``, ``trigger_<rule>`` and ``mri_<criterion>`` readings, and the engine's facts
 (see ``article.toml``'s header); the yes/no fields can be used too."""
@@ -703,19 +690,18 @@ def triage(
 
 _RULE_CODES = np.asarray([r.code for r in URGENCY_RULES], dtype=object)
 _RULE_SUSPECTED = tuple(r.suspected for r in URGENCY_RULES)
+_RULE_SOURCES = np.asarray([r.source for r in URGENCY_RULES] + [None], dtype=object)
 _TIME_NAMES = (*TIMEFRAMES, None)
-_TIME_SOURCE = tuple(
-    next((r.source for r in URGENCY_RULES if r.timeframe == t), None) for t in TIMEFRAMES
-)
 
 
-def _first_rule(fired: Any, tier: Any, time: Any) -> Any:
-    """Per case, the first fired rule at the case's tier (its action), or -1 for none."""
+def _first_fired(fired: Any, column: np.ndarray, value: Any) -> Any:
+    """Per case, the first fired rule whose ``column`` (``_RULE_TIER`` or ``_RULE_TIME``) equals
+    the case's ``value``, or -1 for none."""
     if isinstance(fired, list):
-        hits = [i for i, on in enumerate(fired) if on and _RULE_TIER[i] == tier]
+        hits = [i for i, on in enumerate(fired) if on and column[i] == value]
         return hits[0] if hits else -1
-    at_tier = fired & (_RULE_TIER[None, :] == np.asarray(tier)[:, None])
-    return np.where(at_tier.any(axis=1), at_tier.argmax(axis=1), -1)
+    match = fired & (column[None, :] == np.asarray(value)[:, None])
+    return np.where(match.any(axis=1), match.argmax(axis=1), -1)
 
 
 def _actions(first: Any, screen: Any, withhold: Any) -> Any:
@@ -735,12 +721,10 @@ def _actions(first: Any, screen: Any, withhold: Any) -> Any:
 
 def _time_sources(fired: Any, time: Any) -> Any:
     """The source of the timeframe: the first fired rule giving that timeframe."""
-    if isinstance(fired, list):
-        hits = [i for i, on in enumerate(fired) if on and _RULE_TIME[i] == time]
-        return URGENCY_RULES[hits[0]].source if hits else None
-    match = fired & (_RULE_TIME[None, :] == np.asarray(time)[:, None])
-    sources = np.asarray([r.source for r in URGENCY_RULES] + [None], dtype=object)
-    return sources[np.where(match.any(axis=1), match.argmax(axis=1), len(URGENCY_RULES))]
+    first = _first_fired(fired, _RULE_TIME, time)
+    if isinstance(first, int):
+        return URGENCY_RULES[first].source if first >= 0 else None
+    return _RULE_SOURCES[first]  # index -1 is the trailing None
 
 
 def _suspected(fired: Any) -> Any:
@@ -769,7 +753,7 @@ def _triage_parts(
     codes = _advice_codes(tier, ev)
     step = _step_code(tier, indicated, flags["already_imaged"])
     screen = _screen_code(df)
-    first = _first_rule(fired, tier, time)
+    first = _first_fired(fired, _RULE_TIER, tier)
     return {
         "urgency": _names(URGENCY_TIERS, tier),
         "urgency_timeframe": _names(_TIME_NAMES, time),
@@ -782,7 +766,7 @@ def _triage_parts(
         "red_flag": tier != _ROUTINE,
         "red_flag_screen": _names(SCREENS, screen),
         "red_flags_fired": fired_red_flags(df),
-        "red_flags_unasked": _unasked(df),
+        "red_flags_unasked": screen == SCREENS.index("none"),
         "red_flag_questions_unanswered": _unanswered(df),
         "nerve_root": _root_names(df),
         "nerve_territory": _territory(ev, df),

@@ -8,7 +8,9 @@ own carry the marker in their module.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
+from typing import Any
 
 # Two pytest workers share two cores: one thread each, or OpenMP busy-waiting stalls the fits.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -70,3 +72,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if TRAINED_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    """A ``local[2]`` Spark session on loopback (the Spark tests skip without Java or pyspark).
+    Its workers run this venv's Python and import this checkout, as the driver does."""
+    from pyspark.sql import SparkSession
+
+    root = Path(__file__).resolve().parents[1]
+    os.environ["PYSPARK_PYTHON"] = sys.executable  # workers use this venv, not the system Python
+    # ... and import this checkout's vignettes, as the driver does (not another installed copy).
+    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.executorEnv.PYTHONPATH", path)
+        .getOrCreate()
+    )
+    yield session
+    session.stop()

@@ -256,7 +256,7 @@ def population() -> tuple[Split, np.ndarray, np.ndarray]:
     return Split(frame), p, frame["cause"].astype(str).to_numpy()
 
 
-def _bayes(split: Split, p: np.ndarray, cause: np.ndarray) -> dict[str, Any]:
+def _bayes(p: np.ndarray, cause: np.ndarray) -> dict[str, Any]:
     review = p >= cost_ratio_threshold(100.0) - 1e-12
     return {"red_flag_model": review, "cause": cause, "red_flag_urgent": p >= URGENT_PROBABILITY}
 
@@ -264,7 +264,7 @@ def _bayes(split: Split, p: np.ndarray, cause: np.ndarray) -> dict[str, Any]:
 def test_the_edge_targets_hold_under_the_rules_and_the_bayes_policy(population) -> None:
     split, p, cause = population
     alone = edge_figures(split.frame, rules.triage(split.frame, cause=cause), None, None)
-    bayes_out = rules.triage(split.frame, **_bayes(split, p, cause))
+    bayes_out = rules.triage(split.frame, **_bayes(p, cause))
     bayes = edge_figures(split.frame, bayes_out, p, URGENT_PROBABILITY)
     for name, (direction, bound, what) in EDGE_TARGETS.items():
         for figures in (alone, bayes):
@@ -282,7 +282,7 @@ def test_progressive_deficits_and_the_population_targets(population) -> None:
     # the target: at most 13% routine by the rules alone (26% before); measured 10.8%
     # on 200,000 cases, so the bound allows three standard errors on ~400 cases
     assert (alone[deficit] == "routine").mean() <= 0.13 + 0.05
-    bayes = np.asarray(rules.triage(split.frame, **_bayes(split, p, cause))["urgency"], object)
+    bayes = np.asarray(rules.triage(split.frame, **_bayes(p, cause))["urgency"], object)
     has = split.serious > 0
     assert (bayes[has] != "routine").mean() >= 0.85
     assert (bayes[split.answered_no] == "routine").mean() >= 0.75
@@ -292,7 +292,7 @@ def test_progressive_deficits_and_the_population_targets(population) -> None:
 
 def test_trigger_yields_count_what_each_rule_moves(population) -> None:
     split, p, cause = population
-    fired = rules.fired_rules(split.frame, **_bayes(split, p, cause))
+    fired = rules.fired_rules(split.frame, **_bayes(p, cause))
     table = trigger_yields(fired, split.serious, split.fired)
     assert list(table.index) == [r.code for r in rules.URGENCY_RULES]
     assert (table["moves"] <= table["covers"] + 1e-12).all()
@@ -302,7 +302,7 @@ def test_trigger_yields_count_what_each_rule_moves(population) -> None:
     # the emergency pathway's yield (GIRFT: 5-20%) for the answer-based emergency rules
     assert table.loc["suspected_mscc", "yield"] >= 0.05
     assert table.loc["progressive_deficit", "yield"] >= 0.10
-    out = rules.triage(split.frame, **_bayes(split, p, cause))
+    out = rules.triage(split.frame, **_bayes(p, cause))
     text = edges_markdown({"bayes": edge_figures(split.frame, out, p, URGENT_PROBABILITY)}, table)
     assert "nan" not in text and "`model_urgent`" in text
 

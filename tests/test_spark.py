@@ -7,9 +7,7 @@ the test is skipped, with the reason, when Java is absent.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import sys
 
 import numpy as np
 import pandas as pd
@@ -25,23 +23,6 @@ pytestmark = [
 pyspark = pytest.importorskip("pyspark", reason="pyspark is in the dev extra")
 
 SPARK_TYPES = {"long": "bigint", "double": "double", "boolean": "boolean", "string": "string"}
-
-
-@pytest.fixture(scope="module")
-def spark():
-    from pyspark.sql import SparkSession
-
-    os.environ["PYSPARK_PYTHON"] = sys.executable  # workers use this venv, not the system Python
-    session = (
-        SparkSession.builder.master("local[2]")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
 
 
 def test_champion_scores_a_spark_dataframe(trained, spark) -> None:

@@ -8,9 +8,7 @@ reason, when Java or pyspark is absent.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,27 +25,6 @@ pytest.importorskip("pyspark", reason="pyspark is in the dev extra")
 
 SEED = 19
 N = vignettes.BLOCK_ROWS + 808  # two random blocks; partition edges fall inside them
-ROOT = Path(vignettes.__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def spark():
-    from pyspark.sql import SparkSession
-
-    os.environ["PYSPARK_PYTHON"] = sys.executable  # workers use this venv, not the system Python
-    # ... and import this checkout's vignettes, as the driver does (not another installed copy).
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.executorEnv.PYTHONPATH", path)
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
 
 
 def _read(out: Path) -> dict[str, list[str]]:

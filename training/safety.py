@@ -25,7 +25,7 @@ import pandas as pd
 from model import rules
 from model.serious import SERIOUS_TYPES
 from model.triage import red_flag_decision
-from vignettes.article import URGENCY_TIERS
+from vignettes.article import TIMEFRAMES, URGENCY_TIERS
 from vignettes.schema import SERIOUS_CONDITIONS
 
 RULES_ALONE = "rules alone"
@@ -133,13 +133,10 @@ def safety_table(serious: np.ndarray, tiers: dict[str, pd.DataFrame]) -> pd.Data
     return pd.DataFrame(rows).set_index(["condition", "policy"])
 
 
-_TIMEFRAME_ORDER = ("now", "same day", "within 24 hours", "within days", "within 2 weeks")
-
-
 def _timeframe_order(timeframe: str) -> tuple[int, str]:
-    if timeframe in _TIMEFRAME_ORDER:
-        return _TIMEFRAME_ORDER.index(timeframe), timeframe
-    return len(_TIMEFRAME_ORDER) + (timeframe == NO_TIMEFRAME), timeframe
+    if timeframe in TIMEFRAMES:
+        return TIMEFRAMES.index(timeframe), timeframe
+    return len(TIMEFRAMES) + (timeframe == NO_TIMEFRAME), timeframe
 
 
 def population_figures(
