@@ -18,7 +18,7 @@ from vignettes.schema import FIELD_BY_NAME
 if TYPE_CHECKING:
     from serve.prediction import Prediction
 
-__all__ = ["explain", "format_answer", "strongest_contributions"]
+__all__ = ["explain", "format_answer", "strongest_contributions", "suspected_words"]
 
 MIN_SHOWN_CONTRIBUTION = 0.005
 """Contributions smaller than this (in logit units) are not worth listing as reasons."""
@@ -136,13 +136,20 @@ _SERIOUS_CAUSES_NOTE = (
 )
 
 
+def suspected_words(p: Any) -> list[str]:
+    """The suspected serious conditions in words, the named ones first: the model's unnamed
+    alert ("a serious condition") only when no rule named one."""
+    found = list(getattr(p, "suspected_conditions", []) or [])
+    named = [c for c in found if c != "unspecified"] or found
+    return [_SUSPECTED_TEXT.get(c, _label(c)) for c in named]
+
+
 def _urgency(p: Prediction) -> list[str]:
     when = f" - {p.urgency_timeframe}" if p.urgency_timeframe else ""
     lines = [f"Urgency: {_TIER_TEXT.get(p.urgency, p.urgency)}{when}"]
-    named = [c for c in p.suspected_conditions if c != "unspecified"]
-    suspected = named or p.suspected_conditions  # the model's unnamed alert only when alone
+    suspected = suspected_words(p)
     if p.urgency in ("emergency", "urgent") and suspected:
-        names = "; ".join(_SUSPECTED_TEXT.get(c, _label(c)) for c in suspected)
+        names = "; ".join(suspected)
         lines += _wrap(f"Suspected: {names}. {_SERIOUS_CAUSES_NOTE}", "  ")
     lines += _wrap(p.urgency_action, "  ")
     if p.urgency_triggers:

@@ -119,3 +119,24 @@ def test_mri_card_warns_only_when_no_criterion_is_met() -> None:
     (info,) = mri_cards(met, [lumbar_mri()], CTX)
     assert info["indicator"] == "info" and "progressive neurological deficit" in info["summary"]
     assert "overrideReasons" not in info and "suggestions" not in info
+
+
+def test_a_tier_set_by_the_answers_names_its_suspicion_not_conservative_care() -> None:
+    p = make_prediction(
+        urgency="urgent",
+        urgency_timeframe="same day",
+        red_flags_fired=[],
+        urgency_triggers=["suspected_cauda_equina", "model_urgent"],
+        suspected_conditions=["cauda_equina", "unspecified"],
+    )
+    (card,) = triage_cards(p, CTX)
+    assert card["summary"].startswith("URGENT (same day): suspected cauda equina syndrome")
+    assert "conservative care" not in card["summary"]
+    silent = make_prediction(
+        urgency="urgent",
+        urgency_timeframe="within days",
+        red_flags_fired=[],
+        urgency_triggers=["model_urgent"],
+        suspected_conditions=["unspecified"],
+    )
+    assert "model flags a possible serious condition" in triage_cards(silent, CTX)[0]["summary"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from model.rules import MRI_CRITERIA, RED_FLAG_TEXT, RED_FLAG_TIER
-from serve.explanation import format_answer, strongest_contributions
+from serve.explanation import format_answer, strongest_contributions, suspected_words
 from vignettes.schema import FIELD_BY_NAME
 
 if TYPE_CHECKING:
@@ -174,9 +174,13 @@ def summary_line(p: Prediction) -> str:
     head = tier_head(p)
     cause = f"likely {_label(p.cause)} ({p.probabilities[p.cause]:.0%})"
     fired = [RED_FLAG_TEXT.get(f, _label(f)).lower() for f in p.red_flags_fired]
+    named = [c for c in getattr(p, "suspected_conditions", []) or [] if c != "unspecified"]
     if p.urgency in ("emergency", "urgent") and fired:
         tail = f"red flag reported: {', '.join(fired)}"
-    elif p.urgency == "review":
+    elif p.urgency != "routine" and named:
+        # a rule over the answers set the tier: say what it suspects, never "conservative care"
+        tail = f"suspected {suspected_words(p)[0]}; {cause}"
+    elif p.urgency != "routine":  # the model's estimate alone
         tail = f"model flags a possible serious condition; {cause}"
     elif p.red_flag_questions_unanswered:
         tail = f"{cause}; ask the {len(p.red_flag_questions_unanswered)} red-flag questions left"
