@@ -235,8 +235,8 @@ def test_markdown_subset() -> None:
     )
     assert out == (
         "<p>A <b>b</b> <code>c</code> d</p><ul><li>x more</li><li>y</li></ul>"
-        "<table><thead><tr><th>h</th><th>i</th></tr></thead>"
-        "<tbody><tr><td>1</td><td>&lt;2&gt;</td></tr></tbody></table>"
+        '<div class="table-box"><table><thead><tr><th>h</th><th>i</th></tr></thead>'
+        "<tbody><tr><td>1</td><td>&lt;2&gt;</td></tr></tbody></table></div>"
     )
 
 
@@ -326,3 +326,42 @@ def test_experiment_runs_and_registry_are_described(trained: Any) -> None:
     assert trained.champion in version.description and "below the Bayes" in version.description
     model = client.get_registered_model("sciatica-triage")
     assert f"v{trained.model_version}" in model.description or not trained.alias_moved
+
+
+# --------------------------------------------------------------------------------------------
+# Tables: no nan, and wide ones scroll in their own box
+# --------------------------------------------------------------------------------------------
+
+NAN = re.compile(r"\bnan\b", re.IGNORECASE)
+
+
+def visible(page: str) -> str:
+    """The page without its embedded PNGs (base64 can spell anything, "nan" included)."""
+    return re.sub(r'src="data:image/png;base64,[^"]*"', 'src=""', page)
+
+
+def test_missing_figures_read_as_words_not_nan() -> None:
+    assert report.cell(float("nan")) == report.NO_VALUE
+    assert report.cell(None, missing=report.NO_ALERTS) == "no alerts"
+    assert report.cell(0.12345, ".2%") == "12.35%"
+    results = made_up_results()
+    results["article_rules"]["red_flag_auroc"] = float("nan")
+    table = report.comparison_table(results, "bayes_posterior")
+    page = report.build_html("t", [report.candidates_section(table, "lightgbm", "bayes_posterior")])
+    assert not NAN.search(visible(page)) and report.NO_VALUE in page
+
+
+@needs_chromium
+def test_a_wide_table_scrolls_in_its_own_box_and_the_page_does_not(tmp_path: Path) -> None:
+    wide = "| " + " | ".join(f"a long column name {i}" for i in range(30)) + " |\n"
+    wide += "|" + "---|" * 30 + "\n| " + " | ".join(["0.123"] * 30) + " |"
+    page = report.build_html("Wide", [report.Section("Wide table", wide)])
+    probe = (
+        "<script>window.addEventListener('load', () => { const box = "
+        "document.querySelector('.table-box'); document.body.dataset.fits = ["
+        "document.documentElement.scrollWidth <= window.innerWidth, "
+        "box.scrollWidth > box.clientWidth].join(','); });</script>"
+    )
+    dom, _ = render(page.replace("</body>", probe + "</body>"), tmp_path)
+    match = re.search(r'data-fits="([a-z,]*)"', dom)
+    assert match and match.group(1) == "true,true"  # the page fits; the table scrolls inside

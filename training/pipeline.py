@@ -469,6 +469,10 @@ URGENCY_COLUMNS = {
 }
 
 
+URGENCY_NO_ALERTS = ("urgency_ppv_review", "urgency_ppv_flagged")
+"""Urgency columns that are a share of alerts: with no alert they say so."""
+
+
 def _urgency_report(results: dict, tradeoffs: dict, cfg: TrainConfig) -> tuple[str, report.Image]:
     """The urgency tiers of every candidate at the served K, and the K trade-off figure."""
     fig = plots.urgency_tradeoff_figure(
@@ -492,8 +496,13 @@ def _urgency_report(results: dict, tradeoffs: dict, cfg: TrainConfig) -> tuple[s
         "|" + "---|" * len(header),
     ]
     for name, metrics in results.items():
-        values = [metrics.get(key, float("nan")) for key in URGENCY_COLUMNS]
-        cells = ["-" if v != v else f"{v:.3f}" for v in values]  # "-": no alert to count
+        cells = [
+            report.cell(
+                metrics.get(key),
+                missing=report.NO_ALERTS if key in URGENCY_NO_ALERTS else report.NO_VALUE,
+            )
+            for key in URGENCY_COLUMNS
+        ]
         lines.append("| " + " | ".join([name, *cells]) + " |")
     return "\n".join(lines) + "\n", image
 

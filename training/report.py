@@ -46,6 +46,10 @@ DISPLAY_COLUMNS = {
 }
 DECIMALS = {"gap to Bayes (pp)": 2, "ECE": 4, "fit s": 1, "predict ms / 1000": 1}
 """Decimals per displayed column; every other column shows 3, so a column reads down evenly."""
+NO_VALUE = "—"
+"""A cell with nothing to count (no case, no alert): the page never shows ``nan``."""
+NO_ALERTS = "no alerts"
+"""A PPV cell where the policy raised no alert (the article's rules raise no review alert)."""
 
 CANDIDATE_TEXT = {
     "article_rules": "the article's own rules, no learning",
@@ -91,11 +95,27 @@ def comparison_table(results: dict[str, dict[str, float]], ceiling: str) -> pd.D
     return table
 
 
-def format_value(column: str, value: Any) -> str:
-    """A table cell with its column's fixed number of decimals (empty for a missing value)."""
+def cell(value: Any, spec: str = ".3f", missing: str = NO_VALUE) -> str:
+    """A table cell: ``value`` in the format ``spec``, or ``missing`` where it has none.
+
+    Parameters
+    ----------
+    value : float or None
+        NaN or ``None`` is a figure with no one to count (a PPV without alerts, a share of no
+        case).
+    spec : str, default=".3f"
+        A format specification, as in ``format(value, spec)``.
+    missing : str, default=NO_VALUE
+        What the cell says instead: :data:`NO_VALUE`, :data:`NO_ALERTS` or another phrase.
+    """
     if value is None or pd.isna(value):
-        return ""
-    return f"{float(value):.{DECIMALS.get(column, 3)}f}"
+        return missing
+    return format(float(value), spec)
+
+
+def format_value(column: str, value: Any) -> str:
+    """A table cell with its column's fixed number of decimals (:data:`NO_VALUE` if missing)."""
+    return cell(value, f".{DECIMALS.get(column, 3)}f")
 
 
 def to_markdown(table: pd.DataFrame, champion: str | None) -> str:
@@ -176,16 +196,19 @@ border-bottom:1px solid #dde3ea;padding-bottom:4px}
 .meta{color:#5b6675;margin:0 0 12px}.disclaimer{background:#fff6e0;border:1px solid #f0d28c;
 padding:8px 12px;border-radius:4px}
 nav ol{margin:4px 0;padding-left:22px;columns:2}
-table{border-collapse:collapse;margin:8px 0 12px;font-variant-numeric:tabular-nums;
-display:block;max-width:100%;overflow-x:auto}
-th,td{padding:4px 8px;border-bottom:1px solid #e3e8ee;text-align:right;white-space:nowrap}
-th{background:#f3f6f9;font-weight:600;vertical-align:bottom;white-space:normal}
-th:first-child,td:first-child{text-align:left}
+.table-box{max-width:100%;overflow-x:auto;margin:8px 0 12px}
+table{border-collapse:collapse;font-variant-numeric:tabular-nums;font-size:13px}
+th,td{padding:3px 6px;border-bottom:1px solid #e3e8ee;text-align:right;white-space:nowrap}
+th{background:#f3f6f9;font-weight:600;vertical-align:bottom;white-space:normal;min-width:3.5em}
+th:first-child,td:first-child{text-align:left;position:sticky;left:0;background:#fff;
+white-space:normal;min-width:8em;max-width:22em}
+th:first-child{background:#f3f6f9}
 tr.champion td{background:#e7f4ea;font-weight:600}tr.ceiling td{color:#5b6675;font-style:italic}
 .badge{display:inline-block;background:#2e7d32;color:#fff;border-radius:3px;padding:0 6px;
 font-size:12px;margin-left:6px;font-style:normal}
 figure{margin:12px 0}figure img{max-width:100%;height:auto;border:1px solid #e3e8ee}
 figcaption{color:#5b6675;font-size:13px}code{background:#f3f6f9;padding:0 3px;border-radius:3px}
+@media print{.table-box{overflow:visible}table{font-size:10px}body{max-width:none}}
 """
 
 
@@ -225,6 +248,14 @@ def build_html(
     return "\n".join(p for p in parts if p) + "\n"
 
 
+def _table_box(head: str, body: str) -> str:
+    """A table in its own box, which scrolls sideways when the table is wider than the page."""
+    return (
+        f'<div class="table-box"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
+
+
 def _inline(text: str) -> str:
     """Escape, then ``**bold**`` and ```code```."""
     out = html.escape(text, quote=False)
@@ -250,9 +281,7 @@ def markdown_to_html(text: str) -> str:
             ]
             head = "".join(f"<th>{c}</th>" for c in rows[0])
             body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows[1:])
-            html_blocks.append(
-                f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-            )
+            html_blocks.append(_table_box(head, body))
         elif lines[0].startswith("- "):  # a list; lines not starting "- " continue an item
             items: list[str] = []
             for line in lines:
@@ -368,7 +397,7 @@ def _table_html(table: pd.DataFrame, champion: str | None, ceiling: str) -> str:
             css = ' class="ceiling"'
         cells = "".join(f"<td>{format_value(column, value)}</td>" for column, value in row.items())
         rows.append(f"<tr{css}><td>{label}</td>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return _table_box(head, "".join(rows))
 
 
 def candidates_section(table: pd.DataFrame, champion: str | None, ceiling: str) -> Section:
@@ -431,9 +460,9 @@ def differential_section(coverage: pd.DataFrame, alpha: float) -> Section:
         for m in models:
             r = coverage[(coverage["model"] == m) & (coverage["cause"] == cause)]
             cells += (
-                [f"{r['coverage'].iloc[0]:.3f}", f"{r['mean_set_size'].iloc[0]:.2f}"]
+                [cell(r["coverage"].iloc[0]), cell(r["mean_set_size"].iloc[0], ".2f")]
                 if len(r)
-                else ["", ""]
+                else [NO_VALUE, NO_VALUE]
             )
         label = "**all causes**" if cause == "all" else str(cause)
         rows.append("| " + " | ".join([label, *cells]) + " |")
