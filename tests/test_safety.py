@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -116,6 +118,21 @@ def test_markdown_names_every_condition_policy_and_target(cases: Split, tiers) -
     assert "serious conditions caught" in text and ">= 0.85" in text
     assert "the model's alerts alone right" in text
     assert "catches 0.00 points fewer serious conditions than the Bayes policy" in text
+
+
+def test_markdown_says_no_alerts_and_no_case_instead_of_nan(cases: Split, tiers) -> None:
+    serious = cases.serious.copy()
+    serious[serious == SERIOUS_CONDITIONS.index("infection")] = 0  # no infection left
+    figures = {
+        name: population_figures(frame, tiers[RULES_ALONE], serious, cases.fired, cases.answered_no)
+        for name, frame in tiers.items()
+    }
+    text = safety_markdown(safety_table(serious, tiers), figures, "bayes", "bayes")
+    assert not re.search(r"\bnan\b", text, re.IGNORECASE)  # ("malignancy" holds "nan")
+    assert "| infection | bayes | 0 | — |" in text
+    rules_alone = figures[RULES_ALONE]["model_alert_ppv"]
+    assert rules_alone != rules_alone  # the rules alone raise no model alert ...
+    assert "| the model's alerts alone right |  | no alerts |" in text  # ... and say so
 
 
 def test_the_champion_s_gaps_to_the_bayes_policy() -> None:

@@ -32,6 +32,7 @@ CANDIDATE_METRICS = (
     "fit_seconds",
     "predict_ms_per_1000",
     *(f"recall_{c}" for c in CAUSES),
+    *(f"precision_{c}" for c in CAUSES),
 )
 
 
@@ -93,7 +94,14 @@ def test_parent_run_holds_comparison_and_robustness(trained) -> None:
     metrics = parent.data.metrics
     assert "robust_missing_80_accuracy" in metrics
     assert metrics["robust_missing_80_accuracy"] < metrics["robust_missing_0_accuracy"]
-    assert "shift_spine_clinic_prior_adjusted_accuracy" in metrics
+    for model in ("unadjusted", "prior_adjusted", "bayes_unadjusted", "bayes"):
+        for figure in ("accuracy", "log_loss", "ece"):
+            assert f"shift_spine_clinic_{model}_{figure}" in metrics
+    # the exact posterior told the new setting does at least as well as with the old priors
+    assert (
+        metrics["shift_spine_clinic_bayes_log_loss"]
+        <= metrics["shift_spine_clinic_bayes_unadjusted_log_loss"]
+    )
     assert "gap to Bayes (pp)" in trained.table.columns
 
 

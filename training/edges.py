@@ -22,6 +22,7 @@ import pandas as pd
 
 from model import rules
 from model.answers import answer_is
+from training.report import cell
 from vignettes.article import TIMEFRAMES, URGENCY_TIERS
 
 __all__ = ["EDGE_TARGETS", "edge_figures", "edges_markdown", "trigger_yields"]
@@ -196,8 +197,8 @@ def _met(name: str, value: float) -> str:
 
 
 def _pct(value: float) -> str:
-    """A yield in words: a percentage, or "-" where the rule fired on no one."""
-    return "-" if value != value else f"{value:.1%}"
+    """A yield in words: a percentage, or "fires on none" where the rule fired on no one."""
+    return cell(value, ".1%", missing="fires on none")
 
 
 def edges_markdown(figures: dict[str, dict[str, float]], yields: pd.DataFrame) -> str:

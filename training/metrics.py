@@ -7,7 +7,7 @@ from sklearn.metrics import (
     balanced_accuracy_score,
     f1_score,
     log_loss,
-    recall_score,
+    precision_recall_fscore_support,
     roc_auc_score,
 )
 
@@ -18,16 +18,93 @@ from vignettes.schema import CAUSES, SERIOUS_CONDITIONS
 RED_FLAG_TARGET_RECALL = 0.99
 
 
-def expected_calibration_error(proba: np.ndarray, y: np.ndarray, n_bins: int = 15) -> float:
-    """Top-label ECE: mean |accuracy - confidence| over equal-width confidence bins, weighted."""
+RELIABILITY_BINS = 15
+"""Equal-width confidence bins of the ECE and of the reliability diagrams (the same bins)."""
+
+
+def reliability_bins(
+    proba: np.ndarray, y: np.ndarray, n_bins: int = RELIABILITY_BINS
+) -> dict[str, np.ndarray]:
+    """Top-label reliability: per equal-width bin of the top probability, cases and accuracy.
+
+    Parameters
+    ----------
+    proba : numpy.ndarray
+        ``(n, causes)`` probabilities.
+    y : numpy.ndarray of int
+        The true cause per case.
+    n_bins : int, default=RELIABILITY_BINS
+
+    Returns
+    -------
+    dict
+        Arrays of length ``n_bins``: ``lower`` and ``upper`` (the bin's edges), ``cases`` (cases
+        whose top probability falls in the bin), ``confidence`` (their mean top probability) and
+        ``accuracy`` (the share whose top cause is the true one); both NaN for an empty bin.
+    """
     confidence = proba.max(axis=1)
     correct = proba.argmax(axis=1) == y
     bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
-    counts = np.bincount(bins, minlength=n_bins)
-    gap = np.abs(
-        np.bincount(bins, correct, minlength=n_bins) - np.bincount(bins, confidence, n_bins)
+    cases = np.bincount(bins, minlength=n_bins)
+    seen = cases > 0
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        totals = np.bincount(bins, values, minlength=n_bins)
+        return np.divide(totals, cases, out=np.full(n_bins, np.nan), where=seen)
+
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return {
+        "lower": edges[:-1],
+        "upper": edges[1:],
+        "cases": cases,
+        "confidence": mean(confidence),
+        "accuracy": mean(correct.astype(float)),
+    }
+
+
+def calibration_error(bins: dict[str, np.ndarray]) -> float:
+    """ECE of :func:`reliability_bins`: mean |accuracy - confidence| over bins, case-weighted."""
+    gap = np.abs(bins["accuracy"] - bins["confidence"])
+    return float(np.nansum(bins["cases"] * gap) / max(int(bins["cases"].sum()), 1))
+
+
+def expected_calibration_error(
+    proba: np.ndarray, y: np.ndarray, n_bins: int = RELIABILITY_BINS
+) -> float:
+    """Top-label ECE: mean |accuracy - confidence| over equal-width confidence bins, weighted."""
+    return calibration_error(reliability_bins(proba, y, n_bins))
+
+
+def per_cause_rates(pred: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """Recall and precision of the top cause, per cause (in ``CAUSES`` order).
+
+    Returns
+    -------
+    dict
+        ``cases`` (true cases of the cause), ``predicted`` (cases given it as top cause),
+        ``recall`` (NaN for a cause with no case) and ``precision`` (NaN for a cause never
+        predicted).
+    """
+    labels = np.arange(len(CAUSES))
+    precision, recall, _, cases = precision_recall_fscore_support(
+        y, pred, labels=labels, zero_division=np.nan
     )
-    return float(gap.sum() / max(counts.sum(), 1))
+    return {
+        "cases": np.asarray(cases),
+        "predicted": np.bincount(pred, minlength=len(CAUSES)),
+        "recall": np.asarray(recall, dtype=float),
+        "precision": np.asarray(precision, dtype=float),
+    }
+
+
+def confusion_shares(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Row-normalised confusion matrix: row ``i`` is where the cases of true cause ``i`` went.
+
+    A cause with no case has a row of zeros.
+    """
+    k = len(CAUSES)
+    counts = np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
+    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
 
 
 def top_k_accuracy(proba: np.ndarray, y: np.ndarray, k: int = 2) -> float:
@@ -36,7 +113,9 @@ def top_k_accuracy(proba: np.ndarray, y: np.ndarray, k: int = 2) -> float:
 
 
 def cause_metrics(proba: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Accuracy, balanced accuracy, macro F1, top-2 accuracy, log-loss, ECE, recall per cause."""
+    """Accuracy, balanced accuracy, macro F1, top-2 accuracy, log-loss, ECE; recall and
+    precision per cause (``recall_<cause>``, ``precision_<cause>``; 0 where undefined, as
+    scikit-learn's ``zero_division=0``: a cause with no case, or never predicted)."""
     pred = proba.argmax(axis=1)
     labels = np.arange(len(CAUSES))
     clipped = np.clip(proba, 1e-15, 1.0)
@@ -48,8 +127,10 @@ def cause_metrics(proba: np.ndarray, y: np.ndarray) -> dict[str, float]:
         "log_loss": float(log_loss(y, clipped / clipped.sum(1, keepdims=True), labels=labels)),
         "ece": expected_calibration_error(proba, y),
     }
-    recalls = recall_score(y, pred, labels=labels, average=None, zero_division=0)
-    out |= {f"recall_{c}": float(r) for c, r in zip(CAUSES, recalls, strict=True)}
+    rates = per_cause_rates(pred, y)
+    for rate in ("recall", "precision"):
+        values = np.nan_to_num(rates[rate], nan=0.0)
+        out |= {f"{rate}_{c}": float(v) for c, v in zip(CAUSES, values, strict=True)}
     return out
 
 

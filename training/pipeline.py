@@ -36,7 +36,9 @@ from training import mlflow_view, plots, report
 from training.candidates import CANDIDATES, Fitted, Split
 from training.metrics import (
     cause_metrics,
+    per_cause_rates,
     red_flag_metrics,
+    reliability_bins,
     urgency_metrics,
     urgency_tradeoff,
 )
@@ -138,8 +140,15 @@ def _log_dataset(frame: pd.DataFrame, name: str, context: str) -> None:
     mlflow.log_input(dataset, context=context)
 
 
-TRADEOFF_COST_RATIOS = np.geomspace(5, 1000, 61)
-"""The cost ratios K of the urgency trade-off curve (threshold 1 / (1 + K))."""
+TRADEOFF_MARKED_COST_RATIOS = (3.0, 9.0, 19.0, 49.0, 99.0)
+"""The cost ratios K marked on the urgency trade-off curves: thresholds 0.25, 0.1, 0.05, 0.02
+and 0.01."""
+TRADEOFF_COST_RATIOS = np.union1d(np.geomspace(1, 1000, 61), TRADEOFF_MARKED_COST_RATIOS)
+"""The cost ratios K of the urgency trade-off curve (threshold 1 / (1 + K)); the served K is
+added to them."""
+ONE_OPERATING_POINT = ("article_rules",)
+"""Candidates with nothing to trade: the article's rules give every patient with no reported
+sign the same red-flag score, so their urgency is the reported signs' at any served K."""
 
 
 def _evaluate(
@@ -158,7 +167,8 @@ def _evaluate(
     metrics["val_log_loss"] = cause_metrics(val_proba, val.y)["log_loss"]
     metrics["fit_seconds"] = fitted.fit_seconds
     metrics["predict_ms_per_1000"] = 1000 * predict_seconds / len(test.y) * 1000
-    tradeoff = urgency_tradeoff(red, test.sign_tier, test.serious, TRADEOFF_COST_RATIOS)
+    cost_ratios = np.union1d(TRADEOFF_COST_RATIOS, [cost_ratio])
+    tradeoff = urgency_tradeoff(red, test.sign_tier, test.serious, cost_ratios)
     return metrics, {"proba": proba, "red": red, "threshold": threshold, "tradeoff": tradeoff}
 
 
@@ -190,27 +200,55 @@ def _log_figures(fitted: Fitted, outputs: dict, test: Split) -> None:
 
 
 def _per_cause_report(proba: np.ndarray, y: np.ndarray) -> str:
-    pred = proba.argmax(1)
+    """One candidate's recall, precision and mean probability of the true cause, per cause."""
+    rates = per_cause_rates(proba.argmax(1), y)
+    mean_p = np.bincount(y, proba[np.arange(len(y)), y], len(CAUSES)) / np.maximum(
+        rates["cases"], 1
+    )
     lines = [
         "| cause | support | precision | recall | mean P(true cause) |",
         "|---|---|---|---|---|",
     ]
     for k, cause in enumerate(CAUSES):
-        truth, said = y == k, pred == k
-        precision = (truth & said).sum() / max(said.sum(), 1)
-        recall = (truth & said).sum() / max(truth.sum(), 1)
-        mean_p = proba[truth, k].mean() if truth.any() else float("nan")
-        lines.append(f"| {cause} | {truth.sum()} | {precision:.3f} | {recall:.3f} | {mean_p:.3f} |")
+        cells = [
+            report.cell(rates["precision"][k], missing="never predicted"),
+            report.cell(rates["recall"][k]),
+            report.cell(mean_p[k] if rates["cases"][k] else None),
+        ]
+        lines.append(f"| {cause} | {rates['cases'][k]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class CandidateRun:
+    """One candidate's nested run: what was fitted, its test metrics and outputs, where logged.
+
+    Attributes
+    ----------
+    fitted : Fitted
+    metrics : dict
+        Its test metrics, as logged.
+    model_uri : str or None
+        The logged pyfunc model (tree candidates only).
+    test_proba : numpy.ndarray
+        ``(n_test, causes)`` probabilities on the test split.
+    tradeoff : dict
+        :func:`training.metrics.urgency_tradeoff` on the test split.
+    run_id : str
+    """
+
+    fitted: Fitted
+    metrics: dict[str, float]
+    model_uri: str | None
+    test_proba: np.ndarray
+    tradeoff: dict[str, np.ndarray]
+    run_id: str
 
 
 def _run_candidate(
     name: str, cfg: TrainConfig, splits: dict[str, Split], version: str
-) -> tuple[Fitted, dict[str, float], str | None, dict[str, np.ndarray], str]:
-    """Fit, evaluate and log one candidate as a nested run.
-
-    Returns ``(fitted, metrics, model URI or None, urgency trade-off curve, run id)``.
-    """
+) -> CandidateRun:
+    """Fit, evaluate and log one candidate as a nested run."""
     with mlflow.start_run(run_name=name, nested=True) as run:
         say(f"fitting {name} ...")
         fitted = CANDIDATES[name](splits["train"], splits["validation"], cfg.seed)
@@ -249,7 +287,9 @@ def _run_candidate(
             f" log-loss {metrics['log_loss']:.4f},"
             f" val log-loss {metrics['val_log_loss']:.4f} ({metrics['fit_seconds']:.0f}s)"
         )
-        return fitted, metrics, model_uri, outputs["tradeoff"], run.info.run_id
+        return CandidateRun(
+            fitted, metrics, model_uri, outputs["proba"], outputs["tradeoff"], run.info.run_id
+        )
 
 
 def _learning_curve(name: str, cfg: TrainConfig, splits: dict[str, Split], results) -> report.Image:
@@ -286,36 +326,128 @@ def _hide_answers(frame: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
     return out
 
 
+def _bayes_proba(frame: pd.DataFrame, setting: str | None = None) -> np.ndarray:
+    """The exact posterior of the causes, under ``setting``'s priors (default: each row's)."""
+    return posterior(frame, setting)[list(CAUSES)].to_numpy()
+
+
 def _robustness(
     champion: TriageModel, cfg: TrainConfig, test: Split
 ) -> tuple[dict[str, float], report.Image]:
+    """The champion's and the Bayes posterior's accuracy as more answers are made unknown."""
     metrics: dict[str, float] = {}
     shares = [0.0, 0.2, 0.4, 0.6, 0.8]
     model_acc, bayes_acc = [], []
     for share in shares:
         hidden = Split(_hide_answers(test.frame, share, cfg.seed))
         model_acc.append(float((champion.cause.proba(hidden.X).argmax(1) == hidden.y).mean()))
-        post = posterior(hidden.frame)[list(CAUSES)].to_numpy()
-        bayes_acc.append(float((post.argmax(1) == hidden.y).mean()))
+        bayes_acc.append(float((_bayes_proba(hidden.frame).argmax(1) == hidden.y).mean()))
         metrics[f"robust_missing_{int(share * 100)}_accuracy"] = model_acc[-1]
         metrics[f"robust_missing_{int(share * 100)}_bayes_accuracy"] = bayes_acc[-1]
     figure = plots.robustness_figure(shares, model_acc, bayes_acc)
     mlflow.log_figure(figure, "robustness_missing.png")
     image = report.Image.from_figure(figure)
+    plots.plt.close("all")
+    return metrics, image
+
+
+def _setting_shift(
+    champion: str,
+    triage: TriageModel,
+    cfg: TrainConfig,
+    test: Split,
+    test_proba: tuple[np.ndarray, np.ndarray],
+) -> tuple[dict[str, float], str, report.Section]:
+    """The champion and the Bayes posterior on the other setting's cases, with and without the
+    prior adjustment, beside their figures on the training setting's test split.
+
+    ``test_proba`` is the champion's and the Bayes posterior's on the test split. Logs the figures
+    as metrics
+    (``shift_<setting>_<model>_<metric>``) and the table as ``setting_shift.md`` and ``.json``;
+    returns the metrics, the table as markdown and the report section.
+    """
     other = next(s for s in SETTINGS if s != cfg.setting)
     shifted = Split(generate(cfg.n_test, cfg.seed + 1, other))
-    proba = champion.cause.proba(shifted.X)
+    proba = triage.cause.proba(shifted.X)
     prior = load_knowledge().prior
     ratio = prior[SETTINGS.index(other)] / prior[SETTINGS.index(cfg.setting)]
     adjusted = proba * ratio
     adjusted /= adjusted.sum(axis=1, keepdims=True)
-    bayes = posterior(shifted.frame)[list(CAUSES)].to_numpy()
-    for label, p in (("unadjusted", proba), ("prior_adjusted", adjusted), ("bayes", bayes)):
-        m = cause_metrics(p, shifted.y)
-        metrics[f"shift_{other}_{label}_accuracy"] = m["accuracy"]
-        metrics[f"shift_{other}_{label}_log_loss"] = m["log_loss"]
+    scored = {
+        "unadjusted": proba,
+        "prior_adjusted": adjusted,
+        "bayes_unadjusted": _bayes_proba(shifted.frame, cfg.setting),
+        "bayes": _bayes_proba(shifted.frame),
+    }
+    figures = {label: cause_metrics(p, shifted.y) for label, p in scored.items()}
+    metrics = {
+        f"shift_{other}_{label}_{k}": m[k]
+        for label, m in figures.items()
+        for k in ("accuracy", "log_loss", "ece")
+    }
+    table = report.setting_shift_table(
+        {
+            (f"{cfg.setting} (training setting)", report.IN_SETTING): (
+                cause_metrics(test_proba[0], test.y),
+                cause_metrics(test_proba[1], test.y),
+            ),
+            (other, report.WITHOUT): (figures["unadjusted"], figures["bayes_unadjusted"]),
+            (other, report.WITH): (figures["prior_adjusted"], figures["bayes"]),
+        }
+    )
+    text = report.setting_shift_markdown(table)
+    mlflow.log_text(text, "setting_shift.md")
+    mlflow.log_table(table, "setting_shift.json")
+    section = report.setting_shift_section(table, champion, cfg.setting, other, len(shifted.y))
+    return metrics, text, section
+
+
+def _views(
+    runs: dict[str, CandidateRun], table: pd.DataFrame, champion: str | None, test: Split
+) -> tuple[list[report.Section], str]:
+    """Calibration and per-cause views of every candidate, the Bayes posterior's beside them.
+
+    Logs to the comparison run ``reliability_diagrams.png`` and ``reliability_bins.json``,
+    ``per_cause.md`` and ``per_cause.json``, and (with a champion and the ceiling)
+    ``confusion_champion_vs_bayes.png`` and ``confusion_champion_minus_bayes.png``. Returns the
+    report sections and the per-cause tables as markdown.
+    """
+    bins = {name: reliability_bins(run.test_proba, test.y) for name, run in runs.items()}
+    reference = bins.get(CEILING)
+    curves = {name: b for name, b in bins.items() if name != CEILING} or bins
+    figure = plots.reliability_grid_figure(curves, reference)
+    mlflow.log_figure(figure, "reliability_diagrams.png")
+    calibration = report.calibration_section(
+        table, champion, CEILING, report.Image.from_figure(figure)
+    )
+    mlflow.log_table(
+        pd.concat([pd.DataFrame(b).assign(model=n) for n, b in bins.items()], ignore_index=True),
+        "reliability_bins.json",
+    )
+    predictions = {name: run.test_proba.argmax(axis=1) for name, run in runs.items()}
+    rates = {name: per_cause_rates(pred, test.y) for name, pred in predictions.items()}
+    markdown = report.per_cause_markdown(rates, champion, CEILING)
+    mlflow.log_text(markdown, "per_cause.md")
+    mlflow.log_table(
+        pd.concat(
+            [pd.DataFrame(r).assign(model=n, cause=list(CAUSES)) for n, r in rates.items()],
+            ignore_index=True,
+        ),
+        "per_cause.json",
+    )
+    images = []
+    if champion is not None and CEILING in predictions:
+        pair = {champion: predictions[champion], CEILING: predictions[CEILING]}
+        side_by_side = plots.confusion_comparison_figure(test.y, pair)
+        mlflow.log_figure(side_by_side, "confusion_champion_vs_bayes.png")
+        difference = plots.confusion_difference_figure(
+            test.y, predictions[champion], predictions[CEILING], champion, CEILING
+        )
+        mlflow.log_figure(difference, "confusion_champion_minus_bayes.png")
+        images = [report.Image.from_figure(f) for f in (side_by_side, difference)]
     plots.plt.close("all")
-    return metrics, image
+    per_cause = report.per_cause_section(rates, champion, CEILING, images)
+    return [calibration, per_cause], markdown
 
 
 def _differential_report(
@@ -382,7 +514,9 @@ def _log_report(
     champion: str | None,
     coverage: pd.DataFrame | None,
     images: dict[str, report.Image],
+    views: list[report.Section],
     extra_sections: list[report.Section],
+    setting_shift: report.Section | None,
 ) -> None:
     """Log ``comparison.html``: one self-contained page with every section and figure."""
     gap = None
@@ -401,9 +535,11 @@ def _log_report(
         differential=coverage,
         alpha=cfg.alpha,
         gap_figure=gap,
+        views=views,
+        extra=extra_sections,
         learning_curve=images.get("learning_curve"),
         robustness=images.get("robustness"),
-        extra=extra_sections,
+        setting_shift=setting_shift,
     )
     run = mlflow.active_run()
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -469,18 +605,36 @@ URGENCY_COLUMNS = {
 }
 
 
-def _urgency_report(results: dict, tradeoffs: dict, cfg: TrainConfig) -> tuple[str, report.Image]:
+URGENCY_NO_ALERTS = ("urgency_ppv_review", "urgency_ppv_flagged")
+"""Urgency columns that are a share of alerts: with no alert they say so."""
+
+
+def _urgency_report(
+    results: dict, tradeoffs: dict, champion: str | None, cfg: TrainConfig
+) -> tuple[str, report.Image]:
     """The urgency tiers of every candidate at the served K, and the K trade-off figure."""
+    curves = {n: c for n, c in tradeoffs.items() if n not in ONE_OPERATING_POINT}
+    points = {
+        n: (results[n]["urgency_flagged"], results[n]["urgency_caught"])
+        for n in tradeoffs
+        if n in ONE_OPERATING_POINT
+    }
     fig = plots.urgency_tradeoff_figure(
-        tradeoffs, cfg.cost_ratio, "Urgency: flagged vs caught as K varies (test)"
+        curves,
+        cfg.cost_ratio,
+        "Urgency: flagged vs caught as K varies (test)",
+        marked_cost_ratios=TRADEOFF_MARKED_COST_RATIOS,
+        operating_points=points,
+        labelled=champion,
+        reference=CEILING,
     )
     mlflow.log_figure(fig, "urgency_tradeoff.png")
     image = report.Image.from_figure(fig)
     plots.plt.close("all")
-    curves = pd.concat(
+    curves_table = pd.concat(
         [pd.DataFrame(c).assign(model=name) for name, c in tradeoffs.items()], ignore_index=True
     )
-    mlflow.log_table(curves, "urgency_tradeoff.json")
+    mlflow.log_table(curves_table, "urgency_tradeoff.json")
     header = ["model", *URGENCY_COLUMNS.values()]
     lines = [
         f"Urgency tiers on the test set at K = {cfg.cost_ratio:g} "
@@ -492,9 +646,27 @@ def _urgency_report(results: dict, tradeoffs: dict, cfg: TrainConfig) -> tuple[s
         "|" + "---|" * len(header),
     ]
     for name, metrics in results.items():
-        values = [metrics.get(key, float("nan")) for key in URGENCY_COLUMNS]
-        cells = ["-" if v != v else f"{v:.3f}" for v in values]  # "-": no alert to count
+        cells = [
+            report.cell(
+                metrics.get(key),
+                missing=report.NO_ALERTS if key in URGENCY_NO_ALERTS else report.NO_VALUE,
+            )
+            for key in URGENCY_COLUMNS
+        ]
         lines.append("| " + " | ".join([name, *cells]) + " |")
+    marked = ", ".join(f"{k:g}" for k in TRADEOFF_MARKED_COST_RATIOS)
+    lines += [
+        "",
+        f"The trade-off below moves the review threshold 1/(1+K) alone (K = {marked} marked; "
+        f"the dots are the served K = {cfg.cost_ratio:g}). "
+        + (
+            f"{', '.join(points)}: every patient with no reported sign gets the same score, so "
+            "there is nothing to trade; drawn as a single operating point (the reported signs' "
+            "alone)."
+            if points
+            else ""
+        ),
+    ]
     return "\n".join(lines) + "\n", image
 
 
@@ -548,32 +720,34 @@ def _train(cfg: TrainConfig) -> Outcome:
         say(f"generating {cfg.n_train:,} / {cfg.n_val:,} / {cfg.n_test:,} cases ({cfg.setting})")
         splits = make_splits(cfg)
         _log_dataset(splits["train"].frame, "vignettes-train", "training")
-        results, fitted_by_name, uris, tradeoffs, run_ids = {}, {}, {}, {}, {}
+        runs: dict[str, CandidateRun] = {}
         for i, name in enumerate(cfg.candidates, start=1):
             say(f"candidate {i}/{len(cfg.candidates)}: {name}")
-            fitted, metrics, uri, tradeoff, run_ids[name] = _run_candidate(
-                name, cfg, splits, version
-            )
-            results[name], fitted_by_name[name], uris[name] = metrics, fitted, uri
-            tradeoffs[name] = tradeoff
+            runs[name] = _run_candidate(name, cfg, splits, version)
+        results = {name: run.metrics for name, run in runs.items()}
+        run_ids = {name: run.run_id for name, run in runs.items()}
         eligible = [n for n in cfg.candidates if n in CHAMPION_ELIGIBLE]
         champion = min(eligible, key=lambda n: results[n]["val_log_loss"]) if eligible else None
         has_ceiling = CEILING in results
         table = report.comparison_table(results, CEILING)
+        fitted_by_name = {name: run.fitted for name, run in runs.items()}
         differential, coverage = (
             _differential_report(fitted_by_name, champion, cfg, splits) if champion else ("", None)
         )
-        urgency, urgency_figure = _urgency_report(results, tradeoffs, cfg)
+        urgency, urgency_figure = _urgency_report(
+            results, {name: run.tradeoff for name, run in runs.items()}, champion, cfg
+        )
+        views, per_cause = _views(runs, table, champion, splits["test"])
         markdown = report.to_markdown(table, champion)
-        mlflow.log_text(markdown + "\n" + urgency + "\n" + differential, "comparison.md")
+        page = [markdown, per_cause, urgency, differential]
         mlflow.log_table(table.reset_index(), "comparison.json")
         summary = report.summarize_data(
             {k: s.frame for k, s in splits.items()}, cfg.setting, cfg.seed
         )
         images: dict[str, report.Image] = {}
-        champion_triage, champion_uri = None, None
+        champion_triage, champion_uri, shift = None, None, None
         if champion:
-            champion_triage, champion_uri = fitted_by_name[champion].triage, uris[champion]
+            champion_triage, champion_uri = runs[champion].fitted.triage, runs[champion].model_uri
             # Champion-eligible candidates are tree models, always logged as pyfunc models.
             assert champion_triage is not None and champion_uri is not None
             mlflow.set_tag("champion_candidate", champion)
@@ -583,7 +757,18 @@ def _train(cfg: TrainConfig) -> Outcome:
             if cfg.robustness:
                 say("robustness: missing answers and a change of setting")
                 robust, images["robustness"] = _robustness(champion_triage, cfg, splits["test"])
-                mlflow.log_metrics(robust)
+                bayes_test = (
+                    runs[CEILING].test_proba if has_ceiling else _bayes_proba(splits["test"].frame)
+                )
+                shifted, shift_text, shift = _setting_shift(
+                    champion,
+                    champion_triage,
+                    cfg,
+                    splits["test"],
+                    (runs[champion].test_proba, bayes_test),
+                )
+                mlflow.log_metrics(robust | shifted)
+                page.append(shift_text)
         registration = None
         if champion_triage and champion_uri and cfg.register:
             registration = register_champion(
@@ -597,9 +782,9 @@ def _train(cfg: TrainConfig) -> Outcome:
                 champion, champion_triage, splits["test"], cfg.cost_ratio
             )
             extra_sections += sections
-            page = [markdown, urgency, differential, safety_text]
-            mlflow.log_text("\n".join(page), "comparison.md")  # the same page, with safety
-        _log_report(cfg, summary, table, champion, coverage, images, extra_sections)
+            page.append(safety_text)
+        mlflow.log_text("\n".join(page), "comparison.md")  # the page's tables, in markdown
+        _log_report(cfg, summary, table, champion, coverage, images, views, extra_sections, shift)
         _describe(
             cfg,
             experiment.experiment_id,

@@ -23,9 +23,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from training.metrics import RELIABILITY_BINS
 from vignettes.schema import CAUSES, FIELD_NAMES
 
 DISPLAY_COLUMNS = {
@@ -44,8 +46,18 @@ DISPLAY_COLUMNS = {
     "fit_seconds": "fit s",
     "predict_ms_per_1000": "predict ms / 1000",
 }
-DECIMALS = {"gap to Bayes (pp)": 2, "ECE": 4, "fit s": 1, "predict ms / 1000": 1}
+DECIMALS = {
+    "gap to Bayes (pp)": 2,
+    "ECE": 4,
+    "Bayes ECE": 4,
+    "fit s": 1,
+    "predict ms / 1000": 1,
+}
 """Decimals per displayed column; every other column shows 3, so a column reads down evenly."""
+NO_VALUE = "—"
+"""A cell with nothing to count (no case, no alert): the page never shows ``nan``."""
+NO_ALERTS = "no alerts"
+"""A PPV cell where the policy raised no alert (the article's rules raise no review alert)."""
 
 CANDIDATE_TEXT = {
     "article_rules": "the article's own rules, no learning",
@@ -91,11 +103,27 @@ def comparison_table(results: dict[str, dict[str, float]], ceiling: str) -> pd.D
     return table
 
 
-def format_value(column: str, value: Any) -> str:
-    """A table cell with its column's fixed number of decimals (empty for a missing value)."""
+def cell(value: Any, spec: str = ".3f", missing: str = NO_VALUE) -> str:
+    """A table cell: ``value`` in the format ``spec``, or ``missing`` where it has none.
+
+    Parameters
+    ----------
+    value : float or None
+        NaN or ``None`` is a figure with no one to count (a PPV without alerts, a share of no
+        case).
+    spec : str, default=".3f"
+        A format specification, as in ``format(value, spec)``.
+    missing : str, default=NO_VALUE
+        What the cell says instead: :data:`NO_VALUE`, :data:`NO_ALERTS` or another phrase.
+    """
     if value is None or pd.isna(value):
-        return ""
-    return f"{float(value):.{DECIMALS.get(column, 3)}f}"
+        return missing
+    return format(float(value), spec)
+
+
+def format_value(column: str, value: Any) -> str:
+    """A table cell with its column's fixed number of decimals (:data:`NO_VALUE` if missing)."""
+    return cell(value, f".{DECIMALS.get(column, 3)}f")
 
 
 def to_markdown(table: pd.DataFrame, champion: str | None) -> str:
@@ -176,16 +204,19 @@ border-bottom:1px solid #dde3ea;padding-bottom:4px}
 .meta{color:#5b6675;margin:0 0 12px}.disclaimer{background:#fff6e0;border:1px solid #f0d28c;
 padding:8px 12px;border-radius:4px}
 nav ol{margin:4px 0;padding-left:22px;columns:2}
-table{border-collapse:collapse;margin:8px 0 12px;font-variant-numeric:tabular-nums;
-display:block;max-width:100%;overflow-x:auto}
-th,td{padding:4px 8px;border-bottom:1px solid #e3e8ee;text-align:right;white-space:nowrap}
-th{background:#f3f6f9;font-weight:600;vertical-align:bottom;white-space:normal}
-th:first-child,td:first-child{text-align:left}
+.table-box{max-width:100%;overflow-x:auto;margin:8px 0 12px}
+table{border-collapse:collapse;font-variant-numeric:tabular-nums;font-size:13px}
+th,td{padding:3px 6px;border-bottom:1px solid #e3e8ee;text-align:right;white-space:nowrap}
+th{background:#f3f6f9;font-weight:600;vertical-align:bottom;white-space:normal;min-width:3.5em}
+th:first-child,td:first-child{text-align:left;position:sticky;left:0;background:#fff;
+white-space:normal;min-width:8em;max-width:22em}
+th:first-child{background:#f3f6f9}
 tr.champion td{background:#e7f4ea;font-weight:600}tr.ceiling td{color:#5b6675;font-style:italic}
 .badge{display:inline-block;background:#2e7d32;color:#fff;border-radius:3px;padding:0 6px;
 font-size:12px;margin-left:6px;font-style:normal}
 figure{margin:12px 0}figure img{max-width:100%;height:auto;border:1px solid #e3e8ee}
 figcaption{color:#5b6675;font-size:13px}code{background:#f3f6f9;padding:0 3px;border-radius:3px}
+@media print{.table-box{overflow:visible}table{font-size:10px}body{max-width:none}}
 """
 
 
@@ -225,6 +256,14 @@ def build_html(
     return "\n".join(p for p in parts if p) + "\n"
 
 
+def _table_box(head: str, body: str) -> str:
+    """A table in its own box, which scrolls sideways when the table is wider than the page."""
+    return (
+        f'<div class="table-box"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
+
+
 def _inline(text: str) -> str:
     """Escape, then ``**bold**`` and ```code```."""
     out = html.escape(text, quote=False)
@@ -250,9 +289,7 @@ def markdown_to_html(text: str) -> str:
             ]
             head = "".join(f"<th>{c}</th>" for c in rows[0])
             body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows[1:])
-            html_blocks.append(
-                f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-            )
+            html_blocks.append(_table_box(head, body))
         elif lines[0].startswith("- "):  # a list; lines not starting "- " continue an item
             items: list[str] = []
             for line in lines:
@@ -368,7 +405,7 @@ def _table_html(table: pd.DataFrame, champion: str | None, ceiling: str) -> str:
             css = ' class="ceiling"'
         cells = "".join(f"<td>{format_value(column, value)}</td>" for column, value in row.items())
         rows.append(f"<tr{css}><td>{label}</td>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return _table_box(head, "".join(rows))
 
 
 def candidates_section(table: pd.DataFrame, champion: str | None, ceiling: str) -> Section:
@@ -431,9 +468,9 @@ def differential_section(coverage: pd.DataFrame, alpha: float) -> Section:
         for m in models:
             r = coverage[(coverage["model"] == m) & (coverage["cause"] == cause)]
             cells += (
-                [f"{r['coverage'].iloc[0]:.3f}", f"{r['mean_set_size'].iloc[0]:.2f}"]
+                [cell(r["coverage"].iloc[0]), cell(r["mean_set_size"].iloc[0], ".2f")]
                 if len(r)
-                else ["", ""]
+                else [NO_VALUE, NO_VALUE]
             )
         label = "**all causes**" if cause == "all" else str(cause)
         rows.append("| " + " | ".join([label, *cells]) + " |")
@@ -446,6 +483,190 @@ def differential_section(coverage: pd.DataFrame, alpha: float) -> Section:
     return Section("Differential coverage", "\n\n".join([intro, "\n".join([head, rule, *rows])]))
 
 
+def _model_label(name: str, champion: str | None, ceiling: str) -> str:
+    """A model's name as a column header, the champion and the ceiling said so."""
+    if name == champion:
+        return f"{name} (champion)"
+    return f"{name} (ceiling)" if name == ceiling else name
+
+
+def calibration_section(
+    table: pd.DataFrame, champion: str | None, ceiling: str, figure: Figure | Image | None
+) -> Section:
+    """The reliability diagrams of every candidate, the Bayes posterior's drawn on each."""
+    eces = [
+        f"{_model_label(str(name), champion, ceiling)} {format_value('ECE', row['ECE'])}"
+        for name, row in table.iterrows()
+    ]
+    text = (
+        f"Top-label reliability on the test set. Each candidate's test cases are put in "
+        f"{RELIABILITY_BINS} equal-width bins of the probability it gives its top cause; a point "
+        "is a bin's mean probability against the share of its cases whose top cause is the true "
+        "one, and the strip under each panel counts the cases per bin (log scale; the Bayes "
+        "posterior's counts as a black outline). The Bayes posterior is drawn dashed on every "
+        "panel: it is calibrated by construction, so where it leaves the diagonal the bin holds "
+        "too few cases to tell. ECE, over the same bins weighted by cases: " + ", ".join(eces) + "."
+    )
+    return Section("Calibration", text, [figure] if figure is not None else [])
+
+
+def per_cause_markdown(
+    rates: Mapping[str, Mapping[str, np.ndarray]], champion: str | None, ceiling: str
+) -> str:
+    """Recall and precision per cause of every model, as two Markdown tables.
+
+    Parameters
+    ----------
+    rates : mapping of str to dict
+        Model name -> :func:`training.metrics.per_cause_rates` on the test set, in column order.
+    champion : str or None
+    ceiling : str
+    """
+    names = list(rates)
+    cases = next(iter(rates.values()))["cases"]
+    header = ["cause", "cases", *(_model_label(n, champion, ceiling) for n in names)]
+    blocks = []
+    for rate, intro, missing in (
+        ("recall", "Recall: the share of each cause's test cases given it as top cause.", NO_VALUE),
+        (
+            "precision",
+            "Precision: the share of the cases given a cause as top cause that have it.",
+            "never predicted",
+        ),
+    ):
+        rows = [
+            "| "
+            + " | ".join(
+                [cause, f"{cases[k]:,}", *(cell(rates[n][rate][k], missing=missing) for n in names)]
+            )
+            + " |"
+            for k, cause in enumerate(CAUSES)
+        ]
+        table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *rows]
+        blocks += [intro, "\n".join(table)]
+    return "\n\n".join(blocks) + "\n"
+
+
+def _recall_gaps(
+    rates: Mapping[str, Mapping[str, np.ndarray]], champion: str, ceiling: str, top: int = 3
+) -> str:
+    """The causes where the champion's recall falls furthest below the ceiling's, in words."""
+    ours, best = rates[champion]["recall"], rates[ceiling]["recall"]
+    gap = np.nan_to_num(best - ours, nan=-np.inf)
+    order = [k for k in np.argsort(-gap, kind="stable")[:top] if gap[k] > 0]
+    if not order:
+        return f"{champion}'s recall is nowhere below the Bayes posterior's."
+    listed = ", ".join(
+        f"{CAUSES[k]} {ours[k]:.3f} against {best[k]:.3f} ({100 * gap[k]:.1f} points)"
+        for k in order
+    )
+    return f"Where {champion}'s recall falls furthest below the Bayes posterior's: {listed}."
+
+
+def per_cause_section(
+    rates: Mapping[str, Mapping[str, np.ndarray]],
+    champion: str | None,
+    ceiling: str,
+    figures: Sequence[Figure | Image] = (),
+) -> Section:
+    """Recall and precision per cause of every candidate, and the confusion matrices."""
+    parts = []
+    if champion is not None and champion in rates and ceiling in rates:
+        parts.append(_recall_gaps(rates, champion, ceiling))
+    parts.append(per_cause_markdown(rates, champion, ceiling))
+    if figures:
+        parts.append(
+            "Below, the champion's and the Bayes posterior's confusion matrices (each row: where "
+            "the test cases of that true cause went), and their difference (champion minus Bayes; "
+            "blue on the diagonal is recall the champion loses)."
+        )
+    return Section("Per-cause recall and precision", "\n\n".join(parts), figures)
+
+
+SHIFT_COLUMNS = {
+    "accuracy": "accuracy",
+    "bayes_accuracy": "Bayes accuracy",
+    "gap_accuracy_pp": "gap to Bayes (pp)",
+    "log_loss": "log-loss",
+    "bayes_log_loss": "Bayes log-loss",
+    "log_loss_ratio": "log-loss / Bayes",
+    "ece": "ECE",
+    "bayes_ece": "Bayes ECE",
+}
+"""The columns of the change-of-setting table: the champion's figures beside the Bayes'."""
+IN_SETTING, WITHOUT, WITH = "not needed", "without", "with"
+"""The change-of-setting table's ``prior adjustment`` column: the training setting's own test
+cases, and the other setting's cases without and with the prior adjustment."""
+
+
+def setting_shift_table(
+    rows: Mapping[tuple[str, str], tuple[Mapping[str, float], Mapping[str, float]]],
+) -> pd.DataFrame:
+    """The champion and the Bayes posterior on each setting's cases, with the gap between.
+
+    Parameters
+    ----------
+    rows : mapping of (cases, prior adjustment) to (champion metrics, Bayes metrics)
+        :func:`training.metrics.cause_metrics` of each, in row order; ``cases`` names the
+        setting the cases come from, the adjustment is :data:`IN_SETTING`, :data:`WITHOUT` or
+        :data:`WITH`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``cases``, ``prior adjustment``, then :data:`SHIFT_COLUMNS`' display names.
+    """
+    records = []
+    for (cases, adjustment), (model, bayes) in rows.items():
+        record: dict[str, Any] = {"cases": cases, "prior adjustment": adjustment}
+        record |= {k: model[k] for k in ("accuracy", "log_loss", "ece")}
+        record |= {f"bayes_{k}": bayes[k] for k in ("accuracy", "log_loss", "ece")}
+        record["gap_accuracy_pp"] = 100 * (bayes["accuracy"] - model["accuracy"])
+        record["log_loss_ratio"] = model["log_loss"] / bayes["log_loss"]
+        records.append(record)
+    columns = ["cases", "prior adjustment", *SHIFT_COLUMNS]
+    return pd.DataFrame(records, columns=columns).rename(columns=SHIFT_COLUMNS)
+
+
+def setting_shift_markdown(table: pd.DataFrame) -> str:
+    """:func:`setting_shift_table` as a Markdown table."""
+    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    rows = [
+        "| "
+        + " | ".join(
+            [str(row["cases"]), str(row["prior adjustment"])]
+            + [format_value(column, row[column]) for column in SHIFT_COLUMNS.values()]
+        )
+        + " |"
+        for _, row in table.iterrows()
+    ]
+    return "\n".join([header, "|" + "---|" * len(table.columns), *rows]) + "\n"
+
+
+def setting_shift_section(
+    table: pd.DataFrame, champion: str, trained_on: str, shifted_to: str, n_cases: int
+) -> Section:
+    """The champion and the Bayes posterior on another setting's cases, with and without the
+    prior adjustment, below the training setting's own figures."""
+    by_adjustment = table.set_index("prior adjustment")
+    without, with_ = by_adjustment.loc[WITHOUT], by_adjustment.loc[WITH]
+    text = f"""
+{champion} was trained on **{trained_on}** cases; here it meets {n_cases:,} fresh
+**{shifted_to}** cases, where the causes are mixed differently. Without adjustment it keeps the
+training setting's priors; with the prior adjustment its probabilities are reweighted by the
+ratio of the two settings' cause priors (no refit). The Bayes posterior is scored the same two
+ways: with the {trained_on} priors, and with every prior of {shifted_to} (its exact ceiling
+there). The first row is the training setting's own test set, for reference.
+
+{setting_shift_markdown(table)}
+With the prior adjustment the champion's accuracy goes from {without["accuracy"]:.3f} to
+**{with_["accuracy"]:.3f}** ({with_["gap to Bayes (pp)"]:.2f} points below the Bayes posterior's
+{with_["Bayes accuracy"]:.3f}), its log-loss from {without["log-loss"]:.3f} to
+**{with_["log-loss"]:.3f}** ({with_["log-loss / Bayes"]:.3f}x Bayes).
+"""
+    return Section(f"Change of setting: {shifted_to}", text)
+
+
 def comparison_sections(
     summary: DataSummary,
     table: pd.DataFrame,
@@ -455,19 +676,23 @@ def comparison_sections(
     differential: pd.DataFrame | None = None,
     alpha: float = 0.05,
     gap_figure: Figure | Image | None = None,
+    views: Sequence[Section] = (),
+    extra: Sequence[Section] = (),
     learning_curve: Figure | Image | None = None,
     robustness: Figure | Image | None = None,
-    extra: Sequence[Section] = (),
+    setting_shift: Section | None = None,
 ) -> list[Section]:
     """The comparison page's sections, in reading order.
 
-    ``extra`` sections (the urgency tiers, for one) come right after the gap to the Bayes
-    ceiling, before the differential and the plots of the champion.
+    ``views`` (calibration, per cause) follow the gap to the Bayes ceiling; ``extra`` sections
+    (the urgency tiers, for one) come next, before the differential and the plots of the
+    champion; ``setting_shift`` closes the page, after the robustness to missing answers.
     """
     sections = [
         data_section(summary),
         candidates_section(table, champion, ceiling),
         gap_section(table, champion, ceiling, gap_figure),
+        *views,
         *extra,
     ]
     if differential is not None and len(differential):
@@ -484,6 +709,8 @@ def comparison_sections(
             "unknown, completely at random."
         )
         sections.append(Section("Robustness to missing answers", text, [robustness]))
+    if setting_shift is not None:
+        sections.append(setting_shift)
     return sections
 
 

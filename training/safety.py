@@ -25,6 +25,7 @@ import pandas as pd
 from model import rules
 from model.serious import SERIOUS_TYPES
 from model.triage import red_flag_decision
+from training.report import NO_ALERTS, NO_VALUE, cell
 from vignettes.article import TIMEFRAMES, URGENCY_TIERS
 from vignettes.schema import SERIOUS_CONDITIONS
 
@@ -246,7 +247,7 @@ def safety_markdown(
         "|" + "---|" * len(header),
     ]
     for (condition, policy), row in table.iterrows():
-        cells = [f"{row[c]:.3f}" for c in columns]
+        cells = [cell(row[c]) for c in columns]  # no case of the condition: NO_VALUE
         lines.append(f"| {condition} | {policy} | {row['cases']:.0f} | " + " | ".join(cells) + " |")
     names = list(figures)
     lines += [
@@ -274,8 +275,9 @@ def safety_markdown(
         for name in names:
             value = figures[name][key]
             mark = f" ({_met(key, value)})" if key in TARGETS and name == champion else ""
-            # "-" where there is no one to count (the rules alone raise no model alert)
-            cells.append("-" if value != value else f"{value:.4f}{mark}")
+            # where there is no one to count: the rules alone raise no model alert
+            missing = NO_ALERTS if key.endswith("_ppv") else NO_VALUE
+            cells.append(cell(value, ".4f", missing) + ("" if value != value else mark))
         lines.append(f"| {label} | {target} | " + " | ".join(cells) + " |")
     if bayes is not None and RULES_ALONE in figures:
         gaps = policy_gaps(figures, champion, bayes)

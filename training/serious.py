@@ -28,6 +28,7 @@ from model.features import FEATURE_NAMES
 from model.scorers import Calibration, Scorer
 from model.serious import SERIOUS_TYPES, SeriousTypeModel
 from training.calibrate import fit_platt
+from training.report import cell
 from vignettes import load_knowledge
 from vignettes.knowledge import TABLE_FIELDS
 from vignettes.schema import FIELD_BY_NAME, SERIOUS_CONDITIONS
@@ -202,7 +203,7 @@ def comparison_markdown(table: pd.DataFrame, model: str) -> str:
         lines.append(
             f"| {condition} | {r.cases:.0f} | {r.prevalence:.4f} | {r.mean_model:.4f} "
             f"| {r.mean_bayes:.4f} | {r.log_loss_model:.5f} | {r.log_loss_bayes:.5f} "
-            f"| {r.log_loss_ratio:.3f} | {r.brier_model:.5f} | {r.brier_bayes:.5f} "
+            f"| {cell(r.log_loss_ratio)} | {r.brier_model:.5f} | {r.brier_bayes:.5f} "
             f"| {r.mean_abs_gap:.4f} |"
         )
     return "\n".join(lines) + "\n"
