@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from tests.bench.__main__ import MEASURED_PAGE, discover, markdown, page_path
+from tests.bench.__main__ import (
+    MEASURED_PAGE,
+    discover,
+    markdown,
+    module_section,
+    page_path,
+    replace_section,
+)
 
 
 def _report(failures: dict[str, str] | None = None) -> dict:
@@ -57,3 +65,22 @@ def test_only_a_full_run_replaces_the_measured_page(tmp_path: Path) -> None:
     assert page_path(out, discover(), quick=False) == MEASURED_PAGE
     assert page_path(out, discover(), quick=True) == tmp_path / "benchmarks.md"
     assert page_path(out, discover()[:1], quick=False) == tmp_path / "benchmarks.md"
+
+
+def test_an_only_run_refreshes_its_own_section_and_no_other() -> None:
+    report = _report()
+    page = markdown(report)
+    fresh = {**report, "created": "2026-02-02T00:00:00+00:00"}
+    fresh["results"] = [dict(r, figure=9.0) for r in report["results"]]
+    name = report["modules"][1]
+    updated = replace_section(page, name, module_section(fresh, name), fresh["created"])
+    sections = lambda text: re.split(r"(?m)^(?=## )", text)  # noqa: E731
+    before, after = sections(page), sections(updated)
+    assert before[0] == after[0] and len(before) == len(after)
+    changed = [
+        i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a.strip() != b.strip()
+    ]
+    assert changed == [2]  # the head, then one section per module in name order
+    assert "_Measured 2026-02-02" in after[2] and "| 9 |" in after[2]
+    added = replace_section(page, "bench_zzz_new", "## zzz_new\n\nbody\n", fresh["created"])
+    assert sections(added)[-1].startswith("## zzz_new")

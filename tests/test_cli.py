@@ -331,12 +331,10 @@ def _black_hole() -> tuple[socket.socket, int]:
 def test_a_tracking_server_that_does_not_answer_is_reported(tmp_path: Path) -> None:
     server, port = _black_hole()
     case = write(tmp_path, {"age": 40})
+    # a 1 s limit instead of the CLI's 4 s default (the user's setting wins): the same path
+    env = clean_env(MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}", MLFLOW_HTTP_REQUEST_TIMEOUT="1")
     try:
-        result = run(
-            ["predict", str(case)],
-            tmp_path,
-            clean_env(MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}"),
-        )
+        result = run(["predict", str(case)], tmp_path, env)
     finally:
         server.close()
     assert result.returncode == EXIT_NO_MODEL

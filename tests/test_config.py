@@ -7,14 +7,16 @@ import os
 import subprocess
 import sys
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from model import mlflow_names
-from training.__main__ import parse_args
-from training.pipeline import TrainConfig, _quiet_mlflow
+from training.__main__ import build_parser, parse_args
+from training.config import QUICK, Seeds, TrainConfig
+from training.pipeline import _quiet_mlflow
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("vignettes", "model", "serve", "training")
@@ -29,21 +31,57 @@ NAME_ALLOWED_IN = {
 
 
 def test_training_cli_defaults_are_train_config_defaults() -> None:
-    args = parse_args([])
-    config = asdict(TrainConfig())
-    assert (args.n_train, args.n_val, args.n_test, args.n_cal) == (
-        config["n_train"],
-        config["n_val"],
-        config["n_test"],
-        config["n_cal"],
-    )
-    assert (args.seed, args.setting, args.alpha, args.experiment) == (
-        config["seed"],
-        config["setting"],
-        config["alpha"],
-        config["experiment"],
-    )
-    assert tuple(args.candidates) == config["candidates"]
+    assert parse_args([]) == TrainConfig()
+
+
+def test_the_cli_has_an_option_for_every_documented_field() -> None:
+    options = build_parser()._option_string_actions
+    for f in fields(TrainConfig):
+        if "help" in f.metadata:
+            flag = "--" + f.name.replace("_", "-")
+            assert flag in options or "--no-" + flag[2:] in options, f.name
+    assert "--model-name" not in options and "--extra" not in options  # not for the CLI
+
+
+def test_cli_options_reach_the_config() -> None:
+    given = "--n-train 5000 --seed 3 --setting spine_clinic --no-robustness --cost-ratio 9"
+    cfg = parse_args([*given.split(), "--candidates", "lightgbm", "bayes_posterior"])
+    assert (cfg.n_train, cfg.seed, cfg.setting, cfg.robustness) == (5000, 3, "spine_clinic", False)
+    assert cfg.candidates == ("lightgbm", "bayes_posterior") and cfg.cost_ratio == 9.0
+    assert cfg.learning_curve and cfg.n_test == TrainConfig().n_test
+
+
+def test_quick_is_the_preset_and_options_given_win() -> None:
+    quick = parse_args(["--quick"])
+    assert {k: getattr(quick, k) for k in QUICK} == dict(QUICK)
+    assert quick.n_train < TrainConfig().n_train and quick.candidates == TrainConfig().candidates
+    assert parse_args(["--quick", "--n-train", "12345"]).n_train == 12345
+
+
+def test_bad_cli_values_name_the_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--setting", "icu"])
+    assert "--setting" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(["--n-train", "many"])
+    assert "--n-train" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="n_train"):
+        parse_args(["--n-train", "5"])
+
+
+def test_the_seed_tree_is_reproducible_and_independent() -> None:
+    seeds = Seeds.spawn(7)
+    assert seeds == Seeds.spawn(7) == TrainConfig(seed=7).seeds
+    values = list(asdict(seeds).values())
+    assert len(set(values)) == 4 and all(0 <= v < 2**31 for v in values)
+    assert Seeds.spawn(8) != seeds
+    children = np.random.SeedSequence(7).spawn(4)
+    assert values == [int(c.generate_state(1)[0] >> 1) for c in children]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs make")
+def test_make_train_quick_passes_quick() -> None:
+    assert "--quick" in _make_dry_run("QUICK=1") and "--quick" not in _make_dry_run()
 
 
 def _make_dry_run(*assignments: str) -> str:

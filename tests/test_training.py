@@ -262,3 +262,64 @@ def test_linear_baseline_has_exact_shap_importance() -> None:
     assert (importance >= 0).all()
     by_field = dict(zip(FIELD_ORDER, importance, strict=True))
     assert by_field["better_sitting"] > by_field["fever"]
+
+
+@pytest.mark.filterwarnings("ignore:Hint. Inferred schema contains integer:UserWarning")
+def test_schema_rows_give_the_whole_frame_s_dataset_schema() -> None:
+    from mlflow.types.utils import _infer_schema
+
+    from training.pipeline import dataset, schema_rows
+
+    frame = vignettes.generate(4_000, seed=5)
+    frame.loc[3_500, "age"] = pd.NA  # a column whose first gap comes after the head
+    rows = schema_rows(frame, head=200)
+    assert len(rows) < 300 and frame.iloc[:200].index.isin(rows.index).all()
+    assert 3_500 in rows.index
+    assert _infer_schema(rows) == _infer_schema(frame)
+    logged = dataset(frame, "vignettes-test")
+    assert logged.schema == _infer_schema(frame)
+    assert logged.profile["num_rows"] == len(frame)  # the profile still counts every row
+
+
+def test_predictions_are_computed_once_per_split() -> None:
+    from training.candidates import Fitted, Split
+
+    calls: list[int] = []
+
+    def predict(split: Split) -> np.ndarray:
+        calls.append(id(split))
+        return np.zeros(len(split.y))
+
+    fitted = Fitted("stub", {}, predict, predict)
+    a, b = Split(vignettes.generate(300, seed=1)), Split(vignettes.generate(300, seed=2))
+    assert fitted.predict_cause(a) is fitted.predict_cause(a)
+    fitted.predict_cause(b)
+    fitted.predict_red_flag(a)
+    assert calls == [id(a), id(b), id(a)]
+
+
+def test_the_learning_curve_refit_is_the_candidate_s_cause_model() -> None:
+    from training.candidates import CANDIDATES, Split, fit_cause_only
+
+    train_split = Split(vignettes.generate(3_000, seed=4))
+    val = Split(vignettes.generate(1_000, seed=4, start=3_000))
+    test = Split(vignettes.generate(1_000, seed=4, start=4_000))
+    full = CANDIDATES["lightgbm"](train_split, val, 11)
+    alone = fit_cause_only("lightgbm", train_split, val, 11)
+    assert full.triage is not None
+    np.testing.assert_allclose(alone(test.X), full.triage.cause.proba(test.X))
+    with pytest.raises(ValueError, match="logistic_regression"):
+        fit_cause_only("logistic_regression", train_split, val, 11)
+
+
+def test_the_run_logs_where_its_time_went(trained) -> None:
+    parent = MlflowClient().get_run(trained.parent_run_id)
+    assert "profile.md" in _artifacts(parent.info.run_id)
+    metrics = parent.data.metrics
+    steps = [k for k in metrics if k.startswith("time_") and k != "time_total"]
+    assert {"time_generate_cases", "time_candidate_lightgbm", "time_report"} <= set(steps)
+    assert metrics["time_total"] == pytest.approx(sum(metrics[k] for k in steps))
+    seeds = {k: int(v) for k, v in parent.data.params.items() if k.startswith("seed_")}
+    from training.config import Seeds
+
+    assert seeds == {f"seed_{k}": v for k, v in vars(Seeds.spawn(3)).items()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from model.scorers import Scorer, to_proba
 from model.triage import TriageModel
 from training.article_rules import ArticleRulesClassifier
 from training.calibrate import fit_platt, fit_temperature
+from training.progress import boosting_progress
 from training.serious import any_serious_constraints, fit_serious_types
 from vignettes import posterior
 from vignettes.schema import CAUSES, RED_FLAG_FIELDS
@@ -63,9 +65,34 @@ class Split:
         self.answered_no = np.asarray(np.column_stack(no).all(axis=1))
 
 
+CEILING = "bayes_posterior"
+"""The candidate that is the ceiling: the generator's exact posterior."""
+CHAMPION_ELIGIBLE = ("hist_gradient_boosting", "lightgbm")
+"""The candidates that can be champion: tree ensembles, whose attributions are exact TreeSHAP."""
+
+
+def per_split(predict: Callable[[Split], np.ndarray]) -> Callable[[Split], np.ndarray]:
+    """``predict``, computed once per split: a run asks for the same split's predictions from
+    several sections, and a 2,000-round booster takes seconds on 100,000 rows.
+
+    The split is kept with its predictions so that its ``id`` is never reused while cached.
+    """
+    computed: dict[int, tuple[Split, np.ndarray]] = {}
+
+    def predict_once(split: Split) -> np.ndarray:
+        if id(split) not in computed:
+            computed[id(split)] = (split, predict(split))
+        return computed[id(split)][1]
+
+    return predict_once
+
+
 @dataclass
 class Fitted:
-    """A fitted candidate: how it predicts, what it is, how long fitting took."""
+    """A fitted candidate: how it predicts, what it is, how long fitting took.
+
+    ``predict_cause`` and ``predict_red_flag`` are computed once per split (:func:`per_split`).
+    """
 
     name: str
     params: dict[str, Any]
@@ -75,6 +102,10 @@ class Fitted:
     deployable: bool = True
     triage: TriageModel | None = None  # set for champion-eligible candidates
     field_importance: Any = None  # Split -> mean |SHAP| per field, for non-tree candidates
+
+    def __post_init__(self) -> None:
+        self.predict_cause = per_split(self.predict_cause)
+        self.predict_red_flag = per_split(self.predict_red_flag)
 
 
 # -- the article's rules, no learning ---------------------------------------------------------
@@ -201,11 +232,15 @@ def _fitted_tree(name: str, triage: TriageModel, params: dict, seconds: float) -
     )
 
 
+def _hgb(seed: int, **extra: Any) -> HistGradientBoostingClassifier:
+    return HistGradientBoostingClassifier(**HGB_PARAMS, **extra, random_state=seed)
+
+
 def fit_hgb(train: Split, val: Split, seed: int) -> Fitted:
     start = time.perf_counter()
 
     def hgb(**extra: Any) -> HistGradientBoostingClassifier:
-        return HistGradientBoostingClassifier(**HGB_PARAMS, **extra, random_state=seed)
+        return _hgb(seed, **extra)
 
     def binary(X: np.ndarray, y: np.ndarray, val_X, val_y, monotone: list[int]) -> Scorer:
         return Scorer("hgb", hgb(monotonic_cst=monotone).fit(X, y), 2)
@@ -227,6 +262,7 @@ def _lgbm(
     n_classes: int,
     seed: int,
     monotone: list[int] | None = None,
+    label: str = "lightgbm",
 ):
     p: dict[str, Any] = dict(LGBM_PARAMS)
     if monotone is not None:
@@ -243,15 +279,25 @@ def _lgbm(
         lightgbm.Dataset(X, y),
         num_boost_round=rounds,
         valid_sets=[lightgbm.Dataset(val_X, val_y)],
-        callbacks=[lightgbm.early_stopping(patience, verbose=False)],
+        callbacks=[
+            lightgbm.early_stopping(patience, verbose=False),
+            boosting_progress(label, rounds),
+        ],
     )
 
 
 def fit_lightgbm(train: Split, val: Split, seed: int) -> Fitted:
     start = time.perf_counter()
-    cause_booster = _lgbm(train.X, train.y, val.X, val.y, len(CAUSES), seed)
+    cause_booster = _lgbm(train.X, train.y, val.X, val.y, len(CAUSES), seed, label="lightgbm cause")
     red_booster = _lgbm(
-        train.X, train.red, val.X, val.red, 2, seed, list(any_serious_constraints())
+        train.X,
+        train.red,
+        val.X,
+        val.red,
+        2,
+        seed,
+        list(any_serious_constraints()),
+        label="lightgbm red flag",
     )
     cause = Scorer("lightgbm", cause_booster, len(CAUSES))
     red = Scorer("lightgbm", red_booster, 2)
@@ -262,10 +308,38 @@ def fit_lightgbm(train: Split, val: Split, seed: int) -> Fitted:
     }
 
     def binary(X: np.ndarray, y: np.ndarray, val_X, val_y, monotone: list[int]) -> Scorer:
-        return Scorer("lightgbm", _lgbm(X, y, val_X, val_y, 2, seed, monotone), 2)
+        booster = _lgbm(X, y, val_X, val_y, 2, seed, monotone, label="lightgbm serious type")
+        return Scorer("lightgbm", booster, 2)
 
     triage = _calibrated_triage("lightgbm", cause, red, train, val, params, binary)
     return _fitted_tree("lightgbm", triage, params, time.perf_counter() - start)
+
+
+def fit_cause_only(
+    name: str, train: Split, val: Split, seed: int
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Candidate ``name``'s cause model alone, fitted and calibrated as in the full candidate.
+
+    The learning curve needs only the cause probabilities at each training size; the full
+    candidate also fits the red-flag and four serious-type models, which it never reads.
+
+    Returns
+    -------
+    callable
+        ``X -> (n, causes)`` probabilities, equal to ``CANDIDATES[name](train, val, seed)
+        .triage.cause.proba(X)``.
+    """
+    if name == "lightgbm":
+        booster = _lgbm(train.X, train.y, val.X, val.y, len(CAUSES), seed, label="lightgbm cause")
+        cause = Scorer("lightgbm", booster, len(CAUSES))
+    elif name == "hist_gradient_boosting":
+        cause = Scorer("hgb", _hgb(seed).fit(train.X, train.y), len(CAUSES))
+    else:
+        raise ValueError(
+            f"name: {name!r} has no cause model to refit; allowed: {CHAMPION_ELIGIBLE}"
+        )
+    cause.calibration = fit_temperature(cause.raw(val.X), val.y)
+    return cause.proba
 
 
 # -- the ceiling --------------------------------------------------------------------------------
@@ -300,4 +374,4 @@ CANDIDATES = {
 }
 """Every candidate, in the order they are trained and shown."""
 
-__all__ = ["CANDIDATES", "Fitted", "Split"]
+__all__ = ["CANDIDATES", "CEILING", "CHAMPION_ELIGIBLE", "Fitted", "Split", "fit_cause_only"]

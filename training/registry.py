@@ -174,15 +174,23 @@ class Registration(NamedTuple):
 
 
 def register_champion(
-    name: str, model_uri: str, triage: TriageModel, test: Split, say: Callable[[str], None]
+    name: str,
+    model_uri: str,
+    triage: TriageModel,
+    test: Split,
+    say: Callable[[str], None],
+    test_proba: np.ndarray | None = None,
 ) -> Registration:
     """Register a new version; move ``@champion`` only if it beats the current one on ``test``.
 
     Both models are scored on the same test set, so the comparison is fair even when the
-    current champion was trained on other data.
+    current champion was trained on other data. ``test_proba``, the new model's cause
+    probabilities on ``test`` when they are already computed, spares predicting them again.
     """
     current_version, current_loss = _current_champion_log_loss(name, test)
-    new_loss = cause_metrics(triage.cause.proba(test.X), test.y)["log_loss"]
+    if test_proba is None:
+        test_proba = triage.cause.proba(test.X)
+    new_loss = cause_metrics(test_proba, test.y)["log_loss"]
     registered = mlflow.register_model(model_uri, name)
     client = mlflow.MlflowClient()
     record_manifest(name, registered.version)  # before the alias can point at the version

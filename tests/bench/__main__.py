@@ -127,23 +127,41 @@ def markdown(report: dict[str, Any]) -> str:
         "",
     ]
     for name in report["modules"]:
-        rows = [r for r in report["results"] if r["module"] == name]
-        lines += [f"## {name.removeprefix('bench_')}", ""]
-        if name in report["failures"]:
-            lines += ["This module failed in this run; see the runner's output.", ""]
-        if rows:
-            lines += ["| benchmark | figure | unit | reference | ratio |", "|---|---|---|---|---|"]
-            lines += [
-                f"| {r['name']} | {number(r['figure'])} | {r['unit']} | "
-                f"{number(r['reference'])} | {number(r['ratio'])} |"
-                for r in rows
-            ]
-            lines += ["", "Notes:", ""]
-            lines += [f"- {r['name']}: {r['note']}" for r in rows if r["note"]]
-            lines.append("")
-        lines += ["<details><summary>How to read these figures</summary>", ""]
-        lines += [_module_notes(name), "", "</details>", ""]
+        lines += module_section(report, name).splitlines()
     return "\n".join(lines).rstrip() + "\n"
+
+
+def module_section(report: dict[str, Any], name: str) -> str:
+    """One module's part of the page: ``## name``, its table and notes, how to read them."""
+    rows = [r for r in report["results"] if r["module"] == name]
+    lines = [f"## {name.removeprefix('bench_')}", ""]
+    if name in report["failures"]:
+        lines += ["This module failed in this run; see the runner's output.", ""]
+    if rows:
+        lines += ["| benchmark | figure | unit | reference | ratio |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {r['name']} | {number(r['figure'])} | {r['unit']} | "
+            f"{number(r['reference'])} | {number(r['ratio'])} |"
+            for r in rows
+        ]
+        lines += ["", "Notes:", ""]
+        lines += [f"- {r['name']}: {r['note']}" for r in rows if r["note"]]
+        lines.append("")
+    lines += ["<details><summary>How to read these figures</summary>", ""]
+    lines += [_module_notes(name), "", "</details>", ""]
+    return "\n".join(lines)
+
+
+def replace_section(page: str, name: str, section: str, created: str) -> str:
+    """``page`` with module ``name``'s section replaced by ``section`` (or added, in name order),
+    saying when that section was measured, for ``--only`` runs that refresh one module."""
+    title = name.removeprefix("bench_")
+    dated = section.replace("\n\n", f"\n\n_Measured {created} (`--only {title}`)._\n\n", 1)
+    parts = re.split(r"(?m)^(?=## )", page)
+    head, sections = parts[0], parts[1:]
+    by_title = {re.match(r"## (\S+)", p).group(1): p for p in sections}  # type: ignore[union-attr]
+    by_title[title] = dated.rstrip() + "\n\n"
+    return head + "".join(by_title[t] for t in sorted(by_title)).rstrip() + "\n"
 
 
 def page_path(out: Path, modules: list[str], quick: bool) -> Path:
@@ -198,6 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     if not (failures and page == MEASURED_PAGE):
         page.write_text(markdown(report), encoding="utf-8")
         print(f"and as Markdown to {page}", flush=True)
+    if args.only and not args.quick and not failures and MEASURED_PAGE.exists():
+        (name,) = modules
+        text = MEASURED_PAGE.read_text(encoding="utf-8")
+        section = module_section(report, name)
+        MEASURED_PAGE.write_text(
+            replace_section(text, name, section, report["created"]), encoding="utf-8"
+        )
+        print(f"and its section of {MEASURED_PAGE} refreshed", flush=True)
     return 1 if failures else 0
 
 
