@@ -201,6 +201,14 @@ LGBM_PARAMS = {
     "early_stopping_rounds": 50,
 }
 
+# The cause model stops once 50 rounds have not lowered the validation log-loss by 1e-4: measured
+# on 300k cases (seed 7, 100k test cases), plain early stopping ran 2,002 rounds for a test
+# log-loss 1.0242x Bayes and a 0.19-point accuracy gap; min_delta 1e-4 stops at 1,288 rounds
+# (36% fewer, and as many fewer trees to predict with) for 1.0264x and 0.23 points; 2e-4 stops
+# at 1,158 for 1.0283x. The binary models keep plain early stopping: their log-loss on rare
+# conditions is a hundred times smaller, where 1e-4 would stop them almost at once.
+CAUSE_MIN_DELTA = 1e-4
+
 
 def _calibrated_triage(
     name: str,
@@ -280,7 +288,9 @@ def _lgbm(
         num_boost_round=rounds,
         valid_sets=[lightgbm.Dataset(val_X, val_y)],
         callbacks=[
-            lightgbm.early_stopping(patience, verbose=False),
+            lightgbm.early_stopping(
+                patience, verbose=False, min_delta=CAUSE_MIN_DELTA if n_classes > 2 else 0.0
+            ),
             boosting_progress(label, rounds),
         ],
     )
@@ -301,7 +311,7 @@ def fit_lightgbm(train: Split, val: Split, seed: int) -> Fitted:
     )
     cause = Scorer("lightgbm", cause_booster, len(CAUSES))
     red = Scorer("lightgbm", red_booster, 2)
-    params = {"model": "lightgbm.train", **LGBM_PARAMS}
+    params = {"model": "lightgbm.train", **LGBM_PARAMS, "cause_min_delta": CAUSE_MIN_DELTA}
     params |= {
         "rounds_cause": cause_booster.best_iteration,
         "rounds_red_flag": red_booster.best_iteration,

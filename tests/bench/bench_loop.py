@@ -9,7 +9,8 @@ Figures
 make setup (uv)
     Wall seconds of ``make setup`` on the fresh clone: a venv, uv from PyPI, the project and its
     dev dependencies through uv, with an empty uv cache. Reference: the same set-up through pip
-    alone into a second venv, in the same run; ``ratio`` = uv / pip. (Not with ``--quick``.)
+    alone into a second venv, in the same run; ``ratio`` = uv / pip. The note says whether both
+    installed the same packages at the same versions. (Not with ``--quick``.)
 make train
     Wall seconds of ``make train`` with the defaults (the documented run). Reference: the seconds
     the candidates spent fitting, as logged (``fit_seconds``); ``ratio`` = everything / fitting.
@@ -74,6 +75,12 @@ def _setup(clone: Path, env: dict[str, str], quick: bool) -> list[dict[str, Any]
         clone,
         env,
     )
+    same = _installed(clone / ".venv") ^ _installed(pip_venv)
+    verdict = (
+        "the same packages and versions as pip"
+        if not same
+        else f"differs from pip in {sorted(same)}"
+    )
     return [
         result(
             "make setup (uv)",
@@ -81,9 +88,22 @@ def _setup(clone: Path, env: dict[str, str], quick: bool) -> list[dict[str, Any]
             "s",
             pip_seconds,
             seconds / pip_seconds,
-            f"fresh clone, empty caches; reference: pip alone ({pip_note}); {note}",
+            f"fresh clone, empty caches; installs {verdict}; reference: pip alone ({pip_note}); "
+            + note,
         )
     ]
+
+
+def _installed(venv: Path) -> set[str]:
+    """``name==version`` of every distribution in ``venv`` but the project and the installers."""
+    listed = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "list", "--format=freeze"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    skip = ("sciatica-triage==", "sciatica_triage==", "uv==", "pip==", "setuptools==")
+    return {line.lower() for line in listed if not line.lower().startswith(skip)}
 
 
 def _last_comparison(clone: Path) -> Any:
