@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import lightgbm
 import numpy as np
@@ -71,15 +71,18 @@ CHAMPION_ELIGIBLE = ("hist_gradient_boosting", "lightgbm")
 """The candidates that can be champion: tree ensembles, whose attributions are exact TreeSHAP."""
 
 
-def per_split(predict: Callable[[Split], np.ndarray]) -> Callable[[Split], np.ndarray]:
+Computed = TypeVar("Computed")
+
+
+def per_split(predict: Callable[[Split], Computed]) -> Callable[[Split], Computed]:
     """``predict``, computed once per split: a run asks for the same split's predictions from
     several sections, and a 2,000-round booster takes seconds on 100,000 rows.
 
     The split is kept with its predictions so that its ``id`` is never reused while cached.
     """
-    computed: dict[int, tuple[Split, np.ndarray]] = {}
+    computed: dict[int, tuple[Split, Computed]] = {}
 
-    def predict_once(split: Split) -> np.ndarray:
+    def predict_once(split: Split) -> Computed:
         if id(split) not in computed:
             computed[id(split)] = (split, predict(split))
         return computed[id(split)][1]
@@ -247,14 +250,11 @@ def _hgb(seed: int, **extra: Any) -> HistGradientBoostingClassifier:
 def fit_hgb(train: Split, val: Split, seed: int) -> Fitted:
     start = time.perf_counter()
 
-    def hgb(**extra: Any) -> HistGradientBoostingClassifier:
-        return _hgb(seed, **extra)
-
     def binary(X: np.ndarray, y: np.ndarray, val_X, val_y, monotone: list[int]) -> Scorer:
-        return Scorer("hgb", hgb(monotonic_cst=monotone).fit(X, y), 2)
+        return Scorer("hgb", _hgb(seed, monotonic_cst=monotone).fit(X, y), 2)
 
-    cause = Scorer("hgb", hgb().fit(train.X, train.y), len(CAUSES))
-    red_model = hgb(monotonic_cst=list(any_serious_constraints())).fit(train.X, train.red)
+    cause = _cause_scorer("hist_gradient_boosting", train, val, seed)
+    red_model = _hgb(seed, monotonic_cst=list(any_serious_constraints())).fit(train.X, train.red)
     red = Scorer("hgb", red_model, 2)
     params = {"model": "HistGradientBoostingClassifier", **HGB_PARAMS}
     params |= {"n_iter_cause": cause.estimator.n_iter_, "n_iter_red_flag": red.estimator.n_iter_}
@@ -298,7 +298,8 @@ def _lgbm(
 
 def fit_lightgbm(train: Split, val: Split, seed: int) -> Fitted:
     start = time.perf_counter()
-    cause_booster = _lgbm(train.X, train.y, val.X, val.y, len(CAUSES), seed, label="lightgbm cause")
+    cause = _cause_scorer("lightgbm", train, val, seed)
+    cause_booster = cause.estimator
     red_booster = _lgbm(
         train.X,
         train.red,
@@ -309,7 +310,6 @@ def fit_lightgbm(train: Split, val: Split, seed: int) -> Fitted:
         list(any_serious_constraints()),
         label="lightgbm red flag",
     )
-    cause = Scorer("lightgbm", cause_booster, len(CAUSES))
     red = Scorer("lightgbm", red_booster, 2)
     params = {"model": "lightgbm.train", **LGBM_PARAMS, "cause_min_delta": CAUSE_MIN_DELTA}
     params |= {
@@ -323,6 +323,16 @@ def fit_lightgbm(train: Split, val: Split, seed: int) -> Fitted:
 
     triage = _calibrated_triage("lightgbm", cause, red, train, val, params, binary)
     return _fitted_tree("lightgbm", triage, params, time.perf_counter() - start)
+
+
+def _cause_scorer(name: str, train: Split, val: Split, seed: int) -> Scorer:
+    """Candidate ``name``'s cause model, fitted and not yet calibrated."""
+    if name == "lightgbm":
+        booster = _lgbm(train.X, train.y, val.X, val.y, len(CAUSES), seed, label="lightgbm cause")
+        return Scorer("lightgbm", booster, len(CAUSES))
+    if name == "hist_gradient_boosting":
+        return Scorer("hgb", _hgb(seed).fit(train.X, train.y), len(CAUSES))
+    raise ValueError(f"name: {name!r} has no cause model to refit; allowed: {CHAMPION_ELIGIBLE}")
 
 
 def fit_cause_only(
@@ -339,15 +349,7 @@ def fit_cause_only(
         ``X -> (n, causes)`` probabilities, equal to ``CANDIDATES[name](train, val, seed)
         .triage.cause.proba(X)``.
     """
-    if name == "lightgbm":
-        booster = _lgbm(train.X, train.y, val.X, val.y, len(CAUSES), seed, label="lightgbm cause")
-        cause = Scorer("lightgbm", booster, len(CAUSES))
-    elif name == "hist_gradient_boosting":
-        cause = Scorer("hgb", _hgb(seed).fit(train.X, train.y), len(CAUSES))
-    else:
-        raise ValueError(
-            f"name: {name!r} has no cause model to refit; allowed: {CHAMPION_ELIGIBLE}"
-        )
+    cause = _cause_scorer(name, train, val, seed)
     cause.calibration = fit_temperature(cause.raw(val.X), val.y)
     return cause.proba
 
@@ -357,13 +359,7 @@ def fit_cause_only(
 
 def fit_bayes_posterior(train: Split, val: Split, seed: int) -> Fitted:
     """The generator's exact posterior: the ceiling. Not deployable: it knows the generator."""
-    # One posterior per split serves both labels; the split is kept so its id is never reused.
-    computed: dict[int, tuple[Split, pd.DataFrame]] = {}
-
-    def post(s: Split) -> pd.DataFrame:
-        if id(s) not in computed:
-            computed[id(s)] = (s, posterior(s.frame))
-        return computed[id(s)][1]
+    post = per_split(lambda s: posterior(s.frame))  # one posterior per split serves both labels
 
     return Fitted(
         "bayes_posterior",

@@ -102,7 +102,7 @@ def log_figures(fitted: Fitted, outputs: dict, test: Split) -> None:
     if fitted.triage is not None:
         sample = test.X[:2000]
         values, _ = fitted.triage.cause.contributions(sample)
-        k = fitted.triage.cause.proba(sample).argmax(1)
+        k = proba[: len(sample)].argmax(1)  # the test predictions already made
         per_field = to_fields(values[np.arange(len(sample)), :, k])
         importance = np.abs(per_field).mean(axis=0)
     elif fitted.field_importance is not None:

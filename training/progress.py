@@ -25,6 +25,7 @@ __all__ = [
     "StepProfile",
     "boosting_progress",
     "eta_text",
+    "expected_from_metrics",
     "say",
     "step_key",
 ]
