@@ -26,21 +26,38 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install the project (every target does this itself)
 
+# mlcroissant, the Croissant validator, gets an environment of its own: it brings pandas-stubs,
+# under which mypy would report hundreds of errors in this code base if it sat in .venv.
+CROISSANT_VENV  := .venv-croissant
+CROISSANT_STAMP := $(CROISSANT_VENV)/.installed-stamp
+CROISSANT_PIN   := mlcroissant[parquet]==1.1.1
+$(CROISSANT_STAMP): $(STAMP)
+	@echo ">> setting up $(CROISSANT_VENV) for the Croissant validator (first run only)"
+	{ $(BIN)/uv venv --quiet --python $(BIN)/python $(CROISSANT_VENV) \
+		&& $(BIN)/uv pip install --quiet --python $(CROISSANT_VENV)/bin/python '$(CROISSANT_PIN)'; } \
+	|| { $(PYTHON) -m venv --clear $(CROISSANT_VENV) \
+		&& $(CROISSANT_VENV)/bin/pip install --quiet '$(CROISSANT_PIN)'; }
+	@touch $@
+# the suites run the validator test and fail, rather than skip it, when the validator is missing
+TEST_ENV = MLCROISSANT_PYTHON=$(CURDIR)/$(CROISSANT_VENV)/bin/python SCIATICA_REQUIRE_MLCROISSANT=1
+
 train: $(STAMP) ## generate data, train and compare every candidate in MLflow, register the champion (N=, SEED=, SETTING=, COST_RATIO=, QUICK=1 for a tenth of the data)
 	$(BIN)/python -m training $(if $(QUICK),--quick) $(if $(N),--n-train $(N)) $(SEED_SETTING_ARGS) \
 		$(if $(COST_RATIO),--cost-ratio $(COST_RATIO))
 
-test: $(STAMP) ## run the whole test suite
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+test: $(STAMP) $(CROISSANT_STAMP) ## run the whole test suite
+	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile -q
 
-test-fast: $(STAMP) ## the tests that train and serve nothing (pytest -m "not slow"), in well under a minute
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q -m "not slow"
+test-fast: $(STAMP) $(CROISSANT_STAMP) ## the tests that train and serve nothing (pytest -m "not slow"), in well under a minute
+	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile -q -m "not slow"
 
 # `make data` writes files for your own analyses, cut by fraction. `make train` never reads
 # them: it draws its splits by count, in memory, from its seed, so a run is reproduced by its
 # settings alone (they are logged to MLflow) without a copy of the data.
-data: $(STAMP) ## write a seeded train/validation/test dataset (Parquet, or FHIR ndjson with FORMAT=fhir) with sample narratives and a dataset card (Croissant, datasheet) to data/
+data: $(STAMP) $(CROISSANT_STAMP) ## write a seeded train/validation/test dataset (Parquet, or FHIR ndjson with FORMAT=fhir) with sample narratives and a dataset card (Croissant, datasheet, validated with mlcroissant) to data/
 	$(BIN)/python -m vignettes $(if $(N),--n $(N)) $(SEED_SETTING_ARGS) $(if $(FORMAT),--format $(FORMAT)) --out data
+	@if [ -f data/croissant.json ]; then echo ">> validating data/croissant.json with mlcroissant"; \
+		$(CROISSANT_VENV)/bin/python vignettes/croissant_validate.py data/croissant.json; fi
 
 sensitivity: $(STAMP) ## how much the results depend on the assumptions: N= perturbed worlds (default 20), tornado plots in MLflow
 	$(BIN)/python -m training.sensitivity $(if $(N),--worlds $(N)) $(if $(SEED),--seed $(SEED))

@@ -15,10 +15,12 @@ from fhir.resources.R4B.bundle import Bundle
 import vignettes
 from vignettes.fhir import (
     HTEST,
+    _BackgroundWriter,
     _birth_date_is_consistent,
     _Case,
     _uuid5,
     bundle_lines,
+    export_ndjson,
     resource_lines,
     to_fhir,
     write_ndjson,
@@ -195,6 +197,30 @@ def test_ndjson_is_the_bundles_with_relative_references(frame: pd.DataFrame) -> 
     assert encounter["subject"]["reference"] == f"Patient/{patients[0]['id']}"
 
 
+def test_every_ndjson_line_is_its_bundle_entry_with_relative_references(
+    frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The ndjson writer's one-join fast path gives exactly the Bundles' resources, line by line,
+    in row order (a case's cause Condition before its serious one), with ``Type/id``
+    references instead of ``urn:uuid:``."""
+    sample = frame.iloc[::7]  # both settings, with and without a serious condition
+    expected: dict[str, list[str]] = {}
+    for bundle in to_fhir(sample, seed=SEED, posterior=True):
+        relative = {e["fullUrl"]: f"{e['resource']['resourceType']}/{e['resource']['id']}"
+                    for e in bundle["entry"]}  # fmt: skip
+        for entry in bundle["entry"]:
+            text = json.dumps(entry["resource"], separators=(",", ":"), ensure_ascii=False)
+            for urn, ref in relative.items():
+                text = text.replace(f'"{urn}"', f'"{ref}"')
+            expected.setdefault(entry["resource"]["resourceType"], []).append(text)
+    lines = resource_lines(sample, seed=SEED, posterior=True)
+    assert lines == expected
+    assert sum(sample["serious_condition"] != "none") == len(lines["Condition"]) - len(sample)
+    written = write_ndjson(sample, tmp_path, seed=SEED, posterior=True)
+    for kind, path in written.items():
+        assert path.read_text(encoding="utf-8") == "".join(f"{line}\n" for line in lines[kind])
+
+
 def test_partitions_give_the_same_union(tmp_path: Path) -> None:
     whole = resource_lines(vignettes.generate(300, seed=SEED), seed=SEED)
     parts = [vignettes.generate_partition(k, 4, 300, seed=SEED) for k in range(4)]
@@ -205,3 +231,23 @@ def test_partitions_give_the_same_union(tmp_path: Path) -> None:
         bundle_lines(parts[1], seed=SEED),
         bundle_lines(vignettes.generate(300, seed=SEED), seed=SEED)[75:150],
     )
+
+
+def test_the_chunked_background_export_is_the_frame_written_at_once(tmp_path: Path) -> None:
+    """Chunks written on the writer thread while the next is rendered give, in order, the
+    bytes of the whole frame written in one call, whatever the chunk size."""
+    whole = write_ndjson(vignettes.generate(500, seed=SEED, start=40), tmp_path / "w", seed=SEED)
+    for rows in (64, 500):
+        paths = export_ndjson(500, tmp_path / f"c{rows}", SEED, start=40, chunk_rows=rows)
+        assert sorted(paths) == sorted(whole)
+        for kind, path in paths.items():
+            assert path.read_bytes() == whole[kind].read_bytes(), (rows, kind)
+
+
+def test_a_failed_write_is_raised_not_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full_disk(self: Any, texts: dict[str, str]) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_BackgroundWriter, "_append", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        export_ndjson(100, tmp_path, SEED, chunk_rows=40)

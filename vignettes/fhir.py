@@ -21,10 +21,13 @@ the setting, the case id and the resource type, so the same seed gives byte-iden
 inside a Bundle, references are ``urn:uuid:`` fullUrls (each entry is a ``PUT`` of its id, so a
 FHIR server can load the Bundle as it is); in the ndjson files they are ``Type/id``.
 
-The resources are rendered as JSON text column by column with NumPy (no Python loop per field
-and row: each field's answer fragments are chosen from a few prerendered strings by the answer's
-code, and concatenated as arrays); only the uuid5 hashing runs per row. The tests check that the
-text equals ``json.dumps`` of the dicts built one case at a time.
+The resources are rendered as JSON text column by column with NumPy, with no Python loop per
+field and row. Each answer's text is chosen from a few prerendered strings by the answer's code
+(with or without the comma before it), and a row's text is kept as a matrix of references to
+its pieces, so however deeply an item nests, its text is copied once: by one ``join`` per file
+when ndjson is written, or one per row for a Bundle. Only the uuid5 hashing runs per row, and
+:func:`export_ndjson` writes each chunk on a background thread while it renders the next. The
+tests check that the text equals ``json.dumps`` of the dicts built one case at a time.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ __all__ = [
     "RESOURCE_TYPES",
     "bundle_lines",
     "resource_lines",
+    "resource_texts",
     "to_fhir",
     "write_ndjson",
 ]
@@ -113,52 +117,97 @@ def _template(rendered: str, tokens: Sequence[str]) -> list[str]:
     return pieces
 
 
-def _join(columns: Sequence[np.ndarray | str]) -> np.ndarray:
-    """Row-wise concatenation of string columns (a scalar string is the same in every row)."""
-    n = next(len(c) for c in columns if not isinstance(c, str))
-    full = [np.full(n, c, dtype=object) if isinstance(c, str) else c for c in columns]
-    return np.fromiter(map("".join, zip(*full, strict=True)), dtype=object, count=n)
+def _pieces(parts: Sequence[np.ndarray | str], n: int | None = None) -> np.ndarray:
+    """Row-wise concatenation, as a matrix of pieces (row ``i`` joined is row ``i``'s text).
+
+    A part is a scalar string (the same in every row), a column of strings or a matrix of
+    pieces. Nothing is copied but references: the text is built once, by :func:`_rows` or
+    :func:`_joined`, however deeply the parts were nested.
+    """
+    if n is None:
+        n = next(len(p) for p in parts if not isinstance(p, str))
+    widths = [1 if isinstance(p, str) or np.ndim(p) == 1 else np.shape(p)[1] for p in parts]
+    out = np.empty((n, sum(widths)), dtype=object)
+    at = 0
+    for part, width in zip(parts, widths, strict=True):
+        if width == 1 and not (isinstance(part, np.ndarray) and part.ndim == 2):
+            out[:, at] = part
+        else:
+            out[:, at : at + width] = part
+        at += width
+    return out
 
 
-def _join_nonempty(columns: Sequence[np.ndarray], sep: str = ",") -> np.ndarray:
-    """Row-wise ``sep.join`` of the non-empty strings of each row."""
-    n = len(columns[0])
-    rows = zip(*columns, strict=True)
-    return np.fromiter((sep.join(filter(None, row)) for row in rows), dtype=object, count=n)
+def _blank(pieces: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """The pieces, with every piece of an absent row replaced by ``""``."""
+    return np.where(present.reshape(-1, 1), pieces.reshape(len(present), -1), "").astype(object)
+
+
+def _nonempty(
+    columns: Sequence[tuple[np.ndarray, np.ndarray]], sep: str = ","
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise ``sep.join`` of the present ``(pieces, present)`` columns.
+
+    Returns the pieces and whether any column was present in the row.
+    """
+    present = np.stack([here for _, here in columns], axis=1)
+    after_another = np.cumsum(present, axis=1) > present  # a present column comes before
+    seps = np.where(present & after_another, sep, "").astype(object)
+    parts: list[np.ndarray | str] = []
+    for k, (pieces, here) in enumerate(columns):
+        parts += [seps[:, k], _blank(pieces, here)]
+    return _pieces(parts, len(present)), np.asarray(present.any(axis=1))
+
+
+def _rows(pieces: np.ndarray) -> np.ndarray:
+    """Each row's text (one ``join`` per row)."""
+    return np.fromiter(map("".join, pieces.tolist()), dtype=object, count=len(pieces))
+
+
+def _joined(pieces: np.ndarray) -> str:
+    """All rows' text as one string (a single ``join``: the ndjson writer's fast path)."""
+    return "".join(pieces.ravel().tolist())
 
 
 def _fill(
     templates: list[str], which: np.ndarray, tokens: Sequence[str], values: dict
 ) -> np.ndarray:
-    """Rows of text: template ``templates[which[i]]`` with ``values[token][i]`` at each token.
+    """Pieces of text: template ``templates[which[i]]`` with ``values[token][i]`` at each token.
 
     A token that stood as a JSON string (``"@@id@@"``) takes the value's JSON text, so values
     must already be JSON (quoted strings, numbers).
     """
     cut = [_template(t, tokens) for t in templates]
     same = len(templates) == 1
-    columns: list[np.ndarray | str] = []
+    parts: list[np.ndarray | str] = []
     for k in range(len(tokens) + 1):
-        columns.append(cut[0][k] if same else _strings([c[k] for c in cut], which))
+        parts.append(cut[0][k] if same else _strings([c[k] for c in cut], which))
         if k < len(tokens):
-            columns.append(values[tokens[k]])
-    return _join(columns)
+            parts.append(values[tokens[k]])
+    return _pieces(parts, len(which))
 
 
 def _quoted(values: np.ndarray) -> np.ndarray:
-    """JSON string literals of plain-ASCII strings without quotes or backslashes."""
-    return '"' + values.astype(object) + '"'
+    """JSON string literals of plain-ASCII strings without quotes or backslashes (as pieces)."""
+    return _pieces(['"', values, '"'], len(values))
 
 
-def _uuid5(keys: Sequence[str]) -> np.ndarray:
-    """``str(uuid.uuid5(ID_NAMESPACE, key))`` for every key (hashing per key, the rest in NumPy)."""
-    n = len(keys)
+def _uuid5(keys: Sequence[str], suffix: str = "") -> np.ndarray:
+    """``str(uuid.uuid5(ID_NAMESPACE, key + suffix))`` for every key."""
+    return _uuid5_of([ID_NAMESPACE.bytes + key.encode() for key in keys], suffix)
+
+
+def _uuid5_of(prefixed: Sequence[bytes], suffix: str = "") -> np.ndarray:
+    """The uuid5 text of each ``namespace bytes + key`` with ``suffix`` appended to the key.
+
+    Only the SHA-1 runs per key; the version bits and the hex text are NumPy.
+    """
+    n = len(prefixed)
     if n == 0:
         return np.empty(0, dtype=object)
-    ns = ID_NAMESPACE.bytes
-    sha1 = hashlib.sha1
-    raw = b"".join([sha1(ns + key.encode()).digest()[:16] for key in keys])
-    octets = np.frombuffer(raw, dtype=np.uint8).reshape(n, 16).copy()
+    sha1, tail = hashlib.sha1, suffix.encode()
+    raw = b"".join([sha1(key + tail).digest() for key in prefixed])
+    octets = np.frombuffer(raw, dtype=np.uint8).reshape(n, 20)[:, :16].copy()
     octets[:, 6] = (octets[:, 6] & 0x0F) | 0x50  # version 5
     octets[:, 8] = (octets[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
     hexed = np.frombuffer(octets.tobytes().hex().encode(), dtype=np.uint8).reshape(n, 32)
@@ -202,8 +251,11 @@ class _Case:
         self.case_id = frame["case_id"].to_numpy(dtype=np.int64)
         setting = frame["setting"].astype(str).to_numpy(dtype=object)
         self.setting_index = pd.Categorical(setting, categories=SETTINGS).codes.astype(np.intp)
-        stem = [f"{seed}|{s}|{c}|" for s, c in zip(setting, self.case_id.tolist(), strict=True)]
-        self._stem = stem
+        ns = ID_NAMESPACE.bytes
+        self._stem = [  # the uuid5 namespace and each row's key, less the resource type
+            ns + f"{seed}|{s}|{c}|".encode()
+            for s, c in zip(setting, self.case_id.tolist(), strict=True)
+        ]
         self._ids: dict[str, np.ndarray] = {}
         salt = int(seed) * 7919
         keyed = self.case_id + (self.setting_index.astype(np.int64) << 40)
@@ -237,7 +289,7 @@ class _Case:
     def id(self, kind: str) -> np.ndarray:
         """The uuid5 of each row's resource of one kind (computed once, on first use)."""
         if kind not in self._ids:
-            self._ids[kind] = _uuid5([s + kind for s in self._stem])
+            self._ids[kind] = _uuid5_of(self._stem, kind)
         return self._ids[kind]
 
 
@@ -284,11 +336,8 @@ def _patients(case: _Case) -> np.ndarray:
         "birthDate": _TOKEN.format("birth"),
     }
     tokens = ("id", "key", "family", "given", "gender", "birth")
-    key = (
-        case.frame["setting"].astype(str).to_numpy(dtype=object)
-        + "-"
-        + case.case_id.astype(str).astype(object)
-    )
+    setting = case.frame["setting"].astype(str).to_numpy(dtype=object)
+    key = _pieces([setting, "-", case.case_id.astype(str).astype(object)], case.n)
     values = {
         "id": _quoted(case.id("Patient")),
         "key": _quoted(key),
@@ -331,41 +380,79 @@ def _encounters(case: _Case, refs: dict[str, np.ndarray]) -> np.ndarray:
     return _fill(templates, case.setting_index, ("id", "patient", "date", "date2"), values)
 
 
-def _field_fragments(field: Field, column: pd.Series) -> np.ndarray:
-    """``{"linkId":..,"answer":[..]}`` per row, or ``""`` where the answer is unknown."""
-    head = '{"linkId":' + _dumps(field.name) + ',"answer":['
-    if field.kind in ("bool", "category"):
-        values = (False, True) if field.kind == "bool" else field.values
-        options = [head + _dumps(_answer(field, v)) + "]}" for v in values] + [""]
-        if field.kind == "bool":
-            data = column.to_numpy(dtype="float64", na_value=np.nan)
-            code = np.where(np.isnan(data), 2, np.nan_to_num(data).astype(np.int64))
-        else:
-            code = pd.Categorical(column, categories=list(field.values)).codes.astype(np.int64)
-            code = np.where(code < 0, len(field.values), code)
-        return _strings(options, code)
-    key = '{"valueInteger":' if field.kind == "int" else '{"valueDecimal":'
-    missing = column.isna().to_numpy()
-    if field.kind == "int":
-        text = column.to_numpy(dtype="float64", na_value=0).astype(np.int64).astype(str)
-    else:
-        text = column.to_numpy(dtype="float64", na_value=0.0).astype(str)
-    fragment = head + key + text.astype(object) + "}]}"
-    return np.where(missing, "", fragment).astype(object)
+class _Answers:
+    """One item's answers, as a choice among a few prerendered texts per row.
+
+    ``texts`` ends with ``""`` (no answer), ``code`` picks a text per row, and for a number
+    ``number`` holds each row's value as JSON (``""`` where unknown) and ``tail`` closes it.
+    """
+
+    def __init__(self, field: Field, column: pd.Series) -> None:
+        head = '{"linkId":' + _dumps(field.name) + ',"answer":['
+        self.number: np.ndarray | None = None
+        if field.kind in ("bool", "category"):
+            values = (False, True) if field.kind == "bool" else field.values
+            self.texts = [head + _dumps(_answer(field, v)) + "]}" for v in values] + [""]
+            if field.kind == "bool":
+                data = column.to_numpy(dtype="float64", na_value=np.nan)
+                code = np.where(np.isnan(data), 2, np.nan_to_num(data).astype(np.int64))
+            else:
+                code = pd.Categorical(column, categories=list(field.values)).codes
+                code = np.where(code < 0, len(field.values), code)
+            self.code = code.astype(np.intp)
+            return
+        self.texts = [
+            head + ('{"valueInteger":' if field.kind == "int" else '{"valueDecimal":'),
+            "",
+        ]
+        missing = column.isna().to_numpy()
+        data = column.to_numpy(dtype="float64", na_value=0.0)
+        # a number column holds few distinct values: each is formatted once
+        distinct, which = np.unique(data.astype(np.int64) if field.kind == "int" else data,
+                                    return_inverse=True)  # fmt: skip
+        number = distinct.astype(str).astype(object)[which]
+        number[missing] = ""
+        self.number = number
+        self.code = missing.astype(np.intp)
+
+    @property
+    def present(self) -> np.ndarray:
+        return self.code < len(self.texts) - 1
+
+    def pieces(self, lead: np.ndarray, sep: str = ",") -> list[np.ndarray]:
+        """The answer's pieces, after ``sep`` where ``lead`` is False (another item came first)."""
+        k = len(self.texts)
+        table = _strings([*(sep + t if t else "" for t in self.texts), *self.texts])
+        out = [table[self.code + lead * k]]
+        if self.number is not None:
+            out += [self.number, _strings(["}]}", ""], self.code)]
+        return out
+
+
+def _leads(present: np.ndarray) -> np.ndarray:
+    """Per row, which present column is the first (it takes no separator)."""
+    return present & (np.cumsum(present, axis=1) == 1)
 
 
 def _responses(case: _Case, refs: dict[str, np.ndarray]) -> np.ndarray:
-    groups = []
+    grouped = []
     for link_id, _ in GROUPS:
-        fragments = [
-            _field_fragments(field, case.frame[field.name])
-            for field in FIELDS
-            if group_of(field) == link_id
-        ]
-        items = _join_nonempty(fragments)
-        body = _join(['{"linkId":' + _dumps(link_id) + ',"item":[', items, "]}"])
-        groups.append(np.where(items == "", "", body).astype(object))
-    head = {
+        answers = [_Answers(f, case.frame[f.name]) for f in FIELDS if group_of(f) == link_id]
+        grouped.append((link_id, answers, np.stack([a.present for a in answers], axis=1)))
+    group_leads = _leads(np.stack([present.any(axis=1) for _, _, present in grouped], axis=1))
+    items: list[np.ndarray | str] = []
+    for g, (link_id, answers, present) in enumerate(grouped):
+        head = '{"linkId":' + _dumps(link_id) + ',"item":['
+        answered = present.any(axis=1)
+        # a group opens after a comma unless it is the first answered one; an unanswered
+        # group is left out whole
+        opening = np.where(answered, group_leads[:, g], 2).astype(np.intp)
+        items.append(_strings(["," + head, head, ""], opening))
+        leads = _leads(present)
+        for k, answer in enumerate(answers):
+            items += answer.pieces(leads[:, k])
+        items.append(_strings(["]}", ""], np.asarray(~answered, dtype=np.intp)))
+    resource = {
         "resourceType": "QuestionnaireResponse",
         "id": _TOKEN.format("id"),
         "meta": _META,
@@ -376,7 +463,7 @@ def _responses(case: _Case, refs: dict[str, np.ndarray]) -> np.ndarray:
         "authored": _TOKEN.format("date"),
         "item": [],
     }
-    template = _dumps(head)
+    template = _dumps(resource)
     assert template.endswith('"item":[]}')
     values = {
         "id": _quoted(case.id("QuestionnaireResponse")),
@@ -386,7 +473,7 @@ def _responses(case: _Case, refs: dict[str, np.ndarray]) -> np.ndarray:
     }
     tokens = ("id", "patient", "encounter", "date")
     start = _fill([template[: -len("]}")]], np.zeros(case.n, dtype=np.intp), tokens, values)
-    return _join([start, _join_nonempty(groups), "]}"])
+    return _pieces([start, *items, "]}"], case.n)
 
 
 def _with_meta(resource: dict[str, Any]) -> dict[str, Any]:
@@ -394,8 +481,10 @@ def _with_meta(resource: dict[str, Any]) -> dict[str, Any]:
     return out | {k: v for k, v in resource.items() if k not in out}
 
 
-def _conditions(case: _Case, refs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The cause's Condition per row, and the serious condition's (``""`` where none)."""
+def _conditions(
+    case: _Case, refs: dict[str, np.ndarray]
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """The cause's Condition per row, and the serious condition's with where there is one."""
     tokens = ("id", "patient", "encounter", "qr")
     sides_values = ("left", "right", "both", None)
     templates: list[str] = []
@@ -439,7 +528,7 @@ def _conditions(case: _Case, refs: dict[str, np.ndarray]) -> tuple[np.ndarray, n
     code = pd.Index(serious_names).get_indexer(case.frame["serious_condition"])  # -1: "none"
     values = values | {"id": _quoted(case.id("serious"))}
     serious = _fill(serious_templates, np.maximum(code, 0).astype(np.intp), tokens, values)
-    return causes, np.where(code >= 0, serious, "").astype(object)
+    return causes, (serious, code >= 0)
 
 
 def _risk_assessments(case: _Case, refs: dict[str, np.ndarray]) -> np.ndarray:
@@ -488,12 +577,12 @@ def _render(
     case = _Case(frame, seed)
     if mode == "bundle":
         refs = {
-            t: '"urn:uuid:' + case.id(t) + '"'
+            t: _pieces(['"urn:uuid:', case.id(t), '"'], case.n)
             for t in ("Patient", "Encounter", "QuestionnaireResponse")
         }
     else:
         refs = {
-            t: '"' + t + "/" + case.id(t) + '"'
+            t: _pieces(['"' + t + "/", case.id(t), '"'], case.n)
             for t in ("Patient", "Encounter", "QuestionnaireResponse")
         }
     causes, serious = _conditions(case, refs)
@@ -508,41 +597,62 @@ def _render(
     return case, out
 
 
+def _ndjson_pieces(frame: pd.DataFrame, seed: int, posterior: bool) -> dict[str, np.ndarray]:
+    """Per resource type, the pieces of its ndjson text: one row per case, each line ending in
+    a newline (a case without a serious condition has one Condition line, not two)."""
+    _, out = _render(frame, seed, posterior, "ndjson")
+    causes, (serious, present) = out.pop("Condition")
+    newline = np.where(present, "\n", "").astype(object)
+    out["Condition"] = _pieces([causes, "\n", _blank(serious, present), newline])
+    return {t: out[t] if t == "Condition" else _pieces([out[t], "\n"]) for t in RESOURCE_TYPES
+            if t in out}  # fmt: skip
+
+
 def resource_lines(
     frame: pd.DataFrame, seed: int = 0, *, posterior: bool = False
 ) -> dict[str, list[str]]:
     """Bulk-Data ndjson lines per resource type (references ``Type/id``), in row order."""
-    _, out = _render(frame, seed, posterior, "ndjson")
-    lines = {t: list(v) for t, v in out.items() if t != "Condition"}
-    causes, serious = out["Condition"]
-    both = np.stack([causes, serious], axis=1).ravel()
-    lines["Condition"] = [line for line in both if line]
-    return {t: lines[t] for t in RESOURCE_TYPES if t in lines}
+    return {
+        kind: _joined(pieces).split("\n")[:-1]
+        for kind, pieces in _ndjson_pieces(frame, seed, posterior).items()
+    }
+
+
+def resource_texts(
+    frame: pd.DataFrame, seed: int = 0, *, posterior: bool = False
+) -> dict[str, str]:
+    """The Bulk-Data ndjson text of each resource type: :func:`resource_lines`, each line
+    followed by a newline, built in one ``join`` per type."""
+    return {
+        kind: _joined(pieces) for kind, pieces in _ndjson_pieces(frame, seed, posterior).items()
+    }
 
 
 def bundle_lines(frame: pd.DataFrame, seed: int = 0, *, posterior: bool = False) -> np.ndarray:
     """One transaction Bundle per row as JSON text (``urn:uuid`` references)."""
     case, out = _render(frame, seed, posterior, "bundle")
-    causes, serious = out["Condition"]
+    causes, (serious, has_serious) = out["Condition"]
+    everyone = np.ones(case.n, dtype=bool)
     parts = [
-        ("Patient", case.id("Patient"), out["Patient"]),
-        ("Encounter", case.id("Encounter"), out["Encounter"]),
-        ("QuestionnaireResponse", case.id("QuestionnaireResponse"), out["QuestionnaireResponse"]),
-        ("Condition", case.id("cause"), causes),
-        ("Condition", case.id("serious"), serious),
-    ]
+        ("Patient", case.id("Patient"), out["Patient"], everyone),
+        ("Encounter", case.id("Encounter"), out["Encounter"], everyone),
+        ("QuestionnaireResponse", case.id("QuestionnaireResponse"),
+         out["QuestionnaireResponse"], everyone),
+        ("Condition", case.id("cause"), causes, everyone),
+        ("Condition", case.id("serious"), serious, has_serious),
+    ]  # fmt: skip
     if posterior:
-        parts.append(("RiskAssessment", case.id("RiskAssessment"), out["RiskAssessment"]))
+        parts.append(("RiskAssessment", case.id("RiskAssessment"), out["RiskAssessment"], everyone))
     entries = []
-    for kind, ids, text in parts:
-        entry = _join(
+    for kind, ids, text, present in parts:
+        entry = _pieces(
             ['{"fullUrl":"urn:uuid:', ids, '","resource":', text,
              ',"request":{"method":"PUT","url":"' + kind + "/", ids, '"}}']
         )  # fmt: skip
-        entries.append(np.where(text == "", "", entry).astype(object))
+        entries.append((entry, present))
     head = '{"resourceType":"Bundle","id":"'
     rest = '","meta":' + _dumps(_META) + ',"type":"transaction","entry":['
-    return _join([head, case.id("Bundle"), rest, _join_nonempty(entries), "]}"])
+    return _rows(_pieces([head, case.id("Bundle"), rest, _nonempty(entries)[0], "]}"]))
 
 
 def to_fhir(frame: pd.DataFrame, seed: int = 0, *, posterior: bool = False) -> list[dict[str, Any]]:
@@ -590,12 +700,57 @@ def write_ndjson(
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for kind, lines in resource_lines(frame, seed, posterior=posterior).items():
+    for kind, text in resource_texts(frame, seed, posterior=posterior).items():
         path = folder / f"{kind}.ndjson"
         with open(path, "a" if append else "w", encoding="utf-8") as handle:
-            handle.write("".join(line + "\n" for line in lines))
+            handle.write(text)
         paths[kind] = path
     return paths
+
+
+class _BackgroundWriter:
+    """Appends each chunk's ndjson texts to their files on one background thread.
+
+    The write (mostly the kernel copying hundreds of megabytes into the page cache, which
+    releases the GIL) overlaps with rendering the next chunk; at most one chunk waits, so memory
+    stays at about two chunks' text.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.folder = folder
+        self.paths: dict[str, Path] = {}
+        self._handles: dict[str, Any] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ndjson-writer")
+        self._pending: Any = None
+
+    def _append(self, texts: dict[str, str]) -> None:
+        for kind, text in texts.items():
+            if kind not in self._handles:
+                self.paths[kind] = self.folder / f"{kind}.ndjson"
+                self._handles[kind] = open(self.paths[kind], "w", encoding="utf-8")  # noqa: SIM115
+            self._handles[kind].write(text)
+
+    def write(self, texts: dict[str, str]) -> None:
+        self.wait()
+        self._pending = self._pool.submit(self._append, texts)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()  # re-raises a failed write here
+
+    def __enter__(self) -> _BackgroundWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown()
+            for handle in self._handles.values():
+                handle.close()
 
 
 def export_ndjson(
@@ -611,7 +766,8 @@ def export_ndjson(
     """Generate rows ``start .. start+n-1`` chunk by chunk and write them as Bulk-Data ndjson.
 
     Memory stays flat for any ``n``; the files are the same whatever ``chunk_rows`` is (each
-    chunk is ``vignettes.generate(..., start=...)``, which is partition-invariant).
+    chunk is ``vignettes.generate(..., start=...)``, which is partition-invariant). Each chunk is
+    written on a background thread while the next one is rendered.
     """
     from vignettes.generate import BLOCK_ROWS, generate
 
@@ -620,8 +776,8 @@ def export_ndjson(
     folder.mkdir(parents=True, exist_ok=True)
     for kind in RESOURCE_TYPES:
         (folder / f"{kind}.ndjson").unlink(missing_ok=True)
-    paths: dict[str, Path] = {}
-    for lo in range(start, start + n, step):
-        frame = generate(min(step, start + n - lo), seed, setting, start=lo)
-        paths |= write_ndjson(frame, folder, seed, posterior=posterior, append=True)
-    return paths
+    with _BackgroundWriter(folder) as writer:
+        for lo in range(start, start + n, step):
+            frame = generate(min(step, start + n - lo), seed, setting, start=lo)
+            writer.write(resource_texts(frame, seed, posterior=posterior))
+    return writer.paths

@@ -92,6 +92,7 @@ _ANSWER_KEY = {
 }
 
 
+@cache
 def package_version() -> str:
     """The installed package's version (``"unknown"`` in a checkout that was never installed)."""
     try:
