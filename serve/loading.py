@@ -472,17 +472,25 @@ def _cache_folder(cache_dir: Path, store: str, name: str, found: VersionRecord) 
     return cache_dir / f"{name}-v{found.version}-{digest}"
 
 
-_SCORERS = ("cause", "red_flag")
 COPY_RECORD = "copy.json"
 """In a cache folder: the model manifest's digest, the bundle's place and the tables' digests."""
+
+
+def _named_scorers(triage: TriageModel) -> dict[str, Any]:
+    """Every tree scorer of the model by the name its tables are cached under: ``cause``,
+    ``red_flag`` and ``serious-<condition>`` for each serious-type scorer."""
+    named: dict[str, Any] = {"cause": triage.cause, "red_flag": triage.red_flag}
+    if triage.serious is not None:
+        named |= {f"serious-{c}": s for c, s in triage.serious.scorers.items()}
+    return named
 
 
 def _tables_bytes(triage: TriageModel) -> dict[str, bytes]:
     """Each scorer's checked TreeSHAP tables as ``.npz`` bytes (building them is most of a warm
     start's load time for a large champion)."""
     out = {}
-    for name in _SCORERS:
-        tables = getattr(triage, name).shap_tables()
+    for name, scorer in _named_scorers(triage).items():
+        tables = scorer.shap_tables()
         if tables is not None:
             arrays = {
                 f.name: np.asarray(getattr(tables, f.name))
@@ -502,7 +510,9 @@ def _use_tables(triage: TriageModel, name: str, data: bytes) -> None:
         values[key] = int(values[key])
     values.setdefault("zero_node", None)
     values.setdefault("zero_right", None)
-    scorer = getattr(triage, name)
+    scorer = _named_scorers(triage).get(name)
+    if scorer is None:
+        raise DamagedModelError(f"{name}.shap_tables.npz: the model has no such scorer")
     scorer.use_tables(ShapTables(**values))
     _check_tables(scorer, name)
 
@@ -520,7 +530,8 @@ def _check_tables(scorer: Any, name: str) -> None:
     kept its digest record consistent would still be caught here)."""
     rows = _probe_rows()
     score, values, base = scorer.score_and_explain(rows)
-    if not np.allclose(score, scorer.score(rows), rtol=1e-6, atol=1e-9) or not np.allclose(
+    library = scorer.calibration.apply(scorer.library_raw(rows))
+    if not np.allclose(score, library, rtol=1e-6, atol=1e-9) or not np.allclose(
         values.sum(axis=1) + base, score.max(axis=1), rtol=1e-6, atol=1e-9
     ):
         raise DamagedModelError(f"{name}: the cached TreeSHAP tables disagree with the model")

@@ -224,3 +224,36 @@ def test_a_scorer_refuses_tables_with_a_different_score_count(data: dict) -> Non
     booster = lightgbm_booster(data["X"], data["red"], 3, num_class=2)
     assert compile_tables("lightgbm", booster, data["X"].shape[1]).n_scores == 2
     assert Scorer("lightgbm", booster, 2).shap_tables() is None
+
+
+def test_a_scorer_with_built_tables_scores_small_batches_from_them(
+    data: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Up to TABLE_SCORE_ROWS rows the built tables give the score (the same numbers as the
+    library); a larger batch, or a scorer whose tables were never built, asks the library."""
+    from scipy.special import expit
+
+    from model import scorers
+
+    booster = lightgbm_booster(data["X"], data["red"], 2)
+    scorer = Scorer("lightgbm", booster, 2, Calibration(0.8, 0.1))
+    small, large = data["X_new"][:3], data["X_new"][: scorers.TABLE_SCORE_ROWS + 1]
+    library = {n: scorer.library_raw(x) for n, x in (("small", small), ("large", large))}
+    calls: list[int] = []
+    original = Scorer.library_raw
+
+    def counted(self: Scorer, X: np.ndarray) -> np.ndarray:
+        calls.append(len(X))
+        return original(self, X)
+
+    monkeypatch.setattr(Scorer, "library_raw", counted)
+    np.testing.assert_array_equal(scorer.raw(small), library["small"])  # no tables yet
+    assert calls == [3]
+    assert scorer.shap_tables() is not None
+    calls.clear()
+    np.testing.assert_allclose(scorer.raw(small), library["small"], atol=1e-12)
+    expected = expit(0.8 * booster.predict(small, raw_score=True) + 0.1)
+    np.testing.assert_allclose(scorer.proba(small), expected, atol=1e-12)
+    assert calls == []  # both from the tables
+    np.testing.assert_array_equal(scorer.raw(large), library["large"])
+    assert calls == [scorers.TABLE_SCORE_ROWS + 1]
