@@ -695,3 +695,15 @@ def test_nothing_in_the_report_reads_nan(trained: Any, comparison_page: str) -> 
         t for t in markdown_tables(pages["comparison.md"]) if "review PPV" in t.columns
     ).set_index("model")
     assert urgency.loc["article_rules", "review PPV"] == "no alerts"  # the rules raise none
+
+
+def test_a_section_is_added_once_and_replaced_in_place() -> None:
+    from training.report import Section, build_html, with_section
+
+    page = build_html("t", [Section("First", "one"), Section("Last", "two")])
+    added = with_section(page, Section("Added later", "three"))
+    assert added.index('id="last"') < added.index('id="added-later"') < added.index("</body>")
+    assert '<li><a href="#added-later">Added later</a></li></ol></nav>' in added
+    replaced = with_section(added, Section("Added later", "four"))
+    assert replaced.count('id="added-later"') == 1 and replaced.count('href="#added-later"') == 1
+    assert "four" in replaced and "three" not in replaced and "two" in replaced

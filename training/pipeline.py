@@ -45,6 +45,7 @@ from training.evaluation import (
 from training.progress import StepProfile, expected_from_metrics, say
 from training.registry import describe, log_triage_model, register_champion
 from training.safety_report import safety_sections
+from training.sensitivity import latest_section
 from vignettes import generate
 
 
@@ -406,6 +407,11 @@ def _train(cfg: TrainConfig) -> Outcome:
                 )
             extra_sections += sections
             page.append(safety_text)
+        # the latest `make sensitivity` run's findings, if there is one (it adds them itself to
+        # the comparison that exists when it runs)
+        sensitivity = latest_section(cfg.experiment)
+        if sensitivity is not None:
+            extra_sections.append(sensitivity)
         with step("report"):
             mlflow.log_text("\n".join(page), "comparison.md")  # the page's tables, in markdown
             _log_report(

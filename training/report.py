@@ -256,6 +256,18 @@ def build_html(
     return "\n".join(p for p in parts if p) + "\n"
 
 
+def with_section(page: str, section: Section) -> str:
+    """A page of :func:`build_html` with ``section`` added at its end, or put in place of the
+    section of the same title (so a section can be refreshed without rebuilding the page)."""
+    body = section.to_html()
+    same = re.compile(rf'<section id="{re.escape(section.anchor)}">.*?</section>', re.S)
+    if same.search(page):
+        return same.sub(lambda _: body, page, count=1)
+    item = f'<li><a href="#{section.anchor}">{html.escape(section.title)}</a></li>'
+    page = page.replace("</ol></nav>", item + "</ol></nav>", 1)
+    return page.replace("</body></html>", body + "\n</body></html>", 1)
+
+
 def _table_box(head: str, body: str) -> str:
     """A table in its own box, which scrolls sideways when the table is wider than the page."""
     return (

@@ -16,6 +16,7 @@ numbers).
 from __future__ import annotations
 
 import argparse
+import html
 import sys
 import tempfile
 import time
@@ -36,13 +37,26 @@ from model.mlflow_names import EXPERIMENT
 from model.triage import RED_FLAG_COST_RATIO, cost_ratio_threshold
 from training.candidates import Fitted, Split, fit_lightgbm
 from training.metrics import expected_calibration_error, urgency_metrics
-from training.report import Section, build_html, markdown_to_html
+from training.report import Section, build_html, markdown_to_html, with_section
 from vignettes import generate, posterior
 from vignettes.knowledge import KnowledgeBase, load_knowledge
 from vignettes.perturb import perturb, swing, uncertainties
 from vignettes.schema import CAUSES
 
-__all__ = ["SensitivityConfig", "evaluate_world", "main", "run_sensitivity"]
+__all__ = [
+    "SECTION_TITLE",
+    "SensitivityConfig",
+    "attach_to_comparison",
+    "comparison_section",
+    "evaluate_world",
+    "latest_section",
+    "main",
+    "run_sensitivity",
+]
+
+SECTION_TITLE = "How much the assumptions matter"
+"""The title of the section ``make sensitivity`` adds to the comparison report."""
+RUN_PREFIX = "sensitivity-"
 
 
 @dataclass
@@ -161,7 +175,8 @@ def run_sensitivity(cfg: SensitivityConfig) -> dict[str, pd.DataFrame]:
     """
     threshold = cost_ratio_threshold(RED_FLAG_COST_RATIO)
     mlflow.set_experiment(cfg.experiment)
-    with mlflow.start_run(run_name=f"sensitivity-seed{cfg.seed}-worlds{cfg.worlds}"):
+    with mlflow.start_run(run_name=f"{RUN_PREFIX}seed{cfg.seed}-worlds{cfg.worlds}") as run:
+        mlflow.set_tag("role", "sensitivity")
         mlflow.log_params(vars(cfg))
         say(f"fitting the champion (LightGBM) once on {cfg.n_train:,} default-world cases")
         fitted = fit_champion(cfg)
@@ -194,7 +209,91 @@ def run_sensitivity(cfg: SensitivityConfig) -> dict[str, pd.DataFrame]:
         mlflow.log_metrics(summary)
         _log_artifacts(base, worlds, swings, ranking, summary)
         say(_headline(summary, ranking))
+        section = comparison_section(base, worlds, swings, ranking, summary, run.info.run_name)
+    attached = attach_to_comparison(section, cfg.experiment)
+    say(
+        f"added '{SECTION_TITLE}' to comparison.html of run {attached}"
+        if attached
+        else "no finished comparison run yet: `make train` adds this section to its report"
+    )
     return {"worlds": worlds, "swings": swings, "ranking": ranking}
+
+
+def comparison_section(
+    base: dict[str, float],
+    worlds: pd.DataFrame,
+    swings: pd.DataFrame,
+    ranking: pd.DataFrame,
+    summary: dict[str, float],
+    run_name: str,
+) -> Section:
+    """The sensitivity run's findings as one section of the comparison report."""
+    parts = _sections(base, worlds, swings, ranking, summary)
+    text = "".join(
+        (f"<h3>{html.escape(p.title)}</h3>" if i else "") + p.text for i, p in enumerate(parts)
+    )
+    text += (
+        f"<p>From MLflow run <code>{html.escape(run_name)}</code> (<code>make sensitivity"
+        "</code>): a LightGBM champion fitted by that run on the default world, not the "
+        "registered one; its page <code>sensitivity.html</code> holds every world.</p>"
+    )
+    figures = [f for p in parts for f in p.figures]
+    return Section(SECTION_TITLE, text, figures)
+
+
+def _latest_finished(experiment: str, where: str) -> mlflow.entities.Run | None:
+    """The latest finished run of ``experiment`` that matches the search filter ``where``."""
+    client = mlflow.MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        f"{where} AND attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def latest_section(experiment: str = EXPERIMENT) -> Section | None:
+    """The section of the latest finished ``make sensitivity`` run, rebuilt from its logged
+    tables and metrics; ``None`` when there is none (or it logged no tables)."""
+    run = _latest_finished(experiment, f"attributes.run_name LIKE '{RUN_PREFIX}%'")
+    if run is None:
+        return None
+    summary = dict(run.data.metrics)
+    base = {k.removeprefix("default_"): v for k, v in summary.items() if k.startswith("default_")}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=tmp))
+        if not (folder / "worlds.csv").is_file() or "gap_pp" not in base:
+            return None
+        tables = {
+            name: pd.read_csv(folder / f"{name}.csv") if (folder / f"{name}.csv").is_file()
+            else pd.DataFrame()
+            for name in ("worlds", "swings", "ranking")
+        }  # fmt: skip
+    return comparison_section(
+        base, tables["worlds"], tables["swings"], tables["ranking"], summary, run.info.run_name
+    )
+
+
+def attach_to_comparison(section: Section, experiment: str = EXPERIMENT) -> str | None:
+    """Put ``section`` into ``comparison.html`` of the latest finished comparison run (in place
+    of an earlier sensitivity section); returns that run's name, or ``None`` if there is none."""
+    run = _latest_finished(experiment, "tags.role = 'comparison'")
+    if run is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run.info.run_id, artifact_path="comparison.html", dst_path=tmp
+            )
+        except Exception:  # a comparison run without its page (stopped before the report)
+            return None
+        page = Path(path).read_text(encoding="utf-8")
+    mlflow.MlflowClient().log_text(run.info.run_id, with_section(page, section), "comparison.html")
+    return str(run.info.run_name)
 
 
 def _swings(
