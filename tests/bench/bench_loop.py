@@ -40,6 +40,7 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 
+from model.mlflow_names import EXPERIMENT
 from tests.bench import load_note, result
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,7 +109,9 @@ def _installed(venv: Path) -> set[str]:
 
 def _last_comparison(clone: Path) -> Any:
     client = MlflowClient(f"sqlite:///{clone / 'mlflow.db'}")
-    (experiment,) = client.search_experiments()
+    experiment = client.get_experiment_by_name(EXPERIMENT)  # not "Default", which MLflow adds
+    if experiment is None:
+        raise RuntimeError(f"make train logged no experiment {EXPERIMENT!r} in {clone}")
     (run,) = client.search_runs(
         [experiment.experiment_id],
         "tags.role = 'comparison'",
