@@ -92,8 +92,6 @@ class Scorer:
 
     def raw(self, X: np.ndarray) -> np.ndarray:
         """Uncalibrated scores, shape ``(n, n_scores)``."""
-        if len(X) == 0:
-            return np.zeros((0, self.n_scores))
         if isinstance(self._tables, ShapTables) and 0 < len(X) <= TABLE_SCORE_ROWS:
             return self._tables.score(X)
         return self.library_raw(X)

@@ -383,8 +383,9 @@ def _encounters(case: _Case, refs: dict[str, np.ndarray]) -> np.ndarray:
 class _Answers:
     """One item's answers, as a choice among a few prerendered texts per row.
 
-    ``texts`` ends with ``""`` (no answer), ``code`` picks a text per row, and for a number
-    ``number`` holds each row's value as JSON (``""`` where unknown) and ``tail`` closes it.
+    ``texts`` ends with ``""`` (no answer) and ``code`` picks a text per row. For a number the
+    text is only the item's head: ``number`` holds each row's value as JSON (``""`` where
+    unknown), and :meth:`pieces` closes the item after it.
     """
 
     def __init__(self, field: Field, column: pd.Series) -> None:
