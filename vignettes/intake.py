@@ -423,8 +423,21 @@ def _numeric_column(field: Field, col: pd.Series, missing: np.ndarray) -> tuple[
     return pd.arrays.FloatingArray(np.where(known, values, 0.0), ~known), bad
 
 
+def _has_contract_dtype(field: Field, col: pd.Series) -> bool:
+    """A yes/no or category column already in its contract dtype, valid by that dtype alone:
+    the nullable boolean holds only true, false and unknown; the categorical holds only the
+    field's values, in the field's order (so its codes are the field's codes)."""
+    if field.kind == "bool":
+        return isinstance(col.dtype, pd.BooleanDtype)
+    if field.kind == "category" and isinstance(col.dtype, pd.CategoricalDtype):
+        return tuple(col.cat.categories) == tuple(field.values) and not col.cat.ordered
+    return False
+
+
 def _convert(field: Field, col: pd.Series) -> tuple[Any, np.ndarray]:
     """The column in its contract dtype, or ``None`` and the mask of offending rows."""
+    if _has_contract_dtype(field, col):
+        return col.array.copy(), np.zeros(len(col), dtype=bool)
     missing = col.isna().to_numpy(dtype=bool)
     if missing.all() and field.kind != "int":  # a column of unknowns, whatever its dtype
         return pd.array([pd.NA] * len(col), dtype=pandas_dtype(field)), ~missing
