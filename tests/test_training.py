@@ -15,7 +15,12 @@ from scipy.special import softmax
 import vignettes
 from training import TrainConfig, train
 from training.calibrate import fit_platt, fit_temperature
-from training.metrics import expected_calibration_error, threshold_for_recall
+from training.metrics import (
+    ddxplus_metrics,
+    differential_set,
+    expected_calibration_error,
+    threshold_for_recall,
+)
 from vignettes.article import URGENCY_TIERS
 from vignettes.schema import CAUSES
 
@@ -24,6 +29,9 @@ CANDIDATE_METRICS = (
     "balanced_accuracy",
     "macro_f1",
     "top2_accuracy",
+    "gtpa_at_3",
+    "ddf1",
+    "dsf1",
     "log_loss",
     "ece",
     "red_flag_auroc",
@@ -196,6 +204,38 @@ def test_second_training_registers_but_keeps_the_better_champion(trained) -> Non
     assert not worse.alias_moved
     current = MlflowClient().get_model_version_by_alias("sciatica-triage", "champion")
     assert current.version == trained.model_version
+
+
+def test_the_bayes_ceiling_s_differential_is_the_reference(trained) -> None:
+    """DDXPlus's differential metrics compare with the exact posterior: the ceiling scores 1."""
+    runs = {name: r.data.metrics for name, r in _children(trained.parent_run_id).items()}
+    assert runs["bayes_posterior"]["ddf1"] == pytest.approx(1.0)
+    assert runs["bayes_posterior"]["gtpa_at_1"] == pytest.approx(
+        runs["bayes_posterior"]["accuracy"]
+    )
+    for name, m in runs.items():
+        assert m["gtpa_at_3"] >= m["accuracy"], name
+        if name != "bayes_posterior":
+            assert m["ddf1"] < 1.0, name
+
+
+def test_ddxplus_metrics_by_hand() -> None:
+    """Two cases worked by hand: the 95% differential, top-k and the serious-condition F1."""
+    proba = np.zeros((2, len(CAUSES)))
+    proba[0, :3] = [0.6, 0.38, 0.02]  # differential {0, 1}: 0.6 + 0.38 >= 0.95
+    proba[1, :3] = [0.97, 0.02, 0.01]  # differential {0}
+    reference = np.zeros_like(proba)
+    reference[0, 0] = 1.0  # {0}
+    reference[1, :2] = [0.5, 0.5]  # {0, 1}
+    assert differential_set(proba).sum(axis=1).tolist() == [2, 1]
+    m = ddxplus_metrics(
+        proba, np.array([1, 2]), reference, np.array([True, False]), np.array([True, True])
+    )
+    assert m["gtpa_at_1"] == 0.0 and m["gtpa_at_3"] == 1.0
+    assert m["ddr"] == pytest.approx((1 / 1 + 1 / 2) / 2)  # per case |both| / |reference|
+    assert m["ddp"] == pytest.approx((1 / 2 + 1 / 1) / 2)  # per case |both| / |predicted|
+    assert m["dsr"] == 0.5 and m["dsp"] == 1.0
+    assert m["dsf1"] == pytest.approx(2 * 0.5 / 1.5)
 
 
 def test_threshold_reaches_the_recall_target() -> None:

@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar
 
 import lightgbm
@@ -63,6 +64,12 @@ class Split:
         self.serious = self.frame["serious_condition"].cat.codes.to_numpy().astype(np.int64)
         no = [self.frame[f].eq(False).fillna(False).to_numpy(dtype=bool) for f in RED_FLAG_FIELDS]
         self.answered_no = np.asarray(np.column_stack(no).all(axis=1))
+
+    @cached_property
+    def exact_posterior(self) -> np.ndarray:
+        """(cases x causes) the generator's exact cause posterior on this split's answers, the
+        ground truth DDXPlus's differential metrics compare against (computed once)."""
+        return posterior(self.frame)[list(CAUSES)].to_numpy()
 
 
 CEILING = "bayes_posterior"

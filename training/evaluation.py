@@ -23,14 +23,17 @@ from training.candidates import CEILING, Fitted, Split, fit_cause_only
 from training.config import TrainConfig
 from training.metrics import (
     cause_metrics,
+    ddxplus_metrics,
     per_cause_rates,
     red_flag_metrics,
     reliability_bins,
+    served_tiers,
     urgency_metrics,
     urgency_tradeoff,
 )
 from training.progress import say
 from vignettes import generate, load_knowledge, posterior
+from vignettes.article import URGENCY_TIERS
 from vignettes.schema import CAUSES, SETTINGS
 
 __all__ = [
@@ -82,6 +85,8 @@ def evaluate(
     metrics = cause_metrics(proba, test.y) | red_flag_metrics(red, test.red, threshold, test.fired)
     tiers = urgency_metrics(red, threshold, test.sign_tier, test.serious, test.answered_no)
     metrics |= {f"urgency_{k}": v for k, v in tiers.items()}
+    shown = served_tiers(red, threshold, test.sign_tier) != URGENCY_TIERS.index("routine")
+    metrics |= ddxplus_metrics(proba, test.y, test.exact_posterior, shown, test.red)
     metrics["val_log_loss"] = cause_metrics(val_proba, val.y)["log_loss"]
     metrics["fit_seconds"] = fitted.fit_seconds
     metrics["predict_ms_per_1000"] = 1000 * predict_seconds / len(test.y) * 1000

@@ -16,6 +16,9 @@ from vignettes.article import URGENCY_TIERS
 from vignettes.schema import CAUSES, SERIOUS_CONDITIONS
 
 RED_FLAG_TARGET_RECALL = 0.99
+DIFFERENTIAL_COVERAGE = 0.95
+"""The coverage of the differential DDXPlus's DDR, DDP and DDF1 compare: the smallest set of
+causes whose probabilities sum to 95%, the candidate's against the exact posterior's."""
 
 
 RELIABILITY_BINS = 15
@@ -293,4 +296,71 @@ def urgency_tradeoff(
         "flagged": (by_rule + raised) / n,
         "caught": (by_rule_serious + raised_serious) / n_serious,
         "ppv_review": np.where(raised > 0, raised_serious / np.maximum(raised, 1), np.nan),
+    }
+
+
+def differential_set(proba: np.ndarray, coverage: float = DIFFERENTIAL_COVERAGE) -> np.ndarray:
+    """Boolean (cases x causes): the smallest set of causes whose probabilities reach
+    ``coverage`` (the most likely first; a cause is kept while the ones before it sum to less)."""
+    order = np.argsort(-proba, axis=1)
+    sorted_p = np.take_along_axis(proba, order, axis=1)
+    before = np.cumsum(sorted_p, axis=1) - sorted_p
+    out = np.zeros_like(proba, dtype=bool)
+    np.put_along_axis(out, order, before < coverage, axis=1)
+    return out
+
+
+def _f1(recall: float, precision: float) -> float:
+    return 2 * recall * precision / (recall + precision) if recall + precision else 0.0
+
+
+def ddxplus_metrics(
+    proba: np.ndarray,
+    y: np.ndarray,
+    reference: np.ndarray,
+    shown_serious: np.ndarray,
+    serious: np.ndarray,
+) -> dict[str, float]:
+    """DDXPlus's metrics (Fansi Tchango et al., NeurIPS 2022), against the exact truth.
+
+    Parameters
+    ----------
+    proba : numpy.ndarray
+        (cases x causes) the candidate's cause probabilities.
+    y : numpy.ndarray
+        The true cause codes.
+    reference : numpy.ndarray
+        (cases x causes) the exact posterior on the same answers: its differential at
+        :data:`DIFFERENTIAL_COVERAGE` is the ground-truth differential.
+    shown_serious : numpy.ndarray of bool
+        The tier shown is not routine.
+    serious : numpy.ndarray of bool
+        The case has a serious condition (the vignette's ``red_flag``).
+
+    Returns
+    -------
+    dict
+        ``gtpa_at_1`` and ``gtpa_at_3`` (the true cause first, or in the top three); ``ddr``,
+        ``ddp``, ``ddf1`` (the differential's recall, precision and F1 against the reference's,
+        averaged per case); ``dsr``, ``dsp``, ``dsf1`` (serious conditions: recall, precision
+        and F1 of a tier above routine).
+    """
+    ranked = np.argsort(-proba, axis=1)
+    predicted, truth = differential_set(proba), differential_set(reference)
+    both = (predicted & truth).sum(axis=1)
+    ddr = float((both / truth.sum(axis=1)).mean())
+    ddp = float((both / predicted.sum(axis=1)).mean())
+    shown, serious = np.asarray(shown_serious, bool), np.asarray(serious, bool)
+    hits = float((shown & serious).sum())
+    dsr = hits / max(int(serious.sum()), 1)
+    dsp = hits / max(int(shown.sum()), 1)
+    return {
+        "gtpa_at_1": float((ranked[:, 0] == y).mean()),
+        "gtpa_at_3": float((ranked[:, :3] == np.asarray(y)[:, None]).any(axis=1).mean()),
+        "ddr": ddr,
+        "ddp": ddp,
+        "ddf1": _f1(ddr, ddp),
+        "dsr": dsr,
+        "dsp": dsp,
+        "dsf1": _f1(dsr, dsp),
     }

@@ -38,6 +38,9 @@ DISPLAY_COLUMNS = {
     "balanced_accuracy": "balanced acc.",
     "macro_f1": "macro F1",
     "top2_accuracy": "top-2 acc.",
+    "gtpa_at_3": "GTPA@3",
+    "ddf1": "DDF1",
+    "dsf1": "DSF1",
     "ece": "ECE",
     "red_flag_auroc": "red-flag AUROC",
     "red_flag_recall": "red-flag recall",
@@ -431,7 +434,11 @@ def candidates_section(table: pd.DataFrame, champion: str | None, ceiling: str) 
         "<p>Test-set metrics of every candidate. The champion has the lowest validation "
         "log-loss among the tree models (the ones with exact TreeSHAP attributions, which "
         "serving promises). Red-flag recall and specificity are of the served decision: any "
-        "reported red-flag sign, or the model at its review threshold 1/(1+K).</p>"
+        "reported red-flag sign, or the model at its review threshold 1/(1+K). GTPA@3, DDF1 "
+        "and DSF1 are DDXPlus's interview metrics (Fansi Tchango et al., NeurIPS 2022) on the "
+        "complete test intake, the interview benchmark's reference: the true cause in the top "
+        "three; the F1 of the 95% differential (the fewest causes summing to 95%) against the "
+        "exact posterior's; the F1 of a tier above routine for a serious condition.</p>"
     )
     return Section("Candidates", rule + _table_html(table, champion, ceiling) + f"<ul>{what}</ul>")
 
