@@ -371,10 +371,10 @@ def _triage_keys(cases: list[dict[str, Any]], floor: bool) -> list[tuple[Any, ..
     return keys
 
 
-def _change_probability(case: dict[str, Any], field: str, floor: bool) -> float:
-    """P(the answer to ``field`` changes the triage), computed independently of the engine:
-    the answer's chance from ``vignettes.answer_distribution`` (or, for the duration, every
-    whole week from 0 to 520 weighted by the posterior's evidence)."""
+def _answer_chances(case: dict[str, Any], field: str) -> pd.Series:
+    """Each answer's chance given the case, computed independently of the engine: from
+    ``vignettes.answer_distribution`` (or, for the duration, every whole week from 0 to 520
+    weighted by the posterior's evidence)."""
     frame = validate_frame(pd.DataFrame([case]))
     if field == "duration_weeks":
         weeks = np.arange(0, 521).astype(float)
@@ -383,12 +383,27 @@ def _change_probability(case: dict[str, Any], field: str, floor: bool) -> float:
         chance = pd.Series(np.exp(log_z - log_z.max()), index=weeks)
     else:
         chance = vignettes.answer_distribution(frame, field).iloc[0]
-    chance = chance[chance > 0] / chance.sum()
+    return chance[chance > 0] / chance.sum()
+
+
+def _change_probability(case: dict[str, Any], field: str, floor: bool) -> float:
+    """P(the answer to ``field`` changes the triage), independently of the engine."""
+    chance = _answer_chances(case, field)
     keys = _triage_keys([case] + [{**case, field: v} for v in chance.index], floor)
     return float(sum(p for p, key in zip(chance, keys[1:], strict=True) if key != keys[0]))
 
 
-@pytest.mark.parametrize("seed", range(4))
+def _top_cause_change(case: dict[str, Any], field: str) -> tuple[float, float]:
+    """P(the answer to ``field`` changes the most likely cause), independently of the engine,
+    and the top cause's posterior now."""
+    chance = _answer_chances(case, field)
+    cases = [case] + [{**case, field: v} for v in chance.index]
+    top = vignettes.posterior(validate_frame(pd.DataFrame(cases)))[list(CAUSES)].to_numpy()
+    moved = top[1:].argmax(axis=1) != top[0].argmax()
+    return float(chance.to_numpy() @ moved), float(top[0].max())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4, 5])  # two stops at a high top cause, two steady
 def test_at_a_stop_no_remaining_answer_changes_the_triage_beyond_the_tolerance(seed: int) -> None:
     patient = vignettes.generate(1, seed=100 + seed).iloc[0]
     values = {f: (None if pd.isna(patient[f]) else patient[f]) for f in FIELD_NAMES}
@@ -401,8 +416,30 @@ def test_at_a_stop_no_remaining_answer_changes_the_triage_beyond_the_tolerance(s
     remaining = [f for f in ASKABLE_WITHOUT_CLINICIAN if f not in script.asked]
     assert set(RED_FLAG_FIELDS) <= set(script.asked)
     tolerance = STOP_RULE.change_tolerance
+    cause_moves, top = 0.0, 1.0
     for field in remaining:
         # The bins' representative durations stand for their bins: allow their small error.
         slack = 0.01 if field in NUMBER_BINS else 1e-9
         change = _change_probability(answers, field, floor)
         assert change <= tolerance + slack, (field, change, answers)
+        moves, top = _top_cause_change(answers, field)
+        cause_moves += moves
+    # The cause is settled: high, or unlikely to move under the answers left (clause 3).
+    if remaining and top < STOP_RULE.top_cause:
+        assert cause_moves <= STOP_RULE.cause_change + 0.01, (cause_moves, answers)
+
+
+def test_the_benchmark_s_simulation_reaches_the_complete_intake() -> None:
+    """The interview benchmark's own check: asking everything reproduces the complete intake
+    (its metrics' reference), and the product order never stops with a red flag unasked."""
+    from tests.bench import bench_questions as bq
+
+    full = bq.complete_patients(16, seed=2024)
+    reference = bq.complete_reference(full)
+    everything = bq.metrics(bq.simulate(full, "fixed", 5, stop=False), full, reference)
+    assert everything["GTPA@1"] == pytest.approx(reference["accuracy"])
+    assert everything["DDF1"] == pytest.approx(1.0)
+    assert everything["triage agreement"] == everything["advice agreement"] == 1.0
+    product = bq.metrics(bq.simulate(full, "product", 5), full, reference)
+    assert product["red flag unasked at stop"] == 0.0
+    assert 6 <= product["IL"] < everything["IL"]
