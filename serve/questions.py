@@ -486,11 +486,12 @@ def assess(
         for j in range(len(_values(name))):
             slots.append((k, name, j, rows))
             total += rows.size
+    cases: list[dict[str, Any]] | None = None
     if total <= SMALL_CASES:  # one interview: the dicts first, the frame from them (faster)
-        cases: list[dict[str, Any]] | None = _hypothetical_cases(frame, slots)
+        cases = _hypothetical_cases(frame, slots)
         hyp = answers_frame(cases)
     else:
-        cases, hyp = None, _hypothetical_frame(frame, slots, total)
+        hyp = _hypothetical_frame(frame, slots, total)
     post = posterior(hyp, setting, evidence=True, refuse_impossible=False)
     if not np.isfinite(post["log_evidence"].to_numpy()[:n]).all():
         posterior(frame, setting)  # raises, naming the contradictory answers
