@@ -602,7 +602,7 @@ def _verdict(
             reasons.append("")
             continue
         if high[i]:
-            why = f"the top cause is at {top[i]:.0%} (stop at {rule.top_cause:.0%})"
+            why = f"the top cause is at {top[i]:.1%} (stop at {rule.top_cause:.0%})"
         elif steady[i]:
             why = (
                 f"the answers left would change the top cause with a {cause_moves[i]:.1%} chance "
