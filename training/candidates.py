@@ -66,10 +66,11 @@ class Split:
         self.answered_no = np.asarray(np.column_stack(no).all(axis=1))
 
     @cached_property
-    def exact_posterior(self) -> np.ndarray:
-        """(cases x causes) the generator's exact cause posterior on this split's answers, the
-        ground truth DDXPlus's differential metrics compare against (computed once)."""
-        return posterior(self.frame)[list(CAUSES)].to_numpy()
+    def exact_posterior(self) -> pd.DataFrame:
+        """The generator's exact posterior on this split's answers (the causes and
+        ``red_flag``), computed once: the Bayes ceiling's predictions, and the ground truth
+        DDXPlus's differential metrics compare against."""
+        return posterior(self.frame)
 
 
 CEILING = "bayes_posterior"
@@ -366,13 +367,11 @@ def fit_cause_only(
 
 def fit_bayes_posterior(train: Split, val: Split, seed: int) -> Fitted:
     """The generator's exact posterior: the ceiling. Not deployable: it knows the generator."""
-    post = per_split(lambda s: posterior(s.frame))  # one posterior per split serves both labels
-
     return Fitted(
         "bayes_posterior",
         {"model": "vignettes.posterior", "learned": False},
-        lambda s: post(s)[list(CAUSES)].to_numpy(),
-        lambda s: post(s)["red_flag"].to_numpy(),
+        lambda s: s.exact_posterior[list(CAUSES)].to_numpy(),
+        lambda s: s.exact_posterior["red_flag"].to_numpy(),
         0.0,
         deployable=False,
     )

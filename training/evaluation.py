@@ -86,7 +86,8 @@ def evaluate(
     tiers = urgency_metrics(red, threshold, test.sign_tier, test.serious, test.answered_no)
     metrics |= {f"urgency_{k}": v for k, v in tiers.items()}
     shown = served_tiers(red, threshold, test.sign_tier) != URGENCY_TIERS.index("routine")
-    metrics |= ddxplus_metrics(proba, test.y, test.exact_posterior, shown, test.red)
+    reference = test.exact_posterior[list(CAUSES)].to_numpy()
+    metrics |= ddxplus_metrics(proba, test.y, reference, shown, test.red)
     metrics["val_log_loss"] = cause_metrics(val_proba, val.y)["log_loss"]
     metrics["fit_seconds"] = fitted.fit_seconds
     metrics["predict_ms_per_1000"] = 1000 * predict_seconds / len(test.y) * 1000
