@@ -230,9 +230,16 @@ def test_chronic_pain_advice_follows_the_course(case: dict, model: bool, cause: 
     chronic = weeks is not None and weeks >= 12
     worse = any(case.get(f) is True for f in ("progressive_symptoms", "progressive_weakness"))
     flagged = any(case.get(f) is not False for f in RED_FLAG_FIELDS)  # reported or unasked
+    # structural damage not ruled out: getting worse, a red flag reported or unasked, a motor or
+    # reflex deficit, or the model's alert (article.toml's advice.chronic_pain, unless_any)
+    deficit = any(case.get(f) is True for f in ("weakness", "reflex_changes"))
+    withheld = worse or flagged or deficit or model
     if out["urgency"] in ("review", "routine"):
-        withheld = worse or flagged  # structural damage not ruled out
-        assert ("chronic_pain" in out["advice_codes"]) == (chronic and not withheld)
+        given = "chronic_pain" in out["advice_codes"]
+        if withheld or not chronic:
+            assert not given
+        elif case.get("sides") != "both":  # pain in both legs may withhold it too (bilateral)
+            assert given
         if weeks is not None and weeks >= 6:
             assert "review_if_not_improving" not in out["advice_codes"]
             assert "review_now" in out["advice_codes"]  # no one past 6 weeks left without it
