@@ -34,7 +34,7 @@ from vignettes.article import MECHANISMS, ArticleFacts
 from vignettes.conditions import All, AnyOf, Condition, FieldTest, Name, Not
 from vignettes.schema import FIELD_BY_NAME
 
-__all__ = ["Evaluation", "negate"]
+__all__ = ["Evaluation", "dependencies", "negate"]
 
 _COMPARE = {
     "ge": np.greater_equal,
@@ -79,6 +79,7 @@ class Evaluation:
         self._memo: dict[str, Any] = {
             name: decision(value, self.n, name) for name, value in (inputs or {}).items()
         }
+        self._given = frozenset(self._memo)
         self._definitions = _definitions(facts)
 
     def __getitem__(self, name: str) -> Any:
@@ -89,6 +90,30 @@ class Evaluation:
         value = self._compute(name)
         memo[name] = bool(value) if self.n is None else self._broadcast(value)
         return memo[name]
+
+    def carried_over(
+        self, df: Answers, inputs: Mapping[str, Any], changed: frozenset[str]
+    ) -> Evaluation:
+        """A new one-case evaluation of ``df`` with ``inputs``, keeping every condition of
+        this one that depends on none of the ``changed`` fields (see :func:`dependencies`).
+
+        Exact when ``df`` differs from this evaluation's case in the ``changed`` fields only:
+        a kept condition reads nothing that changed. The engine facts that differ from this
+        evaluation's count as changed too.
+        """
+        if self.n is not None or rows(df) is not None:
+            raise ValueError("carried_over: for one case, not a frame")
+        out = Evaluation(df, self.facts, inputs)
+        given = self._given | out._given
+        moved = {n for n in given if self._memo.get(n, False) != out._memo.get(n, False)}
+        stale = _readers(self.facts)
+        drop = set().union(*(stale.get(name, ()) for name in changed | moved))
+        known = dependencies(self.facts)  # a name it does not know is never carried over
+        memo = out._memo
+        for name, value in self._memo.items():
+            if name not in memo and name not in drop and name in known:
+                memo[name] = value
+        return out
 
     def holds(self, condition: Condition) -> Any:
         """Evaluate one condition tree (compiled once per tree, see :func:`_compiled`)."""
@@ -189,7 +214,82 @@ def _compiled(condition: Condition) -> Compiled:
     raise TypeError(f"not a condition: {condition!r}")
 
 
+def _reads(condition: Condition, named: Mapping[str, Condition], seen: dict) -> frozenset[str]:
+    if isinstance(condition, Name):
+        return _name_reads(condition.name, named, seen)
+    if isinstance(condition, FieldTest):
+        return frozenset({condition.field})
+    if isinstance(condition, All | AnyOf):
+        return frozenset().union(*(_reads(c, named, seen) for c in condition.items))
+    if isinstance(condition, Not):
+        return _reads(condition.item, named, seen)
+    raise TypeError(f"not a condition: {condition!r}")
+
+
+def _name_reads(name: str, named: Mapping[str, Condition], seen: dict) -> frozenset[str]:
+    if name not in seen:
+        # names are acyclic (checked by vignettes.article); a name that is neither defined
+        # nor a field is an engine fact, which reads itself
+        seen[name] = _reads(named[name], named, seen) if name in named else frozenset({name})
+    return seen[name]
+
+
+def dependencies(facts: ArticleFacts) -> dict[str, frozenset[str]]:
+    """Name -> the answer fields and engine facts the named condition's value depends on.
+
+    Every name :class:`Evaluation` memoises: the predicates, the urgency rules' triggers, the
+    MRI criteria, ``mri_indicated``, the mechanism readings, and the yes/no fields. Derived
+    from ``article.toml``'s condition trees, so it follows the file.
+    """
+    cached = _DEPENDENCIES.get(id(facts))
+    if cached is not None and cached[0] is facts:
+        return cached[1]
+    named = _named_conditions(facts)
+    seen: dict[str, frozenset[str]] = {}
+    # the engine's own names first (the mechanism reading, then mri_indicated), so that a
+    # condition naming them reads what they read
+    m = facts.mechanism
+    parts = [*m.neurological, *m.mechanical]
+    if m.never_mechanical_when is not None:
+        parts.append(m.never_mechanical_when)
+    mechanism = frozenset().union(*(_reads(c, named, seen) for c in parts))
+    seen |= {f"mechanism_{code}": mechanism for code in MECHANISMS}
+    seen["_mechanism_code"] = mechanism
+    mri = [_name_reads(f"mri_{c.code}", named, seen) for c in facts.mri]
+    seen["mri_indicated"] = frozenset().union(*mri)
+    out = {name: _name_reads(name, named, seen) for name in named} | seen
+    out |= {f.name: frozenset({f.name}) for f in FIELD_BY_NAME.values() if f.kind == "bool"}
+    _DEPENDENCIES[id(facts)] = (facts, out)
+    return out
+
+
+_DEPENDENCIES: dict[int, tuple[ArticleFacts, dict[str, frozenset[str]]]] = {}
+_READERS: dict[int, tuple[ArticleFacts, dict[str, frozenset[str]]]] = {}
+
+
+def _readers(facts: ArticleFacts) -> dict[str, frozenset[str]]:
+    """Field or engine fact -> the names that depend on it (:func:`dependencies` inverted)."""
+    cached = _READERS.get(id(facts))
+    if cached is not None and cached[0] is facts:
+        return cached[1]
+    out: dict[str, set[str]] = {}
+    for name, reads in dependencies(facts).items():
+        for read in reads:
+            out.setdefault(read, set()).add(name)
+    frozen = {k: frozenset(v) for k, v in out.items()}
+    _READERS[id(facts)] = (facts, frozen)
+    return frozen
+
+
 _DEFINITIONS: dict[int, tuple[ArticleFacts, dict[str, Compiled]]] = {}
+
+
+def _named_conditions(facts: ArticleFacts) -> dict[str, Condition]:
+    named: dict[str, Condition] = dict(facts.predicates)
+    named |= {f"trigger_{r.code}": r.when for r in facts.urgency_rules}
+    named |= {f"mri_{c.code}": c.when for c in facts.mri}
+    named["withhold_reassurance"] = facts.withhold_reassurance_when
+    return named
 
 
 def _definitions(facts: ArticleFacts) -> dict[str, Compiled]:
@@ -197,10 +297,7 @@ def _definitions(facts: ArticleFacts) -> dict[str, Compiled]:
     cached = _DEFINITIONS.get(id(facts))
     if cached is not None and cached[0] is facts:
         return cached[1]
-    named: dict[str, Condition] = dict(facts.predicates)
-    named |= {f"trigger_{r.code}": r.when for r in facts.urgency_rules}
-    named |= {f"mri_{c.code}": c.when for c in facts.mri}
-    named["withhold_reassurance"] = facts.withhold_reassurance_when
+    named = _named_conditions(facts)
     compiled = {name: _compiled(condition) for name, condition in named.items()}
     _DEFINITIONS[id(facts)] = (facts, compiled)
     return compiled

@@ -38,6 +38,7 @@ The rules baseline (the seven causes scored by the features the article names fo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import compress
 from typing import Any
 
@@ -80,6 +81,7 @@ __all__ = [
     "URGENCY_ACTION",
     "URGENCY_RULES",
     "URGENCY_TIERS",
+    "CaseVariants",
     "any_red_flag",
     "dermatome_root",
     "fired_red_flags",
@@ -100,7 +102,13 @@ def _evaluation(
     df: Answers, red_flag_model: Any = None, red_flag_urgent: Any = None, cause: Any = None
 ) -> Evaluation:
     """One call's :class:`~model.conditions.Evaluation`, with the model's decisions and cause."""
-    n = rows(df)
+    return Evaluation(df, FACTS, _engine_facts(rows(df), red_flag_model, red_flag_urgent, cause))
+
+
+def _engine_facts(
+    n: int | None, red_flag_model: Any, red_flag_urgent: Any, cause: Any
+) -> dict[str, Any]:
+    """The facts the engine supplies: the model's decisions and its likely cause."""
     inputs: dict[str, Any] = {
         "model_review": decision(red_flag_model, n, "red_flag_model"),
         "model_urgent": decision(red_flag_urgent, n, "red_flag_urgent"),
@@ -110,7 +118,7 @@ def _evaluation(
             cause = np.full(n, cause, dtype=object)  # one cause for every row
         names = cause if n is None else np.asarray(cause, dtype=object)
         inputs |= {f"likely_{c}": names == c for c in CAUSES}
-    return Evaluation(df, FACTS, inputs)
+    return inputs
 
 
 # --------------------------------------------------------------------------------------------
@@ -688,6 +696,88 @@ def triage(
     return {key: parts[key] for key in TRIAGE_KEYS}
 
 
+class CaseVariants:
+    """The triage of one case, and of the same case with a few answers changed.
+
+    Each variant's triage equals :func:`triage` of the changed case: the conditions that read
+    none of the changed answers, and none of the engine facts that differ, are carried over
+    from the case's own evaluation (their dependencies come from ``article.toml``, see
+    :func:`model.conditions.dependencies`); the rest are evaluated again. An adaptive
+    interview scores every answer of every unasked question this way.
+
+    Parameters
+    ----------
+    case : mapping
+        One validated case (``validate_case``).
+
+    Examples
+    --------
+    >>> variants = CaseVariants({"age": 35, "fever": False})
+    >>> variants.triage({}, cause="disc_herniation")["urgency"]
+    'routine'
+    >>> variants.triage({"fever": True}, cause="disc_herniation")["urgency"]
+    'urgent'
+    """
+
+    def __init__(self, case: Mapping[str, Any]) -> None:
+        self.case = case
+        self._evaluations: dict[tuple[Any, ...], Evaluation] = {}
+
+    def triage(
+        self,
+        changes: Mapping[str, Any],
+        red_flag_model: Any = None,
+        cause: Any = None,
+        red_flag_urgent: Any = None,
+    ) -> dict[str, Any]:
+        """:func:`triage` of the case with ``changes`` (field -> answer) applied."""
+        case = {**self.case, **changes} if changes else self.case
+        facts = _engine_facts(None, red_flag_model, red_flag_urgent, cause)
+        key = (bool(red_flag_model), cause, bool(red_flag_urgent))
+        base = self._evaluations.get(key) or next(iter(self._evaluations.values()), None)
+        ev = (
+            Evaluation(case, FACTS, facts)
+            if base is None
+            else base.carried_over(case, facts, frozenset(changes))
+        )
+        parts = _triage_parts(case, red_flag_model, cause, None, red_flag_urgent, ev)
+        if not changes:
+            self._evaluations.setdefault(key, ev)
+        return {name: parts[name] for name in TRIAGE_KEYS}
+
+    def decisions(
+        self,
+        changes: Mapping[str, Any],
+        red_flag_model: Any = None,
+        cause: Any = None,
+        red_flag_urgent: Any = None,
+    ) -> dict[str, Any]:
+        """What the patient is told, of :meth:`triage`: ``urgency``, ``urgency_timeframe``,
+        ``next_step`` and ``advice_codes``, computed from the conditions alone (faster)."""
+        case = {**self.case, **changes} if changes else self.case
+        facts = _engine_facts(None, red_flag_model, red_flag_urgent, cause)
+        key = (bool(red_flag_model), cause, bool(red_flag_urgent))
+        base = self._evaluations.get(key) or next(iter(self._evaluations.values()), None)
+        if base is None:
+            ev = Evaluation(case, FACTS, facts)
+            self._evaluations[key] = ev
+        else:
+            ev = base.carried_over(case, facts, frozenset(changes))
+            if not changes:
+                self._evaluations.setdefault(key, ev)
+        fired = _rule_matrix(ev)
+        tier, time = _tier_and_time(fired)
+        flags = _mri_flags(ev)
+        indicated, _ = _mri_result(flags)
+        step = _step_code(tier, indicated, flags["already_imaged"])
+        return {
+            "urgency": URGENCY_TIERS[tier],
+            "urgency_timeframe": _TIME_NAMES[time],
+            "next_step": NEXT_STEPS[step],
+            "advice_codes": _advice_codes(tier, ev),
+        }
+
+
 _RULE_CODES = np.asarray([r.code for r in URGENCY_RULES], dtype=object)
 _RULE_SUSPECTED = tuple(r.suspected for r in URGENCY_RULES)
 _RULE_SOURCES = np.asarray([r.source for r in URGENCY_RULES] + [None], dtype=object)
@@ -739,10 +829,12 @@ def _triage_parts(
     cause: Any = None,
     mri_indicated: Any = None,
     red_flag_urgent: Any = None,
+    ev: Evaluation | None = None,
 ) -> dict[str, Any]:
-    """Everything :func:`triage` and :func:`next_step` return, each computed once."""
+    """Everything :func:`triage` and :func:`next_step` return, each computed once (``ev``: the
+    evaluation to use, if the caller has one)."""
     one = is_one_case(df)
-    ev = _evaluation(df, red_flag_model, red_flag_urgent, cause)
+    ev = ev or _evaluation(df, red_flag_model, red_flag_urgent, cause)
     fired = _rule_matrix(ev)
     tier, time = _tier_and_time(fired)
     flags = _mri_flags(ev)

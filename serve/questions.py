@@ -65,7 +65,8 @@ from model.triage import (
     cost_ratio_threshold,
     red_flag_decision,
 )
-from vignettes import load_knowledge, posterior
+from vignettes import load_knowledge
+from vignettes.posterior import posterior_after_answers
 from vignettes.schema import (
     CAUSES,
     EXAMINATION_FIELDS,
@@ -293,11 +294,12 @@ def _key(out: Mapping[str, Any], i: int | None, floor: bool) -> tuple[Any, ...]:
 
 
 def bayes_triage(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | None,
     post: pd.DataFrame,
     floor: np.ndarray,
     cases: list[dict[str, Any]] | None = None,
     threshold: float | None = None,
+    origins: Sequence[tuple[int, str] | None] | None = None,
 ) -> list[tuple[Any, ...]]:
     """The triage of each row (:data:`TRIAGE_COMPARED`), comparable with ``==``: the article's
     rules with the exact posterior's top cause and red-flag decisions at the served thresholds
@@ -305,21 +307,29 @@ def bayes_triage(
     ``model.triage.URGENT_PROBABILITY``), with the
     don't-know floor (:func:`dont_know_floor`) where ``floor`` is true. ``cases`` are the rows
     as validated case dicts, when the caller has them (one case's rules cost microseconds, a
-    frame's pass milliseconds)."""
+    frame's pass milliseconds). ``origins`` says, per row of ``cases``, whether it is a case
+    of its own (``None``) or an earlier row with one answer changed (``(row, field)``): its
+    triage then reuses every condition that answer cannot change (exact,
+    :class:`model.rules.CaseVariants`)."""
     thr = cost_ratio_threshold(RED_FLAG_COST_RATIO) if threshold is None else threshold
     red = red_flag_decision(post["red_flag"].to_numpy(), thr)
     # the upper threshold too, as served: at or above it a silent case is urgent
     urgent = red_flag_decision(post["red_flag"].to_numpy(), URGENT_PROBABILITY)
     cause = np.asarray(CAUSES, dtype=object)[post[list(CAUSES)].to_numpy().argmax(axis=1)]
     if cases is not None:
-        return [
-            _key(
-                rules.triage(case, red_flag_model=bool(r), cause=str(c), red_flag_urgent=bool(u)),
-                None,
-                bool(f),
-            )
-            for case, r, c, f, u in zip(cases, red, cause, floor, urgent, strict=True)
-        ]
+        variants: dict[int, rules.CaseVariants] = {}
+        keys = []
+        for i, (case, r, c, f, u) in enumerate(zip(cases, red, cause, floor, urgent, strict=True)):
+            origin = origins[i] if origins is not None else None
+            if origin is None:
+                variant, changes = variants.setdefault(i, rules.CaseVariants(case)), {}
+            else:
+                variant, changes = variants[origin[0]], {origin[1]: case[origin[1]]}
+            out = variant.decisions(changes, bool(r), str(c), bool(u))
+            keys.append(_key(out, None, bool(f)))
+        return keys
+    if frame is None:
+        raise ValueError("bayes_triage: expected the rows as a frame or as case dicts")
     out = rules.triage(frame, red_flag_model=red, cause=cause, red_flag_urgent=urgent)
     return [_key(out, i, bool(floor[i])) for i in range(len(frame))]
 
@@ -327,6 +337,8 @@ def bayes_triage(
 TriageOf = Callable[
     [pd.DataFrame, pd.DataFrame, np.ndarray, list[dict[str, Any]] | None], list[tuple[Any, ...]]
 ]
+"""``(frame, posterior, floor, cases) -> keys``: the triage of the hypothetical rows (a frame,
+and their case dicts when there are few). :func:`bayes_triage` is the default."""
 SMALL_CASES = 400
 """Up to this many hypothetical rows, the triage runs case by case on dicts (faster)."""
 
@@ -429,14 +441,19 @@ def _hypothetical_frame(
     return out
 
 
-def _hypothetical_cases(
-    frame: pd.DataFrame, slots: list[tuple[int, str, int, np.ndarray]]
-) -> list[dict[str, Any]]:
-    """The rows of :func:`_hypothetical_frame` as case dicts (``None`` = unknown)."""
-    base = [
+def _case_dicts(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of a validated frame as case dicts (``None`` = unknown)."""
+    return [
         {k: (None if v is pd.NA or v is None or v != v else v) for k, v in row.items()}
         for row in frame.to_dict("records")
     ]
+
+
+def _hypothetical_cases(
+    base: list[dict[str, Any]], slots: list[tuple[int, str, int, np.ndarray]]
+) -> list[dict[str, Any]]:
+    """The rows of :func:`_hypothetical_frame` as case dicts (``None`` = unknown), from the
+    cases' own dicts."""
     out = list(base)
     for _, name, j, rows in slots:
         value = _values(name)[j]
@@ -445,19 +462,22 @@ def _hypothetical_cases(
 
 
 def assess(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | list[dict[str, Any]],
     asked: np.ndarray | None = None,
     fields: Sequence[str] = ASKABLE,
     setting: str = "primary_care",
     rule: StopRule = STOP_RULE,
     triage_of: TriageOf | None = None,
+    cases: list[dict[str, Any]] | None = None,
 ) -> Assessment:
     """Score every unasked field of every case and apply the stop rule.
 
     Parameters
     ----------
-    frame : pandas.DataFrame
-        Validated intakes (``model.intake.validate_frame``) with every field as a column.
+    frame : pandas.DataFrame or list of dict
+        Validated intakes (``model.intake.validate_frame``) with every field as a column, or
+        validated case dicts (``model.intake.validate_case``; ``None`` = unknown): one
+        interview's step then builds no frame at all.
     asked : numpy.ndarray of bool, optional
         (cases x ``fields``): fields already asked (a "don't know" is asked and unknown). By
         default, the known fields.
@@ -466,13 +486,22 @@ def assess(
     setting : {"primary_care", "spine_clinic"}
     rule : StopRule
     triage_of : callable, optional
-        ``(frame, posterior, floor) -> keys``; default :func:`bayes_triage`.
+        ``(frame, posterior, floor, cases) -> keys``; default :func:`bayes_triage`.
+    cases : list of dict, optional
+        The rows of ``frame`` as validated case dicts (``None`` = unknown), when the caller has
+        them.
     """
+    if not isinstance(frame, pd.DataFrame):
+        cases, frame = list(frame), None
     fields = tuple(fields)
-    n, m = len(frame), len(fields)
+    n, m = len(frame) if frame is not None else len(cases or ()), len(fields)
     if not m:
         raise ValueError("fields: expected at least one field to ask")
-    known = np.column_stack([frame[f].notna().to_numpy() for f in fields])
+    if cases is not None:
+        known = np.array([[c.get(f) is not None for f in fields] for c in cases], dtype=bool)
+    else:
+        assert frame is not None
+        known = np.column_stack([frame[f].notna().to_numpy() for f in fields])
     asked_mask = known.copy() if asked is None else (np.asarray(asked, dtype=bool) | known)
     candidate = ~asked_mask
     red_cols = [fields.index(f) for f in RED_FLAG_FIELDS if f in fields]
@@ -486,20 +515,31 @@ def assess(
         for j in range(len(_values(name))):
             slots.append((k, name, j, rows))
             total += rows.size
-    cases: list[dict[str, Any]] | None = None
-    if total <= SMALL_CASES:  # one interview: the dicts first, the frame from them (faster)
-        cases = _hypothetical_cases(frame, slots)
-        hyp = answers_frame(cases)
+    # Every hypothetical answer's posterior from the cases' encoded answers (raises, naming
+    # them, if a case's own answers contradict each other).
+    answers = [(name, _values(name)[j], rows) for _, name, j, rows in slots]
+    post = posterior_after_answers(frame if cases is None else cases, answers, setting)
+    hyp_cases: list[dict[str, Any]] | None = None
+    hyp: pd.DataFrame | None = None
+    if total <= SMALL_CASES:  # one interview: the rules case by case on dicts (faster)
+        base = cases if cases is not None else _case_dicts(frame)  # type: ignore[arg-type]
+        hyp_cases = _hypothetical_cases(base, slots)
+        if triage_of is not None:  # a model reads a frame
+            hyp = answers_frame(hyp_cases)
     else:
+        frame = answers_frame(cases or []) if frame is None else frame
         hyp = _hypothetical_frame(frame, slots, total)
-    post = posterior(hyp, setting, evidence=True, refuse_impossible=False)
-    if not np.isfinite(post["log_evidence"].to_numpy()[:n]).all():
-        posterior(frame, setting)  # raises, naming the contradictory answers
+    floor = np.concatenate([red_dk, *[red_dk[rows] for *_, rows in slots]]) if slots else red_dk
+    if triage_of is not None:
+        assert hyp is not None
+        keys = triage_of(hyp, post.drop(columns="log_evidence"), floor, hyp_cases)
+    else:
+        origins: list[tuple[int, str] | None] = [None] * n
+        origins += [(int(r), name) for _, name, _, rows in slots for r in rows]
+        keys = bayes_triage(hyp, post.drop(columns="log_evidence"), floor, hyp_cases, None, origins)
     cause_p = post[list(CAUSES)].to_numpy()
     red_p = post["red_flag"].to_numpy()
     log_z = post["log_evidence"].to_numpy()
-    floor = np.concatenate([red_dk, *[red_dk[rows] for *_, rows in slots]]) if slots else red_dk
-    keys = (triage_of or bayes_triage)(hyp, post.drop(columns="log_evidence"), floor, cases)
     now_keys = keys[:n]
     h_cause = _entropy(cause_p[:n])
     h_red = _entropy(np.stack([red_p[:n], 1 - red_p[:n]], axis=-1))
@@ -555,7 +595,9 @@ def assess(
         triage_bits,
         change,
         cause_change,
-        post.iloc[:n].drop(columns="log_evidence").set_axis(frame.index),
+        post.iloc[:n]
+        .drop(columns="log_evidence")
+        .set_axis(frame.index if frame is not None else pd.RangeIndex(n)),
         now_keys,
         candidate,
         lowest,
@@ -667,7 +709,7 @@ def _rationale(a: Assessment, i: int, k: int, target: str) -> str:
 
 
 def rank_questions(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | list[dict[str, Any]],
     k: int | None = 3,
     setting: str = "primary_care",
     fields: Sequence[str] = ASKABLE,
@@ -675,12 +717,16 @@ def rank_questions(
     rule: StopRule = STOP_RULE,
     triage_of: TriageOf | None = None,
     stop: bool = True,
+    cases: list[dict[str, Any]] | None = None,
 ) -> list[list[Question]]:
-    """The next ``k`` questions for each case of a validated frame (``k=None``: all of them),
+    """The next ``k`` questions for each case of a validated frame or list of validated case
+    dicts (``k=None``: all of them),
     among ``fields``; red-flag questions first. A case where the stop rule says stop gets an
-    empty list (unless ``stop`` is false: then the ranking goes on to the last question)."""
-    a = assess(frame, asked, fields, setting, rule, triage_of)
-    return [questions_for(a, i, k, stop) for i in range(len(frame))]
+    empty list (unless ``stop`` is false: then the ranking goes on to the last question).
+    ``cases``: the frame's rows as validated dicts, if the caller has them (see
+    :func:`assess`)."""
+    a = assess(frame, asked, fields, setting, rule, triage_of, cases)
+    return [questions_for(a, i, k, stop) for i in range(len(a.stop))]
 
 
 def questions_for(a: Assessment, i: int, k: int | None, stop: bool = True) -> list[Question]:
@@ -784,6 +830,5 @@ def next_questions(
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     fields = ASKABLE if clinician else ASKABLE_WITHOUT_CLINICIAN
-    frame = answers_frame([validate_case(case)])
     mask = _asked_mask(fields, asked)
-    return rank_questions(frame, k, setting, fields, mask, rule)[0]
+    return rank_questions([validate_case(case)], k, setting, fields, mask, rule)[0]

@@ -580,3 +580,33 @@ def test_answer_distribution_of_a_group_member_follows_the_other(kb: KnowledgeBa
     for value in ("back_only", "outer_leg_big_toe"):
         _, weight = brute_force({"age": 40, "pain_region": value}, kb, "primary_care")
         assert region.loc[3, value] == pytest.approx(weight / evidence, rel=1e-9)
+
+
+def test_posterior_after_answers_equals_the_posterior_of_the_changed_cases() -> None:
+    from model.intake import validate_case
+
+    frame = vignettes.generate(30, seed=8)[list(vignettes.schema.FIELD_NAMES)]
+    frame = frame.mask(np.random.default_rng(0).random(frame.shape) < 0.6).assign(age=frame["age"])
+    answers = [
+        ("fever", True, np.array([0, 3, 5])),
+        ("pain_region", "outer_leg_big_toe", np.arange(10)),
+        ("duration_weeks", 30.0, np.array([2, 4])),
+        ("worse_sitting", False, np.array([1])),
+    ]
+    cases = [
+        validate_case({k: (None if pd.isna(v) else v) for k, v in r.items()})
+        for r in frame.to_dict("records")
+    ]
+    changed = list(cases)
+    for name, value, rows in answers:
+        changed += [{**cases[r], name: value} for r in rows]
+    expected = vignettes.posterior(
+        pd.DataFrame(changed).astype(object), evidence=True, refuse_impossible=False
+    ).reset_index(drop=True)
+    for given in (
+        vignettes.posterior_after_answers(frame, answers),
+        vignettes.posterior_after_answers(cases, answers),
+    ):
+        np.testing.assert_allclose(given.to_numpy(), expected.to_numpy(), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="fever"):
+        vignettes.posterior_after_answers(frame, [("fever", "yes", np.array([0]))])

@@ -559,3 +559,40 @@ def test_piriformis_pattern_points_to_the_sciatic_nerve_not_a_root() -> None:
         "L2-L3 nerve root",
         None,
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# CaseVariants: one case and its one-answer variants, reusing the unchanged conditions
+# --------------------------------------------------------------------------------------------
+
+
+def test_case_variants_give_the_triage_of_every_changed_case() -> None:
+    """Every answer of every field, on generated cases, under every cause and both decisions:
+    the variant's triage (and its decisions) equal the plain triage of the changed case."""
+    from model import rules as model_rules
+    from model.intake import validate_case as check
+    from vignettes.schema import FIELDS as ALL_FIELDS
+
+    frame = vignettes.generate(40, seed=21)
+    checked = 0
+    for i, record in enumerate(frame[[f.name for f in ALL_FIELDS]].to_dict("records")):
+        case = check({k: (None if pd.isna(v) else v) for k, v in record.items()})
+        variants = model_rules.CaseVariants(case)
+        cause = CAUSES[i % len(CAUSES)]
+        variants.decisions({}, False, cause, False)
+        for field in ALL_FIELDS:
+            values = (True, False) if field.kind == "bool" else field.values
+            if field.kind == "float":
+                values = (1.0, 8.0, 30.0)
+            if field.kind == "int":
+                continue
+            for value in values:
+                model = bool((i + len(str(value))) % 3 == 0)
+                other = CAUSES[(i + 2) % len(CAUSES)] if value is True else cause
+                changed = {**case, field.name: value}
+                expected = model_rules.triage(changed, model, other, False)
+                assert variants.triage({field.name: value}, model, other, False) == expected
+                got = variants.decisions({field.name: value}, model, other, False)
+                assert got == {k: expected[k] for k in got}, (field.name, value)
+                checked += 1
+    assert checked > 2_000

@@ -9,7 +9,7 @@ from vignettes.generate import BLOCK_ROWS, generate, generate_partition, partiti
 from vignettes.intake import IntakeError, validate_case, validate_frame
 from vignettes.knowledge import FieldGroup, KnowledgeBase, KnowledgeError, load_knowledge
 from vignettes.perturb import perturb, swing, uncertainties
-from vignettes.posterior import InputError, answer_distribution, posterior
+from vignettes.posterior import InputError, answer_distribution, posterior, posterior_after_answers
 from vignettes.schema import (
     CAUSES,
     FIELD_BY_NAME,
@@ -69,6 +69,7 @@ __all__ = [
     "partition_bounds",
     "perturb",
     "posterior",
+    "posterior_after_answers",
     "questionnaire",
     "swing",
     "to_fhir",

@@ -19,14 +19,16 @@ the other answers: what a next-best-question search needs.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from vignettes.intake import IntakeError, validate_frame
+from vignettes.intake import IntakeError, validate_case, validate_frame
 from vignettes.knowledge import (
     AGE_MIN,
     TABLE_FIELDS,
@@ -414,12 +416,28 @@ def posterior(
     """
     kb = knowledge or load_knowledge()
     inputs = _inputs(df, kb, setting, strict)
+    refuse = len(df) if refuse_impossible else 0
+    values, names = _posterior_values(kb, inputs, df.index, latents, evidence, refuse)
+    return pd.DataFrame(values, columns=names, index=df.index)
+
+
+def _posterior_values(
+    kb: KnowledgeBase,
+    inputs: dict[str, np.ndarray],
+    index: pd.Index,
+    latents: bool,
+    evidence: bool,
+    refuse: int,
+) -> tuple[np.ndarray, list[str]]:
+    """The posterior's columns for encoded answers (:func:`_inputs`), and their names; rows
+    before ``refuse`` whose answers are impossible are refused, naming ``index``'s label."""
     parts = []
-    for rows in _chunks(len(df)):
+    for rows in _chunks(len(inputs["age"])):
         chunk = {k: v[rows] for k, v in inputs.items()}
         logp = _log_joint(kb, chunk)
-        if refuse_impossible:
-            _impossible(kb, chunk, logp, df.index[rows])
+        if rows.start < refuse:
+            head = slice(0, min(refuse, rows.stop) - rows.start)
+            _impossible(kb, {k: v[head] for k, v in chunk.items()}, logp[head], index[rows][head])
         log_z = logsumexp(logp, axis=1, keepdims=True)
         with np.errstate(invalid="ignore"):
             joint = np.exp(logp - log_z)
@@ -436,7 +454,117 @@ def posterior(
     if evidence:
         names.append("log_evidence")
     values = np.concatenate(parts) if parts else np.empty((0, len(names)))
-    return pd.DataFrame(values, columns=names, index=df.index)
+    return values, names
+
+
+def _encode_answer(inputs: dict[str, np.ndarray], name: str, value: Any, span: slice) -> None:
+    """Set ``name`` to ``value`` in the rows ``span`` of encoded answers, in place."""
+    spec = FIELD_BY_NAME.get(name)
+    if name == "duration_weeks":
+        weeks = float(value)
+        if not np.isfinite(weeks) or weeks < 0:
+            raise IntakeError(name, "a number of weeks, 0 or more", f"{name}: got {value!r}")
+        inputs["duration"][span] = np.floor(weeks + 0.5)  # whole weeks, as _inputs reads them
+        inputs["duration_known"][span] = True
+    elif spec is not None and spec.kind == "bool" and isinstance(value, bool | np.bool_):
+        inputs[name][span] = int(value)
+    elif spec is not None and spec.kind == "category" and value in spec.values:
+        inputs[name][span] = spec.values.index(value)
+    else:
+        allowed = "a yes/no or category field and one of its values, or duration_weeks"
+        raise IntakeError(name, allowed, f"{name}: cannot set it to {value!r}; expected {allowed}")
+
+
+@cache
+def _code_of(name: str) -> dict[Any, int]:
+    """Answer -> code of a yes/no or category field (as :func:`field_codes`), unknown -1."""
+    spec = FIELD_BY_NAME[name]
+    values = (False, True) if spec.kind == "bool" else spec.values
+    return {None: -1} | {v: i for i, v in enumerate(values)}
+
+
+def _inputs_of_cases(
+    cases: Sequence[Mapping[str, Any]], kb: KnowledgeBase, setting: str | None
+) -> dict[str, np.ndarray]:
+    """:func:`_inputs` for a few cases given as mappings, each checked by the one validator:
+    no frame is built (for one interview's step, a frame costs more than the arithmetic)."""
+    valid = [validate_case(case) for case in cases]
+    age = np.array([c["age"] for c in valid], dtype=np.int64)
+    weeks = [c["duration_weeks"] for c in valid]
+    duration = np.array([np.nan if w is None else w for w in weeks], dtype=float)
+    duration_known = ~np.isnan(duration)
+    inputs = {
+        "age": age,
+        "band": kb.band_of(age),
+        "setting": _settings(pd.DataFrame(index=range(len(valid))), setting),
+        "duration": np.floor(np.where(duration_known, duration, 0.0) + 0.5),
+        "duration_known": duration_known,
+    }
+    for name in ("sex", *TABLE_FIELDS):
+        code = _code_of(name)
+        inputs[name] = np.array([code[c[name]] for c in valid], dtype=np.int16)
+    return inputs
+
+
+def posterior_after_answers(
+    df: pd.DataFrame | Sequence[Mapping[str, Any]],
+    answers: Sequence[tuple[str, Any, np.ndarray]],
+    setting: str | None = None,
+    *,
+    strict: bool = True,
+    knowledge: KnowledgeBase | None = None,
+) -> pd.DataFrame:
+    """The exact posterior of each case, then of chosen cases with one more answer, in one call.
+
+    What a next-best-question search needs: every answer of every unasked question scored
+    without building a frame per hypothetical case. The answers are encoded once and copied.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame or sequence of mapping
+        Cases, as for :func:`posterior`, or a few cases as mappings (each checked by
+        :func:`vignettes.intake.validate_case`; no frame is built). Their answers are refused
+        if impossible.
+    answers : sequence of (field, value, rows)
+        Each a hypothetical answer: the cases at the positions ``rows`` of ``df`` with ``field``
+        set to ``value`` (a yes/no or category field, or ``duration_weeks`` in weeks).
+    setting, strict, knowledge
+        As for :func:`posterior`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``len(df) + sum(len(rows))`` rows, positionally indexed: the cases, then each answer's
+        rows in order; the causes, ``red_flag`` and ``log_evidence`` (as ``evidence=True``).
+        A hypothetical answer the model rules out gets NaN probabilities and ``-inf``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> df = pd.DataFrame({"age": [40]})
+    >>> out = posterior_after_answers(df, [("fever", True, np.array([0]))])
+    >>> bool(out["red_flag"].iloc[1] > out["red_flag"].iloc[0])
+    True
+    """
+    kb = knowledge or load_knowledge()
+    if isinstance(df, pd.DataFrame):
+        base, index = _inputs(df, kb, setting, strict), df.index
+    else:
+        base, index = _inputs_of_cases(df, kb, setting), pd.RangeIndex(len(df))
+    spans = []
+    source = [np.arange(len(df))]
+    start = len(df)
+    for name, value, rows in answers:
+        positions = np.asarray(rows, dtype=np.int64)
+        source.append(positions)
+        spans.append((name, value, slice(start, start + positions.size)))
+        start += positions.size
+    picked = np.concatenate(source)
+    inputs = {k: v[picked] for k, v in base.items()}  # fancy indexing copies
+    for name, value, span in spans:
+        _encode_answer(inputs, name, value, span)
+    values, names = _posterior_values(kb, inputs, index, False, True, len(df))
+    return pd.DataFrame(values, columns=names)
 
 
 def answer_distribution(
