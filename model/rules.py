@@ -723,6 +723,23 @@ class CaseVariants:
         self.case = case
         self._evaluations: dict[tuple[Any, ...], Evaluation] = {}
 
+    def _evaluation(
+        self, changes: Mapping[str, Any], red_flag_model: Any, cause: Any, red_flag_urgent: Any
+    ) -> tuple[Mapping[str, Any], Evaluation]:
+        """The changed case and its evaluation, carried over from the case's own (kept, per
+        set of engine facts, for the next variant)."""
+        case = {**self.case, **changes} if changes else self.case
+        facts = _engine_facts(None, red_flag_model, red_flag_urgent, cause)
+        key = (bool(red_flag_model), cause, bool(red_flag_urgent))
+        base = self._evaluations.get(key) or next(iter(self._evaluations.values()), None)
+        if base is None:
+            ev = Evaluation(case, FACTS, facts)
+        else:
+            ev = base.carried_over(case, facts, frozenset(changes))
+        if not changes:  # only the case's own evaluation may be carried over from
+            self._evaluations.setdefault(key, ev)
+        return case, ev
+
     def triage(
         self,
         changes: Mapping[str, Any],
@@ -731,18 +748,8 @@ class CaseVariants:
         red_flag_urgent: Any = None,
     ) -> dict[str, Any]:
         """:func:`triage` of the case with ``changes`` (field -> answer) applied."""
-        case = {**self.case, **changes} if changes else self.case
-        facts = _engine_facts(None, red_flag_model, red_flag_urgent, cause)
-        key = (bool(red_flag_model), cause, bool(red_flag_urgent))
-        base = self._evaluations.get(key) or next(iter(self._evaluations.values()), None)
-        ev = (
-            Evaluation(case, FACTS, facts)
-            if base is None
-            else base.carried_over(case, facts, frozenset(changes))
-        )
+        case, ev = self._evaluation(changes, red_flag_model, cause, red_flag_urgent)
         parts = _triage_parts(case, red_flag_model, cause, None, red_flag_urgent, ev)
-        if not changes:
-            self._evaluations.setdefault(key, ev)
         return {name: parts[name] for name in TRIAGE_KEYS}
 
     def decisions(
@@ -754,17 +761,7 @@ class CaseVariants:
     ) -> dict[str, Any]:
         """What the patient is told, of :meth:`triage`: ``urgency``, ``urgency_timeframe``,
         ``next_step`` and ``advice_codes``, computed from the conditions alone (faster)."""
-        case = {**self.case, **changes} if changes else self.case
-        facts = _engine_facts(None, red_flag_model, red_flag_urgent, cause)
-        key = (bool(red_flag_model), cause, bool(red_flag_urgent))
-        base = self._evaluations.get(key) or next(iter(self._evaluations.values()), None)
-        if base is None:
-            ev = Evaluation(case, FACTS, facts)
-            self._evaluations[key] = ev
-        else:
-            ev = base.carried_over(case, facts, frozenset(changes))
-            if not changes:
-                self._evaluations.setdefault(key, ev)
+        _, ev = self._evaluation(changes, red_flag_model, cause, red_flag_urgent)
         fired = _rule_matrix(ev)
         tier, time = _tier_and_time(fired)
         flags = _mri_flags(ev)
