@@ -31,7 +31,7 @@ from model.answers import (
     rows,
 )
 from vignettes.article import MECHANISMS, ArticleFacts
-from vignettes.conditions import All, AnyOf, Condition, FieldTest, Name, Not
+from vignettes.conditions import ENGINE_FACTS, All, AnyOf, Condition, FieldTest, Name, Not
 from vignettes.schema import FIELD_BY_NAME
 
 __all__ = ["Evaluation", "dependencies", "negate"]
@@ -145,7 +145,7 @@ class Evaluation:
         spec = FIELD_BY_NAME.get(name)
         if spec is not None and spec.kind == "bool":
             return answer_is(self.df, name, True)
-        if name.startswith(("likely_", "model_")):
+        if name in ENGINE_FACTS or name.startswith(("likely_", "model_")):
             return False  # an engine fact the caller did not give: false
         raise KeyError(f"no condition named {name!r} in article.toml")
 

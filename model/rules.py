@@ -99,19 +99,30 @@ __all__ = [
 
 
 def _evaluation(
-    df: Answers, red_flag_model: Any = None, red_flag_urgent: Any = None, cause: Any = None
+    df: Answers,
+    red_flag_model: Any = None,
+    red_flag_urgent: Any = None,
+    cause: Any = None,
+    red_flag_dont_know: Any = None,
 ) -> Evaluation:
     """One call's :class:`~model.conditions.Evaluation`, with the model's decisions and cause."""
-    return Evaluation(df, FACTS, _engine_facts(rows(df), red_flag_model, red_flag_urgent, cause))
+    facts = _engine_facts(rows(df), red_flag_model, red_flag_urgent, cause, red_flag_dont_know)
+    return Evaluation(df, FACTS, facts)
 
 
 def _engine_facts(
-    n: int | None, red_flag_model: Any, red_flag_urgent: Any, cause: Any
+    n: int | None,
+    red_flag_model: Any,
+    red_flag_urgent: Any,
+    cause: Any,
+    red_flag_dont_know: Any = None,
 ) -> dict[str, Any]:
-    """The facts the engine supplies: the model's decisions and its likely cause."""
+    """The facts the engine supplies: the model's decisions and its likely cause, and whether
+    a red-flag question was answered "don't know" (the caller knows what was asked)."""
     inputs: dict[str, Any] = {
         "model_review": decision(red_flag_model, n, "red_flag_model"),
         "model_urgent": decision(red_flag_urgent, n, "red_flag_urgent"),
+        "red_flag_dont_know": decision(red_flag_dont_know, n, "red_flag_dont_know"),
     }
     if cause is not None:
         if n is not None and np.ndim(cause) == 0:
@@ -652,7 +663,11 @@ TRIAGE_KEYS: tuple[str, ...] = (
 
 
 def triage(
-    df: Answers, red_flag_model: Any = None, cause: Any = None, red_flag_urgent: Any = None
+    df: Answers,
+    red_flag_model: Any = None,
+    cause: Any = None,
+    red_flag_urgent: Any = None,
+    red_flag_dont_know: Any = None,
 ) -> dict[str, Any]:
     """The article's triage of validated intakes, with the model's decisions and cause.
 
@@ -673,6 +688,11 @@ def triage(
     red_flag_urgent : array-like of bool or bool, optional
         The model's urgent decision (P(serious) at or above the upper threshold): can raise a
         case to ``urgent``.
+    red_flag_dont_know : array-like of bool or bool, optional
+        A red-flag question was asked and answered "don't know" (per row, or one bool): the
+        rule ``red_flag_dont_know`` of ``article.toml`` keeps the case at least ``review``. The
+        answers cannot say it (an unknown answer may be a question never asked), so the
+        caller does.
 
     Returns
     -------
@@ -692,7 +712,8 @@ def triage(
     >>> out["advice_codes"][0], out["red_flag_questions_unanswered"][:2]
     ('ask_red_flag_questions', ['bladder_bowel_dysfunction', 'saddle_numbness'])
     """
-    parts = _triage_parts(df, red_flag_model, cause, None, red_flag_urgent)
+    ev = _evaluation(df, red_flag_model, red_flag_urgent, cause, red_flag_dont_know)
+    parts = _triage_parts(df, red_flag_model, cause, None, red_flag_urgent, ev)
     return {key: parts[key] for key in TRIAGE_KEYS}
 
 
@@ -724,13 +745,18 @@ class CaseVariants:
         self._evaluations: dict[tuple[Any, ...], Evaluation] = {}
 
     def _evaluation(
-        self, changes: Mapping[str, Any], red_flag_model: Any, cause: Any, red_flag_urgent: Any
+        self,
+        changes: Mapping[str, Any],
+        red_flag_model: Any,
+        cause: Any,
+        red_flag_urgent: Any,
+        red_flag_dont_know: Any = None,
     ) -> tuple[Mapping[str, Any], Evaluation]:
         """The changed case and its evaluation, carried over from the case's own (kept, per
         set of engine facts, for the next variant)."""
         case = {**self.case, **changes} if changes else self.case
-        facts = _engine_facts(None, red_flag_model, red_flag_urgent, cause)
-        key = (bool(red_flag_model), cause, bool(red_flag_urgent))
+        facts = _engine_facts(None, red_flag_model, red_flag_urgent, cause, red_flag_dont_know)
+        key = (bool(red_flag_model), cause, bool(red_flag_urgent), bool(red_flag_dont_know))
         base = self._evaluations.get(key) or next(iter(self._evaluations.values()), None)
         if base is None:
             ev = Evaluation(case, FACTS, facts)
@@ -746,9 +772,12 @@ class CaseVariants:
         red_flag_model: Any = None,
         cause: Any = None,
         red_flag_urgent: Any = None,
+        red_flag_dont_know: Any = None,
     ) -> dict[str, Any]:
         """:func:`triage` of the case with ``changes`` (field -> answer) applied."""
-        case, ev = self._evaluation(changes, red_flag_model, cause, red_flag_urgent)
+        case, ev = self._evaluation(
+            changes, red_flag_model, cause, red_flag_urgent, red_flag_dont_know
+        )
         parts = _triage_parts(case, red_flag_model, cause, None, red_flag_urgent, ev)
         return {name: parts[name] for name in TRIAGE_KEYS}
 
@@ -758,10 +787,13 @@ class CaseVariants:
         red_flag_model: Any = None,
         cause: Any = None,
         red_flag_urgent: Any = None,
+        red_flag_dont_know: Any = None,
     ) -> dict[str, Any]:
         """What the patient is told, of :meth:`triage`: ``urgency``, ``urgency_timeframe``,
         ``next_step`` and ``advice_codes``, computed from the conditions alone (faster)."""
-        _, ev = self._evaluation(changes, red_flag_model, cause, red_flag_urgent)
+        _, ev = self._evaluation(
+            changes, red_flag_model, cause, red_flag_urgent, red_flag_dont_know
+        )
         fired = _rule_matrix(ev)
         tier, time = _tier_and_time(fired)
         flags = _mri_flags(ev)

@@ -234,7 +234,9 @@ class TriageModel:
         self.predict_case(validate_case({"age": 50}))
         return self
 
-    def predict(self, cases: pd.DataFrame, *, validated: bool = False) -> pd.DataFrame:
+    def predict(
+        self, cases: pd.DataFrame, *, validated: bool = False, red_flag_dont_know: Any = None
+    ) -> pd.DataFrame:
         """Predict, explain and triage every case.
 
         Parameters
@@ -243,6 +245,9 @@ class TriageModel:
             Intakes; validated here unless ``validated`` is true.
         validated : bool, default=False
             Skip validation for frames that already passed ``model.intake.validate_frame``.
+        red_flag_dont_know : array-like of bool, optional
+            Per row: a red-flag question was asked and answered "don't know" (the tier stays
+            at least ``review``; :func:`model.rules.triage`). Default: none was.
 
         Returns
         -------
@@ -273,7 +278,7 @@ class TriageModel:
         out |= dict(zip(SERIOUS_PROB_COLUMNS, learned.serious.T, strict=True))
         out |= dict(zip(_ATTR_COLUMNS, learned.attr.T, strict=True))
         out |= dict(zip(_RED_ATTR_COLUMNS, learned.red_attr.T, strict=True))
-        out |= rules.triage(frame, learned.red_model, cause, learned.red_urgent)
+        out |= rules.triage(frame, learned.red_model, cause, learned.red_urgent, red_flag_dont_know)
         out |= self._constants()
         out["warnings"] = warnings
         for name in LIST_COLUMNS:  # one list object per cell, never a list spread over columns
@@ -283,12 +288,15 @@ class TriageModel:
             out[name] = pd.Series(out[name], index=frame.index, dtype=object)
         return pd.DataFrame(out, index=frame.index)[list(OUTPUT_COLUMNS)]
 
-    def predict_records(self, answers: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def predict_records(
+        self, answers: Sequence[Mapping[str, Any]], red_flag_dont_know: Sequence[bool] | None = None
+    ) -> list[dict[str, Any]]:
         """One output record per validated case: the JSON of the pyfunc, HTTP and the CLI.
 
         Up to :data:`FAST_PATH_MAX_CASES` cases go case by case (:meth:`predict_case`), more
         through the vectorised :meth:`predict` in chunks of :data:`CHUNK_CASES`; the answers
-        are the same.
+        are the same. ``red_flag_dont_know`` (one bool per case, optional): a red-flag question
+        was asked and answered "don't know" (see :meth:`predict`).
 
         Returns
         -------
@@ -296,19 +304,28 @@ class TriageModel:
             :data:`OUTPUT_COLUMNS` -> plain Python values (lists for :data:`LIST_COLUMNS`), in
             order; records are numbered from 0 by their position.
         """
+        dont_know = [False] * len(answers) if red_flag_dont_know is None else red_flag_dont_know
+        if len(dont_know) != len(answers):
+            raise ValueError(
+                f"red_flag_dont_know: expected {len(answers)} values (one per case), "
+                f"got {len(dont_know)}"
+            )
         if len(answers) <= FAST_PATH_MAX_CASES:
-            return [self.predict_case(case) for case in answers]
+            return [self.predict_case(c, bool(d)) for c, d in zip(answers, dont_know, strict=True)]
         rows: list[dict[str, Any]] = []
         for start in range(0, len(answers), CHUNK_CASES):
             chunk = answers_frame(answers[start : start + CHUNK_CASES])
-            frame = self.predict(chunk, validated=True)
+            flags = dont_know[start : start + CHUNK_CASES]
+            frame = self.predict(chunk, validated=True, red_flag_dont_know=flags)
             columns = [frame[name].tolist() for name in OUTPUT_COLUMNS]  # Python values
             rows.extend(
                 dict(zip(OUTPUT_COLUMNS, row, strict=True)) for row in zip(*columns, strict=True)
             )
         return rows
 
-    def predict_case(self, answers: Mapping[str, Any]) -> dict[str, Any]:
+    def predict_case(
+        self, answers: Mapping[str, Any], red_flag_dont_know: bool = False
+    ) -> dict[str, Any]:
         """Predict, explain and triage one validated case, without building a frame.
 
         The fast path for one case: the same numbers as :meth:`predict` on a one-row frame, in
@@ -319,6 +336,8 @@ class TriageModel:
         ----------
         answers : mapping
             One case as returned by ``model.intake.validate_case`` (not validated again).
+        red_flag_dont_know : bool, default=False
+            A red-flag question was asked and answered "don't know" (see :meth:`predict`).
 
         Returns
         -------
@@ -345,7 +364,7 @@ class TriageModel:
         out |= zip(SERIOUS_PROB_COLUMNS, serious, strict=True)
         out |= zip(_ATTR_COLUMNS, learned.attr[0].tolist(), strict=True)
         out |= zip(_RED_ATTR_COLUMNS, learned.red_attr[0].tolist(), strict=True)
-        out |= rules.triage(answers, red_model, cause, red_urgent)
+        out |= rules.triage(answers, red_model, cause, red_urgent, red_flag_dont_know)
         out |= self._constants()
         out["warnings"] = warnings
         return {name: out[name] for name in OUTPUT_COLUMNS}

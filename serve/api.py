@@ -34,7 +34,9 @@ from model.intake import IntakeError, answers_frame, validate_case, validate_fra
 from model.triage import OUTPUT_COLUMNS, TriageModel
 from serve.loading import DEFAULT_MODEL_URI, LoadedModel, load_triage_model, tracking_uri
 from serve.prediction import Prediction
+from vignettes.schema import FIELD_BY_NAME, FIELD_NAMES, RED_FLAG_FIELDS
 from vignettes.sdc import from_questionnaire_response, is_questionnaire_response
+from vignettes.toml_check import did_you_mean
 
 __all__ = ["Predictor", "clear_cache", "load", "predict", "predict_batch"]
 
@@ -86,7 +88,9 @@ class Predictor:
     def model_version(self) -> str:
         return str(self.model.meta.get("version"))
 
-    def predict(self, case: Mapping[str, Any] | Any) -> Prediction:
+    def predict(
+        self, case: Mapping[str, Any] | Any, *, asked: Iterable[str] | None = None
+    ) -> Prediction:
         """Predict one case.
 
         Parameters
@@ -95,6 +99,11 @@ class Predictor:
             Field name -> answer (see ``vignettes.schema.FIELDS``); absent or ``None`` = unknown;
             only ``age`` is required. A FHIR ``QuestionnaireResponse`` to
             ``vignettes.questionnaire()`` is read with ``vignettes.from_questionnaire_response``.
+        asked : iterable of str, optional
+            The fields that were asked, whatever the answer. A red-flag question asked and
+            left unknown was answered "don't know": the tier stays at least ``review`` (rule
+            ``red_flag_dont_know``), as in the interview. Without ``asked`` an unknown answer
+            may be a question never asked, which gets the "ask the red-flag questions" advice.
 
         Returns
         -------
@@ -103,10 +112,12 @@ class Predictor:
         Raises
         ------
         model.intake.IntakeError
-            (a ``ValueError``) for a bad case; the message names the field and what is allowed.
+            (a ``ValueError``) for a bad case or an unknown name in ``asked``; the message
+            names the field and what is allowed.
         """
         answers = validated_answers(case)
-        return Prediction.from_row(self.model.predict_case(answers), answers)
+        dont_know = bool(red_flag_dont_knows(answers, asked))
+        return Prediction.from_row(self.model.predict_case(answers, dont_know), answers)
 
     def predict_many(self, cases: Iterable[Mapping[str, Any] | Any]) -> list[Prediction]:
         """Predict several cases in one vectorised pass; the same answers as :meth:`predict`.
@@ -118,11 +129,14 @@ class Predictor:
         """
         return self._predict_answers([validated_answers(case) for case in cases])
 
-    def _predict_answers(self, answers: list[dict[str, Any]]) -> list[Prediction]:
+    def _predict_answers(
+        self, answers: list[dict[str, Any]], red_flag_dont_know: list[bool] | None = None
+    ) -> list[Prediction]:
         """Predictions for answers that already passed ``validate_case``."""
         if not answers:
             return []
-        out = self.model.predict(answers_frame(answers), validated=True)
+        frame = answers_frame(answers)
+        out = self.model.predict(frame, validated=True, red_flag_dont_know=red_flag_dont_know)
         columns = list(out.columns)
         rows = out.to_numpy(dtype=object)  # ~20x faster than to_dict("records") for one row
         return [
@@ -130,7 +144,12 @@ class Predictor:
             for row, case in zip(rows, answers, strict=True)
         ]
 
-    def predict_batch(self, frame: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    def predict_batch(
+        self,
+        frame: pd.DataFrame | Iterable[Mapping[str, Any]],
+        *,
+        red_flag_dont_know: Any = None,
+    ) -> pd.DataFrame:
         """Predict every row of a frame (vectorised).
 
         Parameters
@@ -140,6 +159,9 @@ class Predictor:
             optionally, the label columns of a generated frame (ignored). Or a list of cases
             as :meth:`predict` takes them (dicts or FHIR QuestionnaireResponses), numbered from
             0 in the result's index.
+        red_flag_dont_know : array-like of bool, optional
+            Per row: a red-flag question was asked and answered "don't know" (the tier stays
+            at least ``review``; see :meth:`predict`).
 
         Returns
         -------
@@ -155,13 +177,42 @@ class Predictor:
         model.intake.IntakeError
             For a bad column or value; the message names the field and the first bad row.
         """
-        return self._predict_frame(validated_frame(frame))
+        return self._predict_frame(validated_frame(frame), red_flag_dont_know)
 
-    def _predict_frame(self, valid: pd.DataFrame) -> pd.DataFrame:
+    def _predict_frame(self, valid: pd.DataFrame, red_flag_dont_know: Any = None) -> pd.DataFrame:
         """:meth:`predict_batch` for a frame that already passed ``validate_frame``."""
         if valid.empty:  # LightGBM's pred_contrib cannot take zero rows
             return pd.DataFrame({c: [] for c in OUTPUT_COLUMNS}, index=valid.index)
-        return self.model.predict(valid, validated=True)
+        return self.model.predict(valid, validated=True, red_flag_dont_know=red_flag_dont_know)
+
+
+def asked_fields(asked: Iterable[str] | None) -> list[str]:
+    """``asked`` checked: intake field names (schema order, once each); ``[]`` for ``None``.
+
+    Raises
+    ------
+    model.intake.IntakeError
+        Naming ``asked`` and the first unknown name, with a "did you mean".
+    """
+    if asked is None:
+        return []
+    allowed = "a list of intake field names"
+    if isinstance(asked, str | bytes | Mapping) or not isinstance(asked, Iterable):
+        message = f"asked: expected {allowed}, got {type(asked).__name__} {asked!r:.40}"
+        raise IntakeError("asked", allowed, message)
+    names = list(asked)
+    for name in names:
+        if not isinstance(name, str) or name not in FIELD_BY_NAME:
+            hint = did_you_mean(str(name), FIELD_NAMES)
+            message = f"asked: {name!r} is not an intake field{hint}; expected {allowed}"
+            raise IntakeError("asked", allowed, message)
+    return [f for f in FIELD_NAMES if f in set(names)]
+
+
+def red_flag_dont_knows(answers: Mapping[str, Any], asked: Iterable[str] | None) -> list[str]:
+    """The red-flag questions asked and answered "don't know" (unknown in ``answers``)."""
+    chosen = set(asked_fields(asked))
+    return [f for f in RED_FLAG_FIELDS if f in chosen and answers.get(f) is None]
 
 
 def validated_answers(case: Mapping[str, Any] | Any) -> dict[str, Any]:
@@ -245,7 +296,7 @@ def _current_predictor() -> Predictor:
     return _current if _current is not None else load()
 
 
-def predict(case: Mapping[str, Any] | Any) -> Prediction:
+def predict(case: Mapping[str, Any] | Any, *, asked: Iterable[str] | None = None) -> Prediction:
     """Predict one case with the current model (:func:`load`; the champion by default).
 
     The case is validated before any model is loaded, so bad input fails fast.
@@ -255,6 +306,9 @@ def predict(case: Mapping[str, Any] | Any) -> Prediction:
     case : mapping, dataclass instance or QuestionnaireResponse dict
         Field name -> answer; absent or ``None`` = unknown; only ``age`` is required. A FHIR
         ``QuestionnaireResponse`` to ``vignettes.questionnaire()`` is read by ``linkId``.
+    asked : iterable of str, optional
+        The fields asked, whatever the answer: a red-flag question asked and left unknown
+        ("don't know") keeps the tier at least ``review`` (see :meth:`Predictor.predict`).
 
     Returns
     -------
@@ -268,7 +322,8 @@ def predict(case: Mapping[str, Any] | Any) -> Prediction:
         If no model is registered.
     """
     answers = validated_answers(case)
-    return Prediction.from_row(_current_predictor().model.predict_case(answers), answers)
+    dont_know = bool(red_flag_dont_knows(answers, asked))
+    return Prediction.from_row(_current_predictor().model.predict_case(answers, dont_know), answers)
 
 
 def predict_batch(frame: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:

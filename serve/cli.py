@@ -168,11 +168,12 @@ def run_predict(args: argparse.Namespace) -> int:
     if not answers:
         print("[]" if args.as_fhir else '{"predictions": []}' if args.as_json else "no cases")
         return 0
+    dont_know = _dont_knows(answers, args.asked)
     predictor = load_predictor(args.model)
     if args.as_json and not args.as_fhir:
-        return _print_records(predictor, answers)
+        return _print_records(predictor, answers, dont_know)
     if single:
-        prediction = predictor.predict(answers[0])
+        prediction = predictor.predict(answers[0], asked=args.asked)
         print(_rendered(prediction, args, responses[0], 2) if args.as_fhir else f"{prediction}\n")
         return 0
     progress = Progress(len(answers))
@@ -180,7 +181,9 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.as_fhir:
         out.write("[")
     for start in range(0, len(answers), CHUNK):
-        chunk = predictor._predict_answers(answers[start : start + CHUNK])
+        chunk = predictor._predict_answers(
+            answers[start : start + CHUNK], dont_know[start : start + CHUNK]
+        )
         for number, prediction in enumerate(chunk, start=start):
             if args.as_fhir:
                 rendered = _rendered(prediction, args, responses[number], 2)
@@ -197,7 +200,28 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_records(predictor: Any, answers: list[dict[str, Any]]) -> int:
+def _dont_knows(answers: list[dict[str, Any]], asked: list[str] | None) -> list[bool]:
+    """Per case: a red-flag question of ``--asked`` left unknown ("don't know")."""
+    from serve.api import red_flag_dont_knows
+
+    return [bool(red_flag_dont_knows(case, asked)) for case in answers]
+
+
+def _asked_option(text: str) -> list[str]:
+    """``--asked``: comma-separated intake field names, checked (argparse reports the error)."""
+    from model.intake import IntakeError
+    from serve.api import asked_fields
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    try:
+        return asked_fields(names)
+    except IntakeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _print_records(
+    predictor: Any, answers: list[dict[str, Any]], dont_know: list[bool] | None = None
+) -> int:
     """``--json``: ``{"predictions": [...]}``, one record per case, exactly as over HTTP.
 
     The records are the pyfunc's (``TriageModel.predict_records``), written one per line as
@@ -207,7 +231,8 @@ def _print_records(predictor: Any, answers: list[dict[str, Any]]) -> int:
     out = sys.stdout
     out.write('{"predictions": [')
     for start in range(0, len(answers), CHUNK):
-        rows = predictor.model.predict_records(answers[start : start + CHUNK])
+        flags = None if dont_know is None else dont_know[start : start + CHUNK]
+        rows = predictor.model.predict_records(answers[start : start + CHUNK], flags)
         for number, row in enumerate(rows, start=start):
             out.write(("\n  " if number == 0 else ",\n  ") + json.dumps(row))
         out.flush()
@@ -263,6 +288,15 @@ def add_predict_command(subparsers: Any) -> None:
         default=None,
         help=f"MLflow model URI (default: {DEFAULT_MODEL_URI}; the tracking store is "
         "MLFLOW_TRACKING_URI, else ./mlflow.db, else the one `make train` wrote in the checkout)",
+    )
+    parser.add_argument(
+        "--asked",
+        metavar="FIELDS",
+        type=_asked_option,
+        default=None,
+        help="comma-separated fields that were asked, whatever the answer (for every case): a "
+        'red-flag question asked and left unknown was answered "don\'t know", which keeps the '
+        "urgency at least review, as in the interview (`interview --save` prints the list)",
     )
     parser.set_defaults(handler=run_predict)
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from model.intake import IntakeError, validate_case, validate_frame
+from serve.api import red_flag_dont_knows
 from serve.questions import (
     ASKABLE,
     ASKABLE_WITHOUT_CLINICIAN,
@@ -40,7 +41,7 @@ from serve.questions import (
     questions_for,
 )
 from serve.terminal import CommandError, load_predictor, read_json
-from vignettes.schema import FIELD_BY_NAME, RED_FLAG_FIELDS, SETTINGS
+from vignettes.schema import FIELD_BY_NAME, FIELD_NAMES, SETTINGS
 
 YES = {"y", "yes", "true", "t"}
 NO = {"n", "no", "false", "f"}
@@ -154,11 +155,6 @@ def _ask_until_valid(
 # --------------------------------------------------------------------------------------------
 
 
-def red_flag_dont_knows(answers: Mapping[str, Any], asked: Sequence[str]) -> list[str]:
-    """Red-flag questions asked and answered "don't know"."""
-    return [f for f in RED_FLAG_FIELDS if f in asked and answers.get(f) is None]
-
-
 def shown_tier(prediction: Any, dont_knows: Sequence[str]) -> str:
     """The tier the interview shows: the prediction's, at least ``review`` after a red-flag
     "don't know" (:func:`serve.questions.dont_know_floor`)."""
@@ -249,7 +245,7 @@ def served_triage(predictor: Any) -> Callable[..., list[tuple[Any, ...]]]:
     def triage_of(
         frame: pd.DataFrame, post: pd.DataFrame, floor: np.ndarray, cases: Any = None
     ) -> list[tuple[Any, ...]]:
-        out = predictor.predict_batch(frame)
+        out = predictor.predict_batch(frame, red_flag_dont_know=floor)
         keys = []
         for i in range(len(out)):
             parts = []
@@ -333,7 +329,8 @@ def interview_step(
     valid = validate_case(answers)
     fields = ASKABLE if clinician else ASKABLE_WITHOUT_CLINICIAN
     asked_set = set(asked) | {f for f, v in valid.items() if v is not None}
-    prediction = prediction if prediction is not None else predictor.predict(valid)
+    if prediction is None:
+        prediction = predictor.predict(valid, asked=[f for f in FIELD_NAMES if f in asked_set])
     dont_knows = red_flag_dont_knows(valid, list(asked_set))
     frame = validate_frame(pd.DataFrame([valid]))
     mask = np.array([[f in asked_set for f in fields]])
@@ -364,7 +361,12 @@ class Progress:
     asked: list[str] = field(default_factory=list)
 
     def saved(self) -> dict[str, Any]:
-        return {k: v for k, v in self.answers.items() if v is not None}
+        """The known answers, and ``null`` for each red-flag question answered "don't know"
+        (the file records that it was asked; ``predict --asked`` needs to be told)."""
+        dont_knows = red_flag_dont_knows(self.answers, self.asked)
+        return {
+            k: v for k, v in self.answers.items() if v is not None or k in dont_knows
+        } | dict.fromkeys(dont_knows)
 
 
 def run_interview(
@@ -427,7 +429,7 @@ def run_interview(
         show("  Stopped.")
         if prediction is None:
             raise Quit from None
-    return state.saved(), prediction
+    return {k: v for k, v in state.answers.items() if v is not None}, prediction
 
 
 def ask_on_stdout(prompt: str) -> str:
@@ -456,12 +458,19 @@ def read_start_case(source: str) -> dict[str, Any]:
     return value
 
 
-def _save(path: str, answers: Mapping[str, Any]) -> None:
+def _save(path: str, progress: Progress) -> None:
     try:
-        Path(path).write_text(json.dumps(dict(answers), indent=2))
+        Path(path).write_text(json.dumps(progress.saved(), indent=2))
     except OSError as exc:
         raise CommandError(f"--save {path}: cannot write ({exc.strerror or exc})") from None
     print(f"\nAnswers saved to {path}")
+    dont_knows = red_flag_dont_knows(progress.answers, progress.asked)
+    if dont_knows:  # a plain case file cannot say a null was asked; the command can
+        print(
+            'Red-flag questions answered "don\'t know" are saved as null. To predict from the '
+            f"file with the same urgency: sciatica-triage predict {path} "
+            f"--asked {','.join(dont_knows)}"
+        )
 
 
 def run_interview_command(args: argparse.Namespace) -> int:
@@ -472,7 +481,7 @@ def run_interview_command(args: argparse.Namespace) -> int:
     print("sciatica-triage interview. Research software on synthetic data: not medical advice.")
     progress = Progress()
     try:
-        answers, prediction = run_interview(
+        _, prediction = run_interview(
             predictor,
             case,
             ask=ask_on_stdout,
@@ -484,7 +493,7 @@ def run_interview_command(args: argparse.Namespace) -> int:
         return 0
     except KeyboardInterrupt:  # save what was answered, then the command reports the Ctrl-C
         if args.save:
-            _save(args.save, progress.saved())
+            _save(args.save, progress)
         raise
     print("\n" + "=" * 72 + "\nSummary\n" + "=" * 72)
     dont_knows = red_flag_dont_knows(progress.answers, progress.asked)
@@ -495,7 +504,7 @@ def run_interview_command(args: argparse.Namespace) -> int:
         print(tier_text(prediction, dont_knows))
         print(str(prediction))
     if args.save:
-        _save(args.save, answers)
+        _save(args.save, progress)
     return 0
 
 

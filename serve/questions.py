@@ -273,11 +273,18 @@ def option_words(field_name: str) -> list[list[Any]]:
 # --------------------------------------------------------------------------------------------
 
 
+DONT_KNOW_TIER: str = next(r.tier for r in rules.URGENCY_RULES if r.code == "red_flag_dont_know")
+"""The least tier after a red-flag "don't know": the tier of the rule ``red_flag_dont_know`` in
+``vignettes/article.toml`` (``review``)."""
+
+
 def dont_know_floor(urgency: str, red_flag_dont_know: bool) -> str:
     """The tier shown when a red-flag question was asked and answered "don't know": at least
-    ``review`` (a sign that may be present cannot be cleared by the model)."""
-    if red_flag_dont_know and _SEVERITY.index(urgency) < _SEVERITY.index("review"):
-        return "review"
+    :data:`DONT_KNOW_TIER` (a sign that may be present cannot be cleared by the model). The
+    served model applies the same rule itself when told what was asked
+    (``serve.predict(case, asked=...)``); this keeps a predictor that is not told honest."""
+    if red_flag_dont_know and _SEVERITY.index(urgency) < _SEVERITY.index(DONT_KNOW_TIER):
+        return DONT_KNOW_TIER
     return urgency
 
 
@@ -325,12 +332,12 @@ def bayes_triage(
                 variant, changes = variants.setdefault(i, rules.CaseVariants(case)), {}
             else:
                 variant, changes = variants[origin[0]], {origin[1]: case[origin[1]]}
-            out = variant.decisions(changes, bool(r), str(c), bool(u))
+            out = variant.decisions(changes, bool(r), str(c), bool(u), bool(f))
             keys.append(_key(out, None, bool(f)))
         return keys
     if frame is None:
         raise ValueError("bayes_triage: expected the rows as a frame or as case dicts")
-    out = rules.triage(frame, red_flag_model=red, cause=cause, red_flag_urgent=urgent)
+    out = rules.triage(frame, red, cause, urgent, red_flag_dont_know=floor)
     return [_key(out, i, bool(floor[i])) for i in range(len(frame))]
 
 

@@ -286,7 +286,7 @@ def simple_from_response(response: dict[str, Any]) -> dict[str, Any]:
     return case
 
 
-def stand_in_predict(case: dict[str, Any]) -> Prediction:
+def stand_in_predict(case: dict[str, Any], asked: Any = None) -> Prediction:
     """A prediction whose tier follows the answers: saddle numbness -> emergency, fever ->
     urgent, age >= 90 -> review, else routine; persistent failed care makes MRI indicated."""
     from model.intake import validate_case

@@ -28,7 +28,7 @@ from model.triage import DISCLAIMER, OUTPUT_COLUMNS
 from serve import loading
 from serve.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_NO_MODEL, main
 from serve.terminal import MLFLOW_CLIENT_SETTINGS, Progress
-from vignettes.schema import CAUSES, FIELD_NAMES, FIELDS
+from vignettes.schema import CAUSES, FIELD_NAMES, FIELDS, RED_FLAG_FIELDS
 
 COMMAND = str(Path(sys.executable).with_name("sciatica-triage"))
 DISC = {
@@ -438,6 +438,27 @@ def test_interview_prompts_go_to_stdout(
     assert "Enter = don't know, q = quit" in captured.out and "Most likely" in captured.out
     assert "Urgency: " in captured.out
     assert captured.err == ""
+    # the first question is a red flag ("n"), the second one "don't know" (Enter): it is saved
+    # as null, and the command to predict from the file with the same urgency is printed
+    saved = json.loads(save.read_text())
+    unknown = [name for name, value in saved.items() if value is None]
+    assert len(unknown) == 1 and unknown[0] in RED_FLAG_FIELDS
+    assert f"predict {save} --asked {unknown[0]}" in captured.out
+    assert main(["predict", str(save), "--json", "--asked", unknown[0]]) == 0
+    kept = json.loads(capsys.readouterr().out)["predictions"][0]
+    assert kept["urgency"] != "routine" and "red_flag_dont_know" in kept["urgency_triggers"]
+    assert main(["predict", str(save), "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)["predictions"][0]
+    assert "red_flag_dont_know" not in plain["urgency_triggers"]
+
+
+def test_predict_refuses_an_unknown_asked_field_by_name(tmp_path: Path, capsys: Any) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["predict", str(write(tmp_path, {"age": 40})), "--asked", "fever,sadle_numbness"])
+    assert stop.value.code == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "--asked" in err and "'sadle_numbness' is not an intake field" in err
+    assert "did you mean 'saddle_numbness'" in err
 
 
 @pytest.mark.slow

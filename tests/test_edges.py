@@ -155,6 +155,14 @@ GOLDEN: list[tuple[str, dict[str, Any], dict[str, Any], str, str | None, str | N
         "within 2 weeks",
         "unspecified",
     ),
+    (
+        'a red-flag question answered "don\'t know" (the caller says it was asked)',
+        {k: v for k, v in NO_FLAGS.items() if k != "saddle_numbness"} | {"age": 35},
+        {"red_flag_dont_know": True},
+        "review",
+        "within 2 weeks",
+        "unspecified",
+    ),
     ("nothing", NO_FLAGS | {"age": 35, "duration_weeks": 2}, {}, "routine", None, None),
 ]
 

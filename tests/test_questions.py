@@ -161,14 +161,19 @@ class BayesPredictor:
     """A predictor without training: the exact posterior and the article's triage, as the
     served model runs it (review when the serious-condition probability reaches 1/(1+K))."""
 
-    def predict(self, answers: dict) -> SimpleNamespace:
+    def predict(self, answers: dict, asked: list[str] | None = None) -> SimpleNamespace:
         case = validate_case(answers)
+        dont_know = any(f in (asked or ()) and case[f] is None for f in RED_FLAG_FIELDS)
         post = vignettes.posterior(validate_frame(pd.DataFrame([case])))
         probabilities = {c: float(post[c].iloc[0]) for c in CAUSES}
         red = float(post["red_flag"].iloc[0])
         cause = max(probabilities, key=probabilities.get)
         triage = rules.triage(
-            case, red_flag_model=red >= THRESHOLD, cause=cause, red_flag_urgent=red >= URGENT
+            case,
+            red_flag_model=red >= THRESHOLD,
+            cause=cause,
+            red_flag_urgent=red >= URGENT,
+            red_flag_dont_know=dont_know,
         )
         return SimpleNamespace(
             probabilities=probabilities,

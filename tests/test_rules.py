@@ -579,7 +579,8 @@ def test_case_variants_give_the_triage_of_every_changed_case() -> None:
         case = check({k: (None if pd.isna(v) else v) for k, v in record.items()})
         variants = model_rules.CaseVariants(case)
         cause = CAUSES[i % len(CAUSES)]
-        variants.decisions({}, False, cause, False)
+        dont_know = i % 4 == 1  # some cases with a red-flag "don't know", given by the caller
+        variants.decisions({}, False, cause, False, dont_know)
         for field in ALL_FIELDS:
             values = (True, False) if field.kind == "bool" else field.values
             if field.kind == "float":
@@ -590,9 +591,48 @@ def test_case_variants_give_the_triage_of_every_changed_case() -> None:
                 model = bool((i + len(str(value))) % 3 == 0)
                 other = CAUSES[(i + 2) % len(CAUSES)] if value is True else cause
                 changed = {**case, field.name: value}
-                expected = model_rules.triage(changed, model, other, False)
-                assert variants.triage({field.name: value}, model, other, False) == expected
-                got = variants.decisions({field.name: value}, model, other, False)
+                expected = model_rules.triage(changed, model, other, False, dont_know)
+                got_all = variants.triage({field.name: value}, model, other, False, dont_know)
+                assert got_all == expected
+                got = variants.decisions({field.name: value}, model, other, False, dont_know)
                 assert got == {k: expected[k] for k in got}, (field.name, value)
                 checked += 1
     assert checked > 2_000
+
+
+def test_a_red_flag_dont_know_keeps_the_tier_at_least_review(generated: pd.DataFrame) -> None:
+    """The rule ``red_flag_dont_know`` (given by the caller, who knows what was asked): a routine
+    case becomes a two-week review with the rule's words and the clinician-review step; a case
+    already at review or above keeps its tier, and only gains the trigger; a frame gives each row
+    what the case gives."""
+    from model import rules as model_rules
+
+    frame = validate_frame(generated.head(400))
+    cause = np.asarray(CAUSES, dtype=object)[np.arange(len(frame)) % len(CAUSES)]
+    plain = model_rules.triage(frame, None, cause)
+    raised = model_rules.triage(frame, None, cause, None, np.ones(len(frame), dtype=bool))
+    order = ["routine", "review", "urgent", "emergency"]
+    routine = 0
+    for i in range(len(frame)):
+        before, after = plain["urgency"][i], raised["urgency"][i]
+        assert after == ("review" if before == "routine" else before)
+        assert raised["urgency_triggers"][i] == sorted(
+            [*plain["urgency_triggers"][i], "red_flag_dont_know"],
+            key=[r.code for r in model_rules.URGENCY_RULES].index,
+        )
+        if before == "routine":
+            routine += 1
+            assert raised["urgency_timeframe"][i] == "within 2 weeks"
+            assert raised["urgency_action"][i].startswith("Clinician review within 2 weeks: a red")
+            assert raised["next_step"][i] in (
+                "clinician_review",
+                "imaging_and_specialist_review",
+                "specialist_review",
+            )
+        else:
+            assert order.index(after) >= order.index("review")
+            assert raised["urgency_timeframe"][i] == plain["urgency_timeframe"][i]
+        case = {k: (None if pd.isna(v) else v) for k, v in frame.iloc[i].items()}
+        one = model_rules.triage(validate_case(case), False, cause[i], False, True)
+        assert one["urgency"] == after and one["next_step"] == raised["next_step"][i]
+    assert routine > 100  # the rule was exercised where it matters

@@ -693,6 +693,30 @@ def test_a_missing_model_says_run_make_train(trained: Any) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def test_a_red_flag_dont_know_keeps_the_tier_at_least_review(predictor: serve.Predictor) -> None:
+    """Told what was asked, the served model keeps a red-flag "don't know" at review or above
+    (rule ``red_flag_dont_know``), as the interview does; a question answered, or never asked,
+    changes nothing; a reported sign keeps its own tier."""
+    calm = {"age": 35, "duration_weeks": 2, "pain_region": "back_only", "sides": "left"}
+    calm |= {f: False for f in RED_FLAG_FIELDS if f != "saddle_numbness"}
+    plain = predictor.predict(calm)
+    assert plain.urgency == "routine"  # the case the rule is for
+    kept = predictor.predict(calm, asked=["saddle_numbness", "fever"])
+    assert kept.urgency == "review" and kept.urgency_timeframe == "within 2 weeks"
+    assert "red_flag_dont_know" in kept.urgency_triggers and kept.next_step == "clinician_review"
+    assert "don't know" in kept.urgency_action and kept.red_flag is True
+    assert kept.probabilities == plain.probabilities  # the model's numbers are not touched
+    assert predictor.predict(calm, asked=["fever"]).urgency == "routine"  # answered: no
+    feverish = predictor.predict(calm | {"fever": True}, asked=["saddle_numbness"])
+    assert feverish.urgency == "urgent" and feverish.urgency_timeframe == "same day"
+    serve.load()
+    assert serve.predict(calm, asked=("saddle_numbness",)).urgency == "review"
+    with pytest.raises(IntakeError, match=r"asked: 'sadle_numbness' is not an intake field.*did"):
+        predictor.predict(calm, asked=["sadle_numbness"])
+    with pytest.raises(IntakeError, match="asked: expected a list of intake field names"):
+        predictor.predict(calm, asked="saddle_numbness")
+
+
 def test_str_explains_cause_reasons_and_red_flag(predictor: serve.Predictor) -> None:
     case = GOLDEN["disc_herniation"] | {"fever": None}
     pred = predictor.predict(case)

@@ -57,6 +57,9 @@ _NUMERIC_OPS = ("ge", "gt", "le", "lt")
 ENGINE_FACTS: dict[str, str] = {
     "model_review": "the model's calibrated P(serious condition) is at or above the review bar",
     "model_urgent": "the model's calibrated P(serious condition) is at or above the upper bar",
+    "red_flag_dont_know": (
+        'a red-flag question was asked and answered "don\'t know" (given by the caller)'
+    ),
     "mri_indicated": "any MRI criterion that indicates imaging holds",
     **{f"likely_{c}": f"the model's most likely cause is {c}" for c in CAUSES},
 }

@@ -67,8 +67,8 @@ SANDBOX_ORIGIN = "https://sandbox.cds-hooks.org"
 EXTRA_ROUTERS: tuple[str, ...] = ("serve.interview_web:router",)
 """``"module:attribute"`` of each ``APIRouter`` that other features add to this server."""
 
-Predict = Callable[[Mapping[str, Any]], Any]
-"""A function from a validated case (field -> answer) to a :class:`serve.Prediction`."""
+Predict = Callable[..., Any]
+"""``(case, asked=None) -> Prediction``: a case (and the fields asked, for the interview)."""
 FromResponse = Callable[[Mapping[str, Any]], dict[str, Any]]
 """A function from a QuestionnaireResponse to a case (``vignettes.from_questionnaire_response``)."""
 
