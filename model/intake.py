@@ -12,6 +12,7 @@ from vignettes.intake import (
     IGNORED_COLUMNS,
     IntakeError,
     answers_frame,
+    is_missing,
     validate_case,
     validate_frame,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "IGNORED_COLUMNS",
     "IntakeError",
     "answers_frame",
+    "is_missing",
     "validate_case",
     "validate_frame",
 ]

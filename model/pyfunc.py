@@ -50,7 +50,6 @@ model's id on each version), because the version number only exists after the mo
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -61,7 +60,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from model.intake import IGNORED_COLUMNS, IntakeError, validate_case
+from model.intake import IGNORED_COLUMNS, IntakeError, is_missing, validate_case
 from model.mlflow_names import MODEL_NAME
 from model.triage import CHUNK_CASES, FAST_PATH_MAX_CASES, TriageModel
 from vignettes.schema import FIELD_BY_NAME
@@ -279,11 +278,7 @@ def _check_names(columns: Iterable[object]) -> None:
 
 def _drop_missing(record: Mapping[Any, Any]) -> dict[Any, Any]:
     """A frame row without its missing cells (answers the record did not give)."""
-    return {name: value for name, value in record.items() if not _is_missing(value)}
-
-
-def _is_missing(value: object) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+    return {name: value for name, value in record.items() if not is_missing(value)}
 
 
 def _unwrap(record: Mapping[Any, Any]) -> dict[Any, Any]:

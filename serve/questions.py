@@ -58,13 +58,14 @@ import numpy as np
 import pandas as pd
 
 from model import rules
-from model.intake import answers_frame, validate_case
+from model.intake import answers_frame, is_missing, validate_case
 from model.triage import (
     RED_FLAG_COST_RATIO,
     URGENT_PROBABILITY,
     cost_ratio_threshold,
     red_flag_decision,
 )
+from serve.api import asked_fields
 from vignettes import load_knowledge
 from vignettes.posterior import posterior_after_answers
 from vignettes.schema import (
@@ -451,7 +452,7 @@ def _hypothetical_frame(
 def _case_dicts(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The rows of a validated frame as case dicts (``None`` = unknown)."""
     return [
-        {k: (None if v is pd.NA or v is None or v != v else v) for k, v in row.items()}
+        {k: (None if is_missing(v) else v) for k, v in row.items()}
         for row in frame.to_dict("records")
     ]
 
@@ -789,10 +790,7 @@ def information_gain(
 
 
 def _asked_mask(fields: Sequence[str], asked: Sequence[str] | None) -> np.ndarray:
-    chosen = set(asked or ())
-    unknown = chosen - set(FIELD_BY_NAME)
-    if unknown:
-        raise ValueError(f"asked: unknown field(s) {sorted(unknown)}; expected intake fields")
+    chosen = set(asked_fields(asked))  # refuses an unknown name, with a "did you mean"
     return np.array([[f in chosen for f in fields]])
 
 

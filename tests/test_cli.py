@@ -458,7 +458,7 @@ def test_predict_refuses_an_unknown_asked_field_by_name(tmp_path: Path, capsys: 
     assert stop.value.code == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert "--asked" in err and "'sadle_numbness' is not an intake field" in err
-    assert "did you mean 'saddle_numbness'" in err
+    assert "(did you mean 'saddle_numbness'?)" in err
 
 
 @pytest.mark.slow

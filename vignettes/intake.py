@@ -61,6 +61,7 @@ __all__ = [
     "WEEKS_PER_YEAR",
     "IntakeError",
     "answers_frame",
+    "is_missing",
     "validate_case",
     "validate_frame",
 ]
@@ -215,6 +216,11 @@ def _number(field: Field, value: object) -> float | None:
     if math.isinf(number):
         raise _bad_value(field, value, "is not a finite number")
     return number
+
+
+def is_missing(value: object) -> bool:
+    """An unknown answer as a reader gives it: ``None``, ``pandas.NA`` or a float NaN."""
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def _check_value(field: Field, value: object) -> object:

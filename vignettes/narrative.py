@@ -11,7 +11,6 @@ whichever other rows share its frame. The text only restates intake answers: it 
 
 from __future__ import annotations
 
-import math
 import numbers
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +23,7 @@ import pandas as pd
 from faker import Faker
 
 from vignettes.article import load_article
-from vignettes.intake import IntakeError
+from vignettes.intake import IntakeError, is_missing
 from vignettes.schema import FIELD_BY_NAME, FIELDS
 
 __all__ = ["NarrativeInputError", "duration_in_words", "narrate", "patient_name"]
@@ -454,7 +453,7 @@ def _not_asked(case: Case) -> list[str]:
 
 def _clean_value(field_name: str, value: Any) -> Any:
     """A cell as a plain Python value, ``None`` if unknown; refuse what cannot be rendered."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    if is_missing(value):
         return None
     field = FIELD_BY_NAME[field_name]
     if field.kind == "bool" and isinstance(value, bool | np.bool_):

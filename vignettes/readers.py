@@ -32,7 +32,7 @@ from typing import Any
 
 import pandas as pd
 
-from vignettes.intake import IntakeError
+from vignettes.intake import IntakeError, is_missing
 from vignettes.schema import FIELD_BY_NAME
 
 __all__ = [
@@ -242,10 +242,6 @@ def csv_records(text: str, where: str = "input") -> list[dict[str, Any]]:
     return records
 
 
-def _is_missing(value: object) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
 def frame_records(frame: pd.DataFrame, where: str = "input") -> list[dict[str, Any]]:
     """The rows of a frame as records holding only the answers given (missing cells left out).
 
@@ -260,6 +256,6 @@ def frame_records(frame: pd.DataFrame, where: str = "input") -> list[dict[str, A
     columns = list(frame.columns)
     rows = zip(*(frame.iloc[:, i].tolist() for i in range(len(columns))), strict=True)
     return [
-        {name: value for name, value in zip(columns, row, strict=True) if not _is_missing(value)}
+        {name: value for name, value in zip(columns, row, strict=True) if not is_missing(value)}
         for row in rows
     ]
