@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,10 @@ def _pick(a: Any, order: str, permutation: np.ndarray) -> np.ndarray:
     return np.where(red_pending, np.argmax(red_score, axis=1), np.argmax(score, axis=1))
 
 
+Picker = Callable[[Any, pd.DataFrame, np.ndarray], np.ndarray]
+"""``(assessment, known, asked) -> next field index per patient`` (see :func:`simulate`)."""
+
+
 @dataclasses.dataclass
 class Run:
     """The state of every simulated patient at its stop."""
@@ -125,8 +130,13 @@ def simulate(
     rule: StopRule = STOP_RULE,
     dont_know: float = 0.0,
     stop: bool = True,
+    pick: Picker | None = None,
 ) -> Run:
-    """Interview every patient under one order, until the stop rule (or every question)."""
+    """Interview every patient under one order, until the stop rule (or every question).
+
+    ``pick`` (optional) chooses the next field of each active patient in place of the order:
+    ``(assessment, known, asked) -> field index per patient``, with ``known`` the answers so far
+    (validated frame) and ``asked`` the fields asked (patients x fields)."""
     n, m = len(full), len(FIELDS)
     truth = validate_frame(full[list(FIELD_NAMES)])
     known = validate_frame(full[["age"]])
@@ -164,13 +174,14 @@ def simulate(
         if not go.any():
             break
         rows = idx[go]
-        pick = _pick(a, order, permutation[idx])[go]
-        asked[rows, pick] = True
-        reveal = ~says_dont_know[rows, pick]
-        for k in np.unique(pick):
+        chosen = pick(a, known.iloc[idx], asked[idx]) if pick else _pick(a, order, permutation[idx])
+        pick_now = chosen[go]
+        asked[rows, pick_now] = True
+        reveal = ~says_dont_know[rows, pick_now]
+        for k in np.unique(pick_now):
             name = FIELDS[k]
-            chosen = rows[(pick == k) & reveal]
-            known.iloc[chosen, known.columns.get_loc(name)] = truth[name].iloc[chosen].to_numpy()
+            told = rows[(pick_now == k) & reveal]
+            known.iloc[told, known.columns.get_loc(name)] = truth[name].iloc[told].to_numpy()
     red_cols_dk = (asked & says_dont_know)[:, red_cols].any(axis=1)
     return Run(asked, post, shown, triage, red_unasked, curve, red_cols_dk)
 
