@@ -131,6 +131,37 @@ GOLDEN: list[tuple[str, dict[str, Any], dict[str, Any], str, str | None, str | N
         "same day",
         "cauda_equina",
     ),
+    (  # the claudication picture: a dull or heavy pain in both legs with a deficit is not reassured
+        "both legs, a dull aching pain below the knee and changed reflexes",
+        NO_FLAGS
+        | {
+            "age": 70,
+            "sides": "both",
+            "below_knee": True,
+            "pain_quality": "dull_aching",
+            "reflex_changes": True,
+            "worse_walking": True,
+        },
+        {},
+        "urgent",
+        "same day",
+        "cauda_equina",
+    ),
+    (
+        "both legs, heaviness in the buttocks and thighs, and weakness",
+        NO_FLAGS
+        | {
+            "age": 66,
+            "sides": "both",
+            "pain_region": "buttock_thigh",
+            "pain_quality": "heaviness_fatigue",
+            "weakness": True,
+        },
+        {},
+        "urgent",
+        "same day",
+        "cauda_equina",
+    ),
     (
         "a silent case at or above the upper threshold",
         NO_FLAGS | {"age": 55},

