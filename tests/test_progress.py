@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 
 from training.progress import (
+    REFERENCE_N_TRAIN,
+    REFERENCE_STEP_SECONDS,
     StepProfile,
     boosting_progress,
     eta_text,
     expected_from_metrics,
+    reference_step_times,
     step_key,
 )
 
@@ -22,6 +25,20 @@ def test_eta_text_says_what_is_left_and_when_it_runs_over() -> None:
     assert eta_text(40, None) == "40 s"
     assert eta_text(40, 150) == "40 s of ~150 s, ~110 s left"
     assert "longer" in eta_text(200, 150)
+
+
+def test_a_first_run_takes_its_etas_from_the_reference_profile() -> None:
+    """The reference times scale with the run's size (but for the steps that do not grow with
+    it), and the ETA says where they come from (every step has one: ``test_training``)."""
+    half = reference_step_times(REFERENCE_N_TRAIN // 2)
+    fit = "candidate_lightgbm"
+    assert half[fit] == pytest.approx(REFERENCE_STEP_SECONDS[fit] / 2)
+    assert half["report"] == REFERENCE_STEP_SECONDS["report"]
+    out = Lines()
+    profile = StepProfile({"x": 0.01}, "on the reference machine", interval=0.05, out=out)
+    with profile.step("x"):
+        time.sleep(0.2)
+    assert "(on the reference machine 0 s: a little longer this time)" in out.lines[-1]
 
 
 def test_step_keys_are_metric_names() -> None:
@@ -103,3 +120,25 @@ def test_boosting_rounds_are_reported_with_the_time_left() -> None:
     quiet = boosting_progress("lightgbm test", 50, interval=0.0, out=unknown)
     lightgbm.train(params, lightgbm.Dataset(X, y), num_boost_round=50, callbacks=[quiet])
     assert unknown.lines and not any("left" in line for line in unknown.lines)
+
+
+def test_background_work_returns_its_value_or_its_error_in_the_caller() -> None:
+    """What ``make train`` runs beside the other evaluations (the learning-curve refits)."""
+    from training.pipeline import Background
+
+    started = threading.Event()
+
+    def work(x: int) -> int:
+        started.set()
+        time.sleep(0.05)
+        return x * 2
+
+    job = Background(work, 21)
+    assert started.wait(5) and job._thread.daemon  # Ctrl-C does not wait for it
+    assert job.result() == 42
+
+    def fails() -> None:
+        raise ValueError("refit failed")
+
+    with pytest.raises(ValueError, match="refit failed"):
+        Background(fails).result()

@@ -358,6 +358,10 @@ def test_the_run_logs_where_its_time_went(trained) -> None:
     metrics = parent.data.metrics
     steps = [k for k in metrics if k.startswith("time_") and k != "time_total"]
     assert {"time_generate_cases", "time_candidate_lightgbm", "time_report"} <= set(steps)
+    # a first run's ETAs: every step the run took has a reference time
+    from training.progress import REFERENCE_STEP_SECONDS
+
+    assert {k.removeprefix("time_") for k in steps} <= set(REFERENCE_STEP_SECONDS)
     assert metrics["time_total"] == pytest.approx(sum(metrics[k] for k in steps))
     seeds = {k: int(v) for k, v in parent.data.params.items() if k.startswith("seed_")}
     from training.config import Seeds

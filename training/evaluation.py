@@ -170,26 +170,41 @@ class CandidateRun:
     run_id: str
 
 
-def learning_curve(name: str, cfg: TrainConfig, splits: dict[str, Split], results) -> report.Image:
-    """The champion's test accuracy and log-loss against its training-set size.
+def learning_curve_points(
+    name: str, cfg: TrainConfig, splits: dict[str, Split]
+) -> dict[int, dict[str, float]]:
+    """The test accuracy and log-loss of the champion's cause model refitted on fewer cases.
 
-    The smaller sizes refit the cause model alone (:func:`training.candidates.fit_cause_only`,
-    the same estimator and calibration as the champion's cause model), on the first cases of the
-    training split; the last point is the champion itself.
+    Each smaller size of :data:`LEARNING_CURVE_SIZES` refits the cause model alone
+    (:func:`training.candidates.fit_cause_only`, the same estimator and calibration as the
+    champion's), on the first cases of the training split. Computes only (no MLflow, no
+    figures), so that it can run beside the other evaluations.
     """
-    sizes = [s for s in LEARNING_CURVE_SIZES if s < cfg.n_train] + [cfg.n_train]
-    acc, loss = [], []
     test = splits["test"]
-    for size in sizes[:-1]:
+    points = {}
+    for size in (s for s in LEARNING_CURVE_SIZES if s < cfg.n_train):
         say(f"learning curve: {name} on {size:,} cases")
         proba = fit_cause_only(
             name, Split(splits["train"].frame.iloc[:size]), splits["validation"], cfg.seeds.models
         )(test.X)
-        m = cause_metrics(proba, test.y)
-        acc.append(m["accuracy"])
-        loss.append(m["log_loss"])
-    acc.append(results[name]["accuracy"])
-    loss.append(results[name]["log_loss"])
+        points[size] = cause_metrics(proba, test.y)
+    return points
+
+
+def learning_curve(
+    name: str,
+    cfg: TrainConfig,
+    splits: dict[str, Split],
+    results,
+    points: dict[int, dict[str, float]] | None = None,
+) -> report.Image:
+    """The champion's test accuracy and log-loss against its training-set size: the smaller
+    sizes from :func:`learning_curve_points` (computed here unless given), the last point the
+    champion itself; logged to the active run as a figure and stepped metrics."""
+    points = learning_curve_points(name, cfg, splits) if points is None else points
+    sizes = [*points, cfg.n_train]
+    acc = [m["accuracy"] for m in points.values()] + [results[name]["accuracy"]]
+    loss = [m["log_loss"] for m in points.values()] + [results[name]["log_loss"]]
     bayes = results[CEILING]
     fig = plots.learning_curve_figure(
         sizes, {name: acc}, {name: loss}, bayes["accuracy"], bayes["log_loss"]

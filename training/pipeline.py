@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,14 @@ from training.evaluation import (
     differential_report,
     evaluate,
     learning_curve,
+    learning_curve_points,
     log_figures,
     robustness,
     setting_shift,
     urgency_report,
     views,
 )
-from training.progress import StepProfile, expected_from_metrics, say
+from training.progress import StepProfile, expected_from_metrics, reference_step_times, say
 from training.registry import describe, log_triage_model, register_champion
 from training.safety_report import safety_sections
 from training.sensitivity import latest_section
@@ -286,6 +288,30 @@ def train(cfg: TrainConfig) -> Outcome:
         return _train(cfg)
 
 
+class Background:
+    """``function(*args)`` in a daemon thread; :meth:`result` waits for it and returns its value
+    or raises its exception. A daemon thread, so that Ctrl-C ends the run at once rather than
+    after the work in it."""
+
+    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(function, args), daemon=True)
+        self._thread.start()
+
+    def _run(self, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            self._value = function(*args)
+        except BaseException as error:  # handed to the caller's thread in result()
+            self._error = error
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def _expected_step_times(experiment_id: str, cfg: TrainConfig) -> dict[str, float]:
     """Step times of the last finished comparison run of the same size: the ETAs' basis."""
     try:
@@ -309,7 +335,12 @@ def _train(cfg: TrainConfig) -> Outcome:
     experiment = mlflow.set_experiment(cfg.experiment)
     mlflow.set_experiment_tag(*report.EXPERIMENT_KIND)
     version = code_version()
-    profile = StepProfile(_expected_step_times(experiment.experiment_id, cfg))
+    expected = _expected_step_times(experiment.experiment_id, cfg)
+    profile = (
+        StepProfile(expected)
+        if expected
+        else StepProfile(reference_step_times(cfg.n_train), "on the reference machine")
+    )
     step = profile.step
     with mlflow.start_run(run_name=f"comparison-seed{cfg.seed}-n{cfg.n_train}") as parent:
         say(f"tracking to {mlflow.get_tracking_uri()} (experiment {cfg.experiment!r})")
@@ -375,28 +406,27 @@ def _train(cfg: TrainConfig) -> Outcome:
                 )
         images: dict[str, report.Image] = {}
         shift = None
-        if champion and champion_triage is not None:
-            if cfg.learning_curve and has_ceiling:
-                with step("learning curve"):
-                    images["learning_curve"] = learning_curve(champion, cfg, splits, results)
-            if cfg.robustness:
-                say("robustness: missing answers and a change of setting")
-                with step("robustness and change of setting"):
-                    robust, images["robustness"] = robustness(champion_triage, cfg, splits["test"])
-                    bayes_test = (
-                        runs[CEILING].test_proba
-                        if has_ceiling
-                        else bayes_proba(splits["test"].frame)
-                    )
-                    shifted, shift_text, shift = setting_shift(
-                        champion,
-                        champion_triage,
-                        cfg,
-                        splits["test"],
-                        (runs[champion].test_proba, bayes_test),
-                    )
-                    mlflow.log_metrics(robust | shifted)
-                    page.append(shift_text)
+        curve = None
+        if champion and champion_triage is not None and cfg.learning_curve and has_ceiling:
+            # The refits on fewer cases run beside robustness and the safety tables, which
+            # mostly score: two cores are busy instead of one (make train: 86 s of refits).
+            curve = Background(learning_curve_points, champion, cfg, splits)
+        if champion and champion_triage is not None and cfg.robustness:
+            say("robustness: missing answers and a change of setting")
+            with step("robustness and change of setting"):
+                robust, images["robustness"] = robustness(champion_triage, cfg, splits["test"])
+                bayes_test = (
+                    runs[CEILING].test_proba if has_ceiling else bayes_proba(splits["test"].frame)
+                )
+                shifted, shift_text, shift = setting_shift(
+                    champion,
+                    champion_triage,
+                    cfg,
+                    splits["test"],
+                    (runs[champion].test_proba, bayes_test),
+                )
+                mlflow.log_metrics(robust | shifted)
+                page.append(shift_text)
         # Sections of comparison.html beyond the standard ones go here (after the Bayes gap).
         extra_sections = [report.Section("Urgency tiers", urgency, [urgency_figure])]
         if champion is not None and champion_triage is not None:
@@ -407,6 +437,10 @@ def _train(cfg: TrainConfig) -> Outcome:
                 )
             extra_sections += sections
             page.append(safety_text)
+        if curve is not None and champion is not None:
+            with step("learning curve"):  # the wait for the refits, and the figure
+                points = curve.result()
+                images["learning_curve"] = learning_curve(champion, cfg, splits, results, points)
         # the latest `make sensitivity` run's findings, if there is one (it adds them itself to
         # the comparison that exists when it runs)
         sensitivity = latest_section(cfg.experiment)

@@ -22,10 +22,13 @@ from typing import Any
 
 __all__ = [
     "HEARTBEAT_SECONDS",
+    "REFERENCE_N_TRAIN",
+    "REFERENCE_STEP_SECONDS",
     "StepProfile",
     "boosting_progress",
     "eta_text",
     "expected_from_metrics",
+    "reference_step_times",
     "say",
     "step_key",
 ]
@@ -44,15 +47,47 @@ def step_key(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
 
 
-def eta_text(elapsed: float, expected: float | None) -> str:
-    """``"40 s"`` or ``"40 s of ~150 s, ~110 s left"`` (past the expected time: ``"a little
-    longer than last time"``)."""
+def eta_text(elapsed: float, expected: float | None, basis: str = "last time") -> str:
+    """``"40 s"`` or ``"40 s of ~150 s, ~110 s left"`` (past the expected time: ``"last time
+    150 s: a little longer this time"``; ``basis`` says where the expected time comes from)."""
     if expected is None or expected <= 0:
         return f"{elapsed:.0f} s"
     left = expected - elapsed
     if left <= 0:
-        return f"{elapsed:.0f} s (last time {expected:.0f} s: a little longer this time)"
+        return f"{elapsed:.0f} s ({basis} {expected:.0f} s: a little longer this time)"
     return f"{elapsed:.0f} s of ~{expected:.0f} s, ~{left:.0f} s left"
+
+
+REFERENCE_N_TRAIN = 300_000
+REFERENCE_STEP_SECONDS: dict[str, float] = {
+    "generate_cases": 4.4,
+    "candidate_article_rules": 3.2,
+    "candidate_logistic_regression": 13.3,
+    "candidate_hist_gradient_boosting": 95.1,
+    "candidate_lightgbm": 188.4,
+    "candidate_bayes_posterior": 1.7,
+    "comparison_views": 3.3,
+    "register_champion": 0.2,
+    "learning_curve": 86.5,
+    "robustness_and_change_of_setting": 51.1,
+    "safety_tables": 34.5,
+    "report": 0.2,
+}
+"""Wall seconds of each step of ``make train`` with the defaults (:data:`REFERENCE_N_TRAIN`
+training cases) on the project's 2-core machine, by :func:`step_key`: the ETAs of a first run,
+before any run of the same size is in the tracking store (measured 2026-12-03, load average
+about 1)."""
+_SIZE_FREE_STEPS = ("register_champion", "report")
+
+
+def reference_step_times(n_train: int) -> dict[str, float]:
+    """:data:`REFERENCE_STEP_SECONDS` scaled to ``n_train`` cases (fitting and scoring grow
+    about linearly with the cases; registering and the report do not)."""
+    scale = n_train / REFERENCE_N_TRAIN
+    return {
+        key: seconds if key in _SIZE_FREE_STEPS else seconds * scale
+        for key, seconds in REFERENCE_STEP_SECONDS.items()
+    }
 
 
 def _load() -> float:
@@ -80,6 +115,8 @@ class StepProfile:
     ----------
     expected : mapping, optional
         Seconds each step took last time, by :func:`step_key`: the basis of the ETAs.
+    basis : str, default="last time"
+        Where ``expected`` comes from, in words (``"on the reference machine"``).
     interval : float, default=HEARTBEAT_SECONDS
         Seconds between heartbeat lines.
     out : callable, default=say
@@ -87,6 +124,7 @@ class StepProfile:
     """
 
     expected: Mapping[str, float] = field(default_factory=dict)
+    basis: str = "last time"
     interval: float = HEARTBEAT_SECONDS
     out: Callable[[str], None] = say
     records: list[StepRecord] = field(default_factory=list)
@@ -101,7 +139,8 @@ class StepProfile:
 
         def beat() -> None:
             while not done.wait(self.interval):
-                self.out(f"  ... {name}: {eta_text(time.perf_counter() - wall0, expected)}")
+                elapsed = time.perf_counter() - wall0
+                self.out(f"  ... {name}: {eta_text(elapsed, expected, self.basis)}")
 
         thread = threading.Thread(target=beat, name=f"heartbeat {name}", daemon=True)
         thread.start()
