@@ -35,7 +35,11 @@ from model.triage import OUTPUT_COLUMNS, TriageModel
 from serve.loading import DEFAULT_MODEL_URI, LoadedModel, load_triage_model, tracking_uri
 from serve.prediction import Prediction
 from vignettes.schema import FIELD_BY_NAME, FIELD_NAMES, RED_FLAG_FIELDS
-from vignettes.sdc import from_questionnaire_response, is_questionnaire_response
+from vignettes.sdc import (
+    asked_in_response,
+    from_questionnaire_response,
+    is_questionnaire_response,
+)
 from vignettes.toml_check import did_you_mean
 
 __all__ = ["Predictor", "clear_cache", "load", "predict", "predict_batch"]
@@ -103,7 +107,9 @@ class Predictor:
             The fields that were asked, whatever the answer. A red-flag question asked and
             left unknown was answered "don't know": the tier stays at least ``review`` (rule
             ``red_flag_dont_know``), as in the interview. Without ``asked`` an unknown answer
-            may be a question never asked, which gets the "ask the red-flag questions" advice.
+            may be a question never asked, which gets the "ask the red-flag questions" advice;
+            for a QuestionnaireResponse the default is the items it holds (an item without an
+            answer was asked: ``vignettes.sdc.asked_in_response``).
 
         Returns
         -------
@@ -116,7 +122,7 @@ class Predictor:
             names the field and what is allowed.
         """
         answers = validated_answers(case)
-        dont_know = bool(red_flag_dont_knows(answers, asked))
+        dont_know = bool(red_flag_dont_knows(answers, _asked_of(case, asked)))
         return Prediction.from_row(self.model.predict_case(answers, dont_know), answers)
 
     def predict_many(self, cases: Iterable[Mapping[str, Any] | Any]) -> list[Prediction]:
@@ -213,6 +219,14 @@ def red_flag_dont_knows(answers: Mapping[str, Any], asked: Iterable[str] | None)
     """The red-flag questions asked and answered "don't know" (unknown in ``answers``)."""
     chosen = set(asked_fields(asked))
     return [f for f in RED_FLAG_FIELDS if f in chosen and answers.get(f) is None]
+
+
+def _asked_of(case: Any, asked: Iterable[str] | None) -> Iterable[str] | None:
+    """``asked`` as given; for a QuestionnaireResponse without it, the items it holds (an item
+    present without an answer was asked: a "don't know")."""
+    if asked is None and is_questionnaire_response(case):
+        return asked_in_response(case)
+    return asked
 
 
 def validated_answers(case: Mapping[str, Any] | Any) -> dict[str, Any]:
@@ -322,7 +336,7 @@ def predict(case: Mapping[str, Any] | Any, *, asked: Iterable[str] | None = None
         If no model is registered.
     """
     answers = validated_answers(case)
-    dont_know = bool(red_flag_dont_knows(answers, asked))
+    dont_know = bool(red_flag_dont_knows(answers, _asked_of(case, asked)))
     return Prediction.from_row(_current_predictor().model.predict_case(answers, dont_know), answers)
 
 

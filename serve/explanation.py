@@ -27,14 +27,31 @@ _WIDTH = 100
 REGION_TEXT = {r.region: r.where for r in FACTS.pain_regions}
 """The article's pain locations ("How to Tell Which Nerve Is Involved"), in words
 (``vignettes/article.toml``)."""
-_STEP_TEXT = {
-    "emergency_assessment": "EMERGENCY assessment now",
-    "urgent_evaluation": "URGENT evaluation, in the timeframe given",
+STEP_WORDS = {
+    "emergency_assessment": "emergency assessment",
+    "urgent_evaluation": "prompt assessment by a clinician",
     "imaging_and_specialist_review": "imaging (MRI) and specialist review",
     "specialist_review": "specialist review, reading the MRI on file in context",
-    "clinician_review": "clinician review within 2 weeks; conservative care meanwhile",
+    "clinician_review": "clinician review",
     "conservative_care": "conservative care (first-line management)",
 }
+"""Each next step (``model.rules.NEXT_STEPS``) in words; :func:`next_step_text` adds the rest."""
+
+
+def next_step_text(p: Prediction) -> str:
+    """The next step in words, with the timeframe of the tier ("emergency assessment, now").
+
+    Conservative care and a clinician's review are not offered as the plan while a red-flag
+    question is unanswered or answered "don't know": the text says to ask it first."""
+    text = STEP_WORDS.get(p.next_step, _label(p.next_step))
+    if p.urgency_timeframe:
+        text += f", {p.urgency_timeframe}"
+    unscreened = p.red_flag_screen != "complete" or "red_flag_dont_know" in p.urgency_triggers
+    if p.next_step in ("clinician_review", "conservative_care") and unscreened:
+        text += "; first ask the red-flag questions not yet answered (no reassurance until then)"
+    elif p.next_step == "clinician_review":
+        text += "; conservative care meanwhile"
+    return text
 
 
 def _label(name: str) -> str:
@@ -223,7 +240,7 @@ def _imaging(p: Prediction) -> list[str]:
 
 
 def _next_step(p: Prediction) -> list[str]:
-    lines = [f"Next step: {_STEP_TEXT.get(p.next_step, _label(p.next_step))}"]
+    lines = [f"Next step: {next_step_text(p)}"]
     for audience, title in (("patient", "For the patient"), ("clinician", "For the clinician")):
         texts = [t for t, a in zip(p.advice, p.advice_audiences, strict=True) if a == audience]
         if texts:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from serve.explanation import next_step_text
 from vignettes.codes import concept
 from vignettes.fhir_common import condition, deterministic_uuid, urn
 from vignettes.schema import CAUSES
@@ -76,7 +77,7 @@ def _rationale(values: dict[str, float], units: str) -> str:
 
 
 def _mitigation(pred: Prediction) -> str:
-    lines = [f"Next step: {pred.next_step.replace('_', ' ')}. {pred.urgency_action}"]
+    lines = [f"Next step: {next_step_text(pred)}. {pred.urgency_action}"]
     lines += [f"- {text}" for text in pred.advice]
     return "\n".join(lines)
 

@@ -218,6 +218,13 @@ def tier_change_text(
         why = f"{question} reports a red flag"
     elif len(dont_knows_after) > len(dont_knows_before):
         why = f'{question} was "don\'t know", and a red-flag sign cannot be cleared'
+    elif _rules_of(after) != _rules_of(before):  # an answer-based rule started or stopped
+        started = [_label(c) for c in _rules_of(after) - _rules_of(before)]
+        stopped = [_label(c) for c in _rules_of(before) - _rules_of(after)]
+        parts = [f"{question} sets the rule {', '.join(started)}"] if started else []
+        if stopped:
+            parts.append(f"the rule {', '.join(stopped)} no longer applies after {question}")
+        why = "; ".join(parts)
     else:
         why = (
             f"after {question}, a serious condition is {after.red_flag_probability:.1%} likely "
@@ -225,6 +232,16 @@ def tier_change_text(
             f"{after.red_flag_threshold:.1%})"
         )
     return f"The urgency moved from {old} to {new}: {why}."
+
+
+def _rules_of(prediction: Any) -> frozenset[str]:
+    """The answer-based urgency rules that fired (not the model's thresholds)."""
+    triggers = getattr(prediction, "urgency_triggers", None) or []
+    return frozenset(t for t in triggers if not t.startswith("model_"))
+
+
+def _label(code: str) -> str:
+    return code.replace("_", " ")
 
 
 def top_causes_text(prediction: Any, n: int = 3) -> str:

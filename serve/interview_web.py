@@ -29,9 +29,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from model.intake import IntakeError, validate_case
-from serve.cds.errors import FHIR_JSON, Issue, ServiceError
+from serve.api import asked_fields
+from serve.cds.errors import FHIR_JSON, Issue, ServiceError, request_json
 from serve.interview import interview_step, top_causes_text, words
 from serve.questions import option_words
+from vignettes.readers import InputFormatError, loads_json
 from vignettes.schema import FIELD_BY_NAME, FIELD_NAMES
 
 __all__ = ["EXTENSIONS", "QUESTIONNAIRE_ID", "next_question", "router"]
@@ -148,13 +150,20 @@ def read_response(resource: Any) -> tuple[dict[str, Any], list[str], dict[str, A
             )
         asked.append(str(link))
     answers: dict[str, Any] = {}
-    for item in resource.get("item") or []:
+    items = resource.get("item") or []
+    if not isinstance(items, list):
+        raise ServiceError(400, [Issue("item: expected a list", "QuestionnaireResponse.item")])
+    for item in items:
         if not isinstance(item, Mapping):
             raise ServiceError(400, [Issue("item: expected objects", "QuestionnaireResponse.item")])
         link = item.get("linkId")
         if link not in FIELD_BY_NAME:
             raise _bad(f"{link}: unknown linkId; expected an intake field", str(link))
+        if link in answers:  # never pick one of two answers to the same question
+            raise _bad(f"{link}: the item is answered twice; expected it once", str(link))
         given = item.get("answer") or []
+        if not isinstance(given, list) or not all(isinstance(a, Mapping) for a in given):
+            raise _bad(f"{link}: answer: expected a list of answer objects", str(link))
         if len(given) > 1:
             raise _bad(f"{link}: expected one answer, got {len(given)}", str(link))
         answers[str(link)] = _answer_value(str(link), given[0]) if given else None
@@ -212,7 +221,11 @@ def next_question(predict: Any, body: Any) -> dict[str, Any]:
     out["questionnaire"] = f"#{questionnaire['id']}"
     out["status"] = "completed" if step.question is None else "in-progress"
     out["item"] = [_answer_item(f, answers.get(f)) for f in FIELD_NAMES if f in asked or f == "age"]
-    kept = [e for e in response.get("extension") or [] if e.get("url") not in EXTENSIONS.values()]
+    kept = [
+        e
+        for e in response.get("extension") or []
+        if isinstance(e, Mapping) and e.get("url") not in EXTENSIONS.values()
+    ]
     extension = [
         *kept,
         {"url": EXTENSIONS["tier"], "valueCode": step.tier},
@@ -230,11 +243,7 @@ def next_question(predict: Any, body: Any) -> dict[str, Any]:
 
 @router.post("/Questionnaire/$next-question", summary="SDC adaptive questionnaire: next item")
 async def next_question_route(request: Request) -> JSONResponse:
-    try:
-        body = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ServiceError(400, [Issue("the body is not valid JSON", None)]) from None
-    out = next_question(request.app.state.predict, body)
+    out = next_question(request.app.state.predict, await request_json(request))
     return JSONResponse(out, media_type=FHIR_JSON)
 
 
@@ -269,15 +278,32 @@ def _state_field(answers: Mapping[str, Any], asked: list[str]) -> str:
 
 
 def _read_state(text: str | None) -> tuple[dict[str, Any], list[str]]:
+    """The answers and the fields asked that the page carries, checked like any intake: a
+    duplicated key, an unknown field or a bad value is refused by name, never dropped."""
     if not text:
         return {}, []
     try:
-        state = json.loads(text)
-        answers = {k: v for k, v in dict(state["answers"]).items() if k in FIELD_BY_NAME}
-        asked = [f for f in state["asked"] if f in FIELD_BY_NAME]
-    except (ValueError, KeyError, TypeError):
-        raise ServiceError(400, [Issue("state: not an interview state", "state")]) from None
-    return answers, asked
+        state = loads_json(text, "state")
+    except InputFormatError as exc:
+        raise ServiceError(400, [Issue(str(exc), "state")]) from None
+    if (
+        not isinstance(state, dict)
+        or set(state) != {"answers", "asked"}
+        or not isinstance(state["answers"], dict)
+        or not isinstance(state["asked"], list)
+    ):
+        message = 'state: expected {"answers": {...}, "asked": [...]}'
+        raise ServiceError(400, [Issue(message, "state")])
+    answers = dict(state["answers"])
+    try:
+        checked = validate_case({"age": 50, **{k: v for k, v in answers.items() if k != "age"}})
+        if answers.get("age") is not None:
+            checked = validate_case(answers)
+        asked = asked_fields(state["asked"])
+    except IntakeError as exc:
+        raise ServiceError(400, [Issue(f"state: {exc}", "state")]) from None
+    known = {k: checked[k] for k in answers}
+    return known, asked
 
 
 def _question_form(field_name: str, rationale: str, answers: dict, asked: list[str]) -> str:
@@ -312,6 +338,14 @@ def _question_form(field_name: str, rationale: str, answers: dict, asked: list[s
     )
 
 
+def _button_value(answer: str | None) -> Any:
+    """An answer button's value (JSON: true, false, null or a code in quotes)."""
+    try:
+        return loads_json(answer or "null", "answer")
+    except InputFormatError:
+        raise ValueError(f"answer: {answer!r:.40} is not one of the page's answers") from None
+
+
 @router.get("/interview", summary="the interview in a browser", response_class=HTMLResponse)
 async def interview_page(
     request: Request,
@@ -326,7 +360,7 @@ async def interview_page(
         if field not in FIELD_BY_NAME:
             raise ServiceError(400, [Issue(f"{field}: unknown field", "field")])
         try:
-            given = value if answer == "number" else json.loads(answer or "null")
+            given = value if answer == "number" else _button_value(answer)
             if given in ("", None):
                 given = None
             elif answer == "number":
@@ -334,8 +368,9 @@ async def interview_page(
                 if FIELD_BY_NAME[field].kind == "int" and given.is_integer():
                     given = int(given)
             checked = None
-            if given is not None:
-                checked = validate_case({"age": 50, field: given})[field]
+            if given is not None:  # checked with the patient's own age (a duration, say)
+                context = {k: v for k, v in answers.items() if k in ("age", "duration_weeks")}
+                checked = validate_case({"age": 50, **context, field: given})[field]
             if field == "age" and checked is None:
                 raise IntakeError("age", "an integer from 18 to 100", "age is required")
             answers[field] = checked

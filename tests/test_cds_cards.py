@@ -16,6 +16,7 @@ from serve.cds.cards import (
     lumbar_mri_orders,
     mri_cards,
     triage_cards,
+    triage_detail,
 )
 from tests.cds_support import TIERS, lumbar_mri, make_prediction, schema_validator
 from vignettes.schema import CAUSES, RED_FLAG_FIELDS
@@ -140,3 +141,30 @@ def test_a_tier_set_by_the_answers_names_its_suspicion_not_conservative_care() -
         suspected_conditions=["unspecified"],
     )
     assert "model flags a possible serious condition" in triage_cards(silent, CTX)[0]["summary"]
+
+
+def test_the_next_step_carries_its_timeframe_and_no_early_reassurance() -> None:
+    """The card's next step says how soon (an emergency is "now", not "same day"), and offers
+    no conservative care while a red-flag question is unanswered or answered "don't know"."""
+    from serve.explanation import next_step_text
+
+    emergency = make_prediction(
+        urgency="emergency", urgency_timeframe="now", next_step="emergency_assessment"
+    )
+    assert next_step_text(emergency) == "emergency assessment, now"
+    assert "Emergency assessment, now." in triage_detail(emergency)
+    same_day = make_prediction(
+        urgency="urgent", urgency_timeframe="same day", next_step="urgent_evaluation"
+    )
+    assert next_step_text(same_day) == "prompt assessment by a clinician, same day"
+    screened = {"red_flag_screen": "complete", "next_step": "clinician_review"}
+    review = make_prediction(urgency_timeframe="within 2 weeks", **screened)
+    assert next_step_text(review).endswith("within 2 weeks; conservative care meanwhile")
+    for unscreened in (
+        make_prediction(red_flag_screen="partial", next_step="conservative_care"),
+        make_prediction(
+            urgency_triggers=["red_flag_dont_know"], urgency_timeframe="within 2 weeks", **screened
+        ),
+    ):
+        text = next_step_text(unscreened)
+        assert "first ask the red-flag questions" in text and "meanwhile" not in text

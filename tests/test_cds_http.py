@@ -274,6 +274,45 @@ def test_bad_answer_is_400_naming_the_link_id(service: str) -> None:
     _assert_outcome(answer, 400, "linkId=shoe_size")
 
 
+def test_a_key_given_twice_is_refused_naming_it(service: str) -> None:
+    """A JSON object with one key twice is never resolved to one of its values (the second
+    fever answer would otherwise lose a reported red flag)."""
+    body = json.dumps(patient_view("p1", _intake(fever=True)))
+    doubled = body.replace('"valueBoolean": true', '"valueBoolean": true, "valueBoolean": false')
+    assert doubled != body
+    answer = call("POST", f"{service}/cds-services/sciatica-triage", raw=doubled.encode())
+    _assert_outcome(answer, 400, "valueBoolean: appears more than once")
+
+
+def test_an_ehr_item_without_an_answer_is_asked(tmp_path: Path) -> None:
+    """A red-flag item the EHR holds without an answer reaches the model as asked (a "don't
+    know", which keeps the tier at least review); an item left out does not."""
+    seen: list[Any] = []
+
+    def recording(case: dict[str, Any], asked: Any = None) -> Any:
+        seen.append(list(asked or ()))
+        return stand_in_predict(case, asked)
+
+    from vignettes import from_questionnaire_response, to_questionnaire_response
+
+    app = create_app(
+        CdsSettings(feedback_db=tmp_path / "f.sqlite3"),
+        predict=recording,
+        from_response=from_questionnaire_response,
+        questionnaire_url=QUESTIONNAIRE,
+    )
+    response = to_questionnaire_response({"age": 50, "fever": False}, subject="Patient/p1")
+    response["item"].append({"linkId": "saddle_numbness"})
+    with serve_app(app) as url:
+        answer = call(
+            "POST",
+            f"{url}/cds-services/sciatica-triage",
+            patient_view("p1", {"intake": bundle(response)}),
+        )
+    assert answer.status == 200, answer.text
+    assert seen == [["age", "saddle_numbness", "fever"]]
+
+
 def test_invalid_json_and_unknown_routes(service: str) -> None:
     answer = call("POST", f"{service}/cds-services/sciatica-triage", raw=b"{not json")
     _assert_outcome(answer, 400, "not valid JSON")

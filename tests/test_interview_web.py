@@ -112,6 +112,58 @@ def test_bad_input_names_the_link_id(client: TestClient) -> None:
     assert answer.status_code == 400
 
 
+def test_malformed_answers_are_a_400_naming_the_item(client: TestClient) -> None:
+    """Every way a response can be malformed gets an OperationOutcome, never a 500 or a silent
+    choice between two answers."""
+    url = "/Questionnaire/$next-question"
+    cases = {
+        "answer is an object": {"linkId": "fever", "answer": {"valueBoolean": True}},
+        "answer is a number": {"linkId": "fever", "answer": [40]},
+    }
+    for why, item in cases.items():
+        qr = _start(50)
+        qr["item"].append(item)
+        answer = client.post(url, json=qr)
+        assert answer.status_code == 400, why
+        assert "linkId='fever'" in answer.json()["issue"][0]["expression"][0], why
+    qr = _start(50)
+    qr["item"] += [
+        {"linkId": "saddle_numbness", "answer": [{"valueBoolean": True}]},
+        {"linkId": "saddle_numbness", "answer": [{"valueBoolean": False}]},
+    ]
+    answer = client.post(url, json=qr)
+    assert answer.status_code == 400 and "answered twice" in answer.text
+    qr = _start(50) | {"extension": ["x"]}
+    assert client.post(url, json=qr).status_code == 200  # a stray extension is kept out
+    doubled = json.dumps(_start(50)).replace(
+        '"valueInteger": 50', '"valueInteger": 50, "valueInteger": 90'
+    )
+    answer = client.post(url, content=doubled, headers={"content-type": "application/json"})
+    assert answer.status_code == 400 and "valueInteger: appears more than once" in answer.text
+
+
+def test_the_page_refuses_a_bad_state_by_name(client: TestClient) -> None:
+    def page(state: str, **params: str) -> Any:
+        return client.get("/interview", params={"state": state, **params})
+
+    twice = '{"answers": {"age": 40, "fever": true, "fever": false}, "asked": ["fever"]}'
+    assert page(twice).status_code == 400 and "fever: appears more than once" in page(twice).text
+    for state, named in (
+        ('{"answers": {"age": 40, "fever": "yes"}, "asked": []}', "fever"),
+        ('{"answers": {"age": 12}, "asked": []}', "age"),
+        ('{"answers": {"age": 40, "feverish": true}, "asked": []}', "feverish"),
+        ('{"answers": {"age": 40}, "asked": ["sadle_numbness"]}', "sadle_numbness"),
+    ):
+        answer = page(state)
+        assert answer.status_code == 400 and named in answer.text, state
+    young = '{"answers": {"age": 18}, "asked": []}'
+    long = page(young, field="duration_weeks", answer="number", value="2000")
+    assert long.status_code == 200 and "role='alert'" in long.text  # said on the page, asked again
+    assert "age" in html.unescape(long.text).split("role='alert'")[1][:300]
+    odd = page(young, field="fever", answer="yes")
+    assert odd.status_code == 200 and "is not one of the page's answers" in html.unescape(odd.text)
+
+
 def test_the_page_has_no_scripts_and_fits_a_phone(client: TestClient) -> None:
     page = client.get("/interview").text
     assert "Age is required" in page

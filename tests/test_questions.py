@@ -448,3 +448,27 @@ def test_the_benchmark_s_simulation_reaches_the_complete_intake() -> None:
     product = bq.metrics(bq.simulate(full, "product", 5), full, reference)
     assert product["red flag unasked at stop"] == 0.0
     assert 6 <= product["IL"] < everything["IL"]
+
+
+def test_a_moved_tier_names_the_rule_that_started_or_stopped() -> None:
+    from serve.interview import tier_change_text
+
+    def pred(urgency: str, triggers: list[str], p: float = 0.02) -> SimpleNamespace:
+        return SimpleNamespace(
+            urgency=urgency,
+            urgency_triggers=triggers,
+            red_flags_fired=[],
+            red_flag_probability=p,
+            red_flag_threshold=0.01,
+        )
+
+    urgent = pred("urgent", ["suspected_cauda_equina", "model_review"])
+    review = pred("review", ["model_review"], 0.021)
+    text = tier_change_text(urgent, review, [], [], "pain_quality")
+    assert text is not None and "suspected cauda equina no longer applies" in text
+    assert "likely" not in text  # not the probability: it crossed no threshold
+    text = tier_change_text(review, urgent, [], [], "weakness")
+    assert text is not None and "sets the rule suspected cauda equina" in text
+    calm = pred("routine", [], 0.005)
+    text = tier_change_text(calm, pred("review", ["model_review"], 0.012), [], [], "age")
+    assert text is not None and "1.2% likely (was 0.5%" in text

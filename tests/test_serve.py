@@ -711,6 +711,12 @@ def test_a_red_flag_dont_know_keeps_the_tier_at_least_review(predictor: serve.Pr
     assert feverish.urgency == "urgent" and feverish.urgency_timeframe == "same day"
     serve.load()
     assert serve.predict(calm, asked=("saddle_numbness",)).urgency == "review"
+    # a QuestionnaireResponse says what was asked: an item held without an answer
+    response = vignettes.to_questionnaire_response(calm)
+    assert predictor.predict(response).urgency == "routine"  # the item left out: not asked
+    response["item"].append({"linkId": "saddle_numbness"})
+    assert predictor.predict(response).urgency == "review"
+    assert serve.predict(response).urgency == "review"
     with pytest.raises(IntakeError, match=r"asked: 'sadle_numbness' is not an intake field.*did"):
         predictor.predict(calm, asked=["sadle_numbness"])
     with pytest.raises(IntakeError, match="asked: expected a list of intake field names"):

@@ -50,6 +50,7 @@ __all__ = [
     "CLINICIAN_ONLY",
     "GROUPS",
     "QUESTIONNAIRE_URL",
+    "asked_in_response",
     "from_questionnaire_response",
     "is_questionnaire_response",
     "package_version",
@@ -369,6 +370,15 @@ def _value(field: Field, answer: object) -> object:
     if math.isnan(float(value)):
         raise _refuse(field.name, allowed, "valueDecimal is NaN (leave the item out for unknown)")
     return float(value)
+
+
+def asked_in_response(response: Mapping[str, Any]) -> list[str]:
+    """The fields a QuestionnaireResponse says were asked: every field item it holds, answered or
+    not, in schema order. An item present without an answer was asked and left unanswered (a
+    "don't know"); an item left out was not asked. Raises like
+    :func:`from_questionnaire_response` for an unknown ``linkId``."""
+    present = {item["linkId"] for item in _walk(response.get("item", []), "item")}
+    return [name for name in FIELD_BY_NAME if name in present]
 
 
 def from_questionnaire_response(response: Mapping[str, Any]) -> dict[str, object]:

@@ -41,7 +41,13 @@ from pydantic import ValidationError
 
 from serve.cds.auth import ClientAuth, load_issuers
 from serve.cds.cards import CardContext, lumbar_mri_orders, mri_cards, triage_cards
-from serve.cds.errors import Issue, ServiceError, install_error_handlers, pydantic_issues
+from serve.cds.errors import (
+    Issue,
+    ServiceError,
+    install_error_handlers,
+    pydantic_issues,
+    request_json,
+)
 from serve.cds.feedback import FeedbackRequest, FeedbackStore
 from serve.cds.hooks import (
     MRI_SERVICE_ID,
@@ -51,6 +57,7 @@ from serve.cds.hooks import (
     service_definitions,
 )
 from serve.cds.prefetch import DEFAULT_FHIR_TIMEOUT, fetch_missing, latest_intake
+from vignettes.sdc import asked_in_response
 
 __all__ = ["EXTRA_ROUTERS", "CdsSettings", "create_app", "default_feedback_path"]
 
@@ -180,10 +187,7 @@ def _context(request: Request, hook: HookRequest) -> CardContext:
 
 
 async def _hook_request(request: Request, definition: ServiceDefinition) -> HookRequest:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ServiceError(400, [Issue("the body is not valid JSON", "body")]) from None
+    body = await request_json(request)
     if not isinstance(body, dict):
         raise ServiceError(400, [Issue("the body must be a JSON object", "body")])
     try:
@@ -248,7 +252,9 @@ def _predict_intake(request: Request, prefetch: dict[str, Any], patient_id: str)
             response = {**response, "item": [*(response.get("item") or []), item]}
     try:
         case = state.from_response(response)
-        return state.predict(case)
+        # an item the EHR holds without an answer was asked: a red-flag "don't know" keeps
+        # the tier at least review, as in the interview
+        return state.predict(case, asked=asked_in_response(response))
     except ValueError as error:  # IntakeError names the field / linkId and what is allowed
         where = _where(getattr(error, "field", None))
         raise ServiceError(400, [Issue(str(error), where)]) from None
@@ -329,7 +335,7 @@ def _cds_router(services: dict[str, ServiceDefinition]) -> APIRouter:
                 404, [Issue(f"no CDS service {service_id!r}", "id", code="not-found")]
             )
         try:
-            body = FeedbackRequest.model_validate(await request.json())
+            body = FeedbackRequest.model_validate(await request_json(request))
         except ValueError as error:
             issues = (
                 pydantic_issues(error.errors())

@@ -21,7 +21,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from model.rules import MRI_CRITERIA, RED_FLAG_TEXT, RED_FLAG_TIER
-from serve.explanation import format_answer, strongest_contributions, suspected_words
+from serve.explanation import (
+    format_answer,
+    next_step_text,
+    strongest_contributions,
+    suspected_words,
+)
 from vignettes.schema import FIELD_BY_NAME
 
 if TYPE_CHECKING:
@@ -89,15 +94,6 @@ SDC_TASK_CODE = {
     "display": "Complete Questionnaire",
 }
 """SDC's Task code for "ask the patient to fill in (part of) a questionnaire"."""
-
-_STEP_TEXT = {
-    "emergency_assessment": "Same-day emergency assessment",
-    "urgent_evaluation": "Prompt specialist evaluation",
-    "imaging_and_specialist_review": "MRI and specialist review",
-    "specialist_review": "Specialist review, reading the MRI on file in context",
-    "clinician_review": "Clinician review soon; conservative care meanwhile",
-    "conservative_care": "Conservative care first",
-}
 
 
 @dataclass(frozen=True)
@@ -343,7 +339,8 @@ def _plan_section(p: Prediction) -> list[str]:
     mri = "yes" if p.mri_indicated else "no"
     lines = ["### Imaging", "", f"MRI indicated: **{mri}**."]
     lines += [f"- {r['text']}" for r in p.mri_reasons]
-    lines += ["", "### Next step", "", f"{_STEP_TEXT.get(p.next_step, _label(p.next_step))}."]
+    step = next_step_text(p)
+    lines += ["", "### Next step", "", f"{step[0].upper()}{step[1:]}."]
     lines += ["", "### Advice", ""]
     for audience, text in _advice_items(p):
         lines.append(f"- *for the {audience}:* {text}" if audience else f"- {text}")

@@ -19,6 +19,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from vignettes.readers import InputFormatError, loads_json
+
 __all__ = [
     "FHIR_JSON",
     "Issue",
@@ -94,6 +96,17 @@ class ServiceError(Exception):
         self.issues = [Issue(i) if isinstance(i, str) else i for i in issues]
         self.headers = headers
         super().__init__("; ".join(i.diagnostics for i in self.issues))
+
+
+async def request_json(request: Request) -> Any:
+    """The request body as JSON, read strictly (:func:`vignettes.readers.loads_json`): a key
+    twice in one object, ``NaN`` or text that is not JSON is a 400 naming the key, never a
+    silent choice of one of two answers."""
+    try:
+        return loads_json(await request.body(), "the body")
+    except InputFormatError as exc:
+        where = f"body.{exc.field}" if exc.field else "body"
+        raise ServiceError(400, [Issue(str(exc), where)]) from None
 
 
 def _path(loc: Sequence[Any]) -> str:
