@@ -31,6 +31,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from model.intake import IntakeError, validate_case
 from serve.api import asked_fields
 from serve.cds.errors import FHIR_JSON, Issue, ServiceError, request_json
+from serve.explanation import next_step_text
 from serve.interview import interview_step, top_causes_text, words
 from serve.questions import option_words
 from vignettes.readers import InputFormatError, loads_json
@@ -400,7 +401,8 @@ async def interview_page(
     summary = (
         "<h2 id='summary'>Summary</h2>"
         f"<p>{html.escape(step.stop_reason)}.</p>"
-        f"<p>Next step: <strong id='next-step'>{html.escape(str(p.next_step))}</strong></p>"
+        f"<p>Next step: <strong id='next-step' data-code='{html.escape(str(p.next_step))}'>"
+        f"{html.escape(next_step_text(p))}</strong></p>"
         f"<h3>Advice</h3><div id='advice'>{advice}</div>"
         "<p><a href='/interview'>Start again</a></p>"
         f"<div id='answers' hidden data-answers='{html.escape(json.dumps(known), quote=True)}'>"
