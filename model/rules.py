@@ -110,6 +110,62 @@ def _evaluation(
     return Evaluation(df, FACTS, facts)
 
 
+def _dont_know_fields(value: Any) -> frozenset[str]:
+    """One case's red-flag "don't know" answers: a collection of red-flag field names."""
+    fields = frozenset(value)
+    unknown = fields - set(RED_FLAG_FIELDS)
+    if unknown:
+        raise ValueError(
+            f"red_flag_dont_know: {sorted(unknown)} are not red-flag fields; expected some of "
+            f"{list(RED_FLAG_FIELDS)}"
+        )
+    return fields
+
+
+def dont_know_facts(value: Any, n: int | None) -> dict[str, Any]:
+    """The engine facts of the red-flag questions answered "don't know".
+
+    ``value`` is, for one case, a bool (some red-flag question, which one not said) or the
+    red-flag field names; for a frame, one of those per row (``None``: none). Gives
+    ``red_flag_dont_know`` (any of them) and ``dont_know_<field>`` for each red-flag field.
+    """
+    names = [f"dont_know_{f}" for f in RED_FLAG_FIELDS]
+    if value is None:
+        return {"red_flag_dont_know": decision(None, n)} | {k: decision(None, n) for k in names}
+    if n is None:
+        if isinstance(value, bool | np.bool_):
+            return {"red_flag_dont_know": bool(value)} | dict.fromkeys(names, False)
+        fields = _dont_know_fields(value)
+        each = {f"dont_know_{f}": f in fields for f in RED_FLAG_FIELDS}
+        return {"red_flag_dont_know": bool(fields)} | each
+    rows_given = list(value)
+    if len(rows_given) != n:
+        raise ValueError(
+            f"red_flag_dont_know: expected {n} values (one per row), got {len(rows_given)}"
+        )
+    if all(isinstance(v, bool | np.bool_) for v in rows_given):
+        flags = np.asarray(rows_given, dtype=bool)
+        return {"red_flag_dont_know": flags} | {k: np.zeros(n, dtype=bool) for k in names}
+    sets = [
+        _dont_know_fields(()) if isinstance(v, bool | np.bool_) else _dont_know_fields(v)
+        for v in rows_given
+    ]
+    per_field = {
+        f"dont_know_{f}": np.array([f in s for s in sets], dtype=bool) for f in RED_FLAG_FIELDS
+    }
+    some = np.array([bool(s) for s in sets], dtype=bool) | np.array(
+        [v is True or v is np.True_ for v in rows_given], dtype=bool
+    )
+    return {"red_flag_dont_know": some} | per_field
+
+
+def _dont_know_key(value: Any) -> Any:
+    """A hashable form of one case's ``red_flag_dont_know``."""
+    if value is None or isinstance(value, bool | np.bool_):
+        return bool(value)
+    return tuple(sorted(_dont_know_fields(value)))
+
+
 def _engine_facts(
     n: int | None,
     red_flag_model: Any,
@@ -122,7 +178,7 @@ def _engine_facts(
     inputs: dict[str, Any] = {
         "model_review": decision(red_flag_model, n, "red_flag_model"),
         "model_urgent": decision(red_flag_urgent, n, "red_flag_urgent"),
-        "red_flag_dont_know": decision(red_flag_dont_know, n, "red_flag_dont_know"),
+        **dont_know_facts(red_flag_dont_know, n),
     }
     if cause is not None:
         if n is not None and np.ndim(cause) == 0:
@@ -688,11 +744,13 @@ def triage(
     red_flag_urgent : array-like of bool or bool, optional
         The model's urgent decision (P(serious) at or above the upper threshold): can raise a
         case to ``urgent``.
-    red_flag_dont_know : array-like of bool or bool, optional
-        A red-flag question was asked and answered "don't know" (per row, or one bool): the
-        rule ``red_flag_dont_know`` of ``article.toml`` keeps the case at least ``review``. The
-        answers cannot say it (an unknown answer may be a question never asked), so the
-        caller does.
+    red_flag_dont_know : bool, collection of str, or a sequence of them, optional
+        The red-flag questions asked and answered "don't know": their field names, or a bool
+        (some, which not said); per row for a frame (:func:`dont_know_facts`). The rule
+        ``red_flag_dont_know`` of ``article.toml`` keeps the case at least ``review``, and
+        ``cauda_equina_dont_know`` assesses a bladder, bowel or saddle "don't know" the same
+        day. The answers cannot say it (an unknown answer may be a question never asked), so
+        the caller does.
 
     Returns
     -------
@@ -756,7 +814,12 @@ class CaseVariants:
         set of engine facts, for the next variant)."""
         case = {**self.case, **changes} if changes else self.case
         facts = _engine_facts(None, red_flag_model, red_flag_urgent, cause, red_flag_dont_know)
-        key = (bool(red_flag_model), cause, bool(red_flag_urgent), bool(red_flag_dont_know))
+        key = (
+            bool(red_flag_model),
+            cause,
+            bool(red_flag_urgent),
+            _dont_know_key(red_flag_dont_know),
+        )
         base = self._evaluations.get(key) or next(iter(self._evaluations.values()), None)
         if base is None:
             ev = Evaluation(case, FACTS, facts)

@@ -245,9 +245,11 @@ class TriageModel:
             Intakes; validated here unless ``validated`` is true.
         validated : bool, default=False
             Skip validation for frames that already passed ``model.intake.validate_frame``.
-        red_flag_dont_know : array-like of bool, optional
-            Per row: a red-flag question was asked and answered "don't know" (the tier stays
-            at least ``review``; :func:`model.rules.triage`). Default: none was.
+        red_flag_dont_know : sequence, optional
+            Per row, the red-flag questions asked and answered "don't know": their field names
+            (or a bool: some, which not said). The tier stays at least ``review``, and a
+            bladder, bowel or saddle "don't know" is assessed the same day
+            (:func:`model.rules.triage`). Default: none was.
 
         Returns
         -------
@@ -289,7 +291,7 @@ class TriageModel:
         return pd.DataFrame(out, index=frame.index)[list(OUTPUT_COLUMNS)]
 
     def predict_records(
-        self, answers: Sequence[Mapping[str, Any]], red_flag_dont_know: Sequence[bool] | None = None
+        self, answers: Sequence[Mapping[str, Any]], red_flag_dont_know: Sequence[Any] | None = None
     ) -> list[dict[str, Any]]:
         """One output record per validated case: the JSON of the pyfunc, HTTP and the CLI.
 
@@ -311,7 +313,7 @@ class TriageModel:
                 f"got {len(dont_know)}"
             )
         if len(answers) <= FAST_PATH_MAX_CASES:
-            return [self.predict_case(c, bool(d)) for c, d in zip(answers, dont_know, strict=True)]
+            return [self.predict_case(c, d) for c, d in zip(answers, dont_know, strict=True)]
         rows: list[dict[str, Any]] = []
         for start in range(0, len(answers), CHUNK_CASES):
             chunk = answers_frame(answers[start : start + CHUNK_CASES])
@@ -324,7 +326,7 @@ class TriageModel:
         return rows
 
     def predict_case(
-        self, answers: Mapping[str, Any], red_flag_dont_know: bool = False
+        self, answers: Mapping[str, Any], red_flag_dont_know: Any = False
     ) -> dict[str, Any]:
         """Predict, explain and triage one validated case, without building a frame.
 
@@ -336,8 +338,9 @@ class TriageModel:
         ----------
         answers : mapping
             One case as returned by ``model.intake.validate_case`` (not validated again).
-        red_flag_dont_know : bool, default=False
-            A red-flag question was asked and answered "don't know" (see :meth:`predict`).
+        red_flag_dont_know : bool or collection of str, default=False
+            The red-flag questions asked and answered "don't know" (their field names; ``True``:
+            some, which not said). See :meth:`predict`.
 
         Returns
         -------

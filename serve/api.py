@@ -122,7 +122,7 @@ class Predictor:
             names the field and what is allowed.
         """
         answers = validated_answers(case)
-        dont_know = bool(red_flag_dont_knows(answers, _asked_of(case, asked)))
+        dont_know = red_flag_dont_knows(answers, _asked_of(case, asked))
         return Prediction.from_row(self.model.predict_case(answers, dont_know), answers)
 
     def predict_many(self, cases: Iterable[Mapping[str, Any] | Any]) -> list[Prediction]:
@@ -136,7 +136,7 @@ class Predictor:
         return self._predict_answers([validated_answers(case) for case in cases])
 
     def _predict_answers(
-        self, answers: list[dict[str, Any]], red_flag_dont_know: list[bool] | None = None
+        self, answers: list[dict[str, Any]], red_flag_dont_know: list[Any] | None = None
     ) -> list[Prediction]:
         """Predictions for answers that already passed ``validate_case``."""
         if not answers:
@@ -336,7 +336,7 @@ def predict(case: Mapping[str, Any] | Any, *, asked: Iterable[str] | None = None
         If no model is registered.
     """
     answers = validated_answers(case)
-    dont_know = bool(red_flag_dont_knows(answers, _asked_of(case, asked)))
+    dont_know = red_flag_dont_knows(answers, _asked_of(case, asked))
     return Prediction.from_row(_current_predictor().model.predict_case(answers, dont_know), answers)
 
 

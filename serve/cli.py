@@ -200,11 +200,11 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dont_knows(answers: list[dict[str, Any]], asked: list[str] | None) -> list[bool]:
-    """Per case: a red-flag question of ``--asked`` left unknown ("don't know")."""
+def _dont_knows(answers: list[dict[str, Any]], asked: list[str] | None) -> list[list[str]]:
+    """Per case: the red-flag questions of ``--asked`` left unknown ("don't know")."""
     from serve.api import red_flag_dont_knows
 
-    return [bool(red_flag_dont_knows(case, asked)) for case in answers]
+    return [red_flag_dont_knows(case, asked) for case in answers]
 
 
 def _asked_option(text: str) -> list[str]:
@@ -220,7 +220,7 @@ def _asked_option(text: str) -> list[str]:
 
 
 def _print_records(
-    predictor: Any, answers: list[dict[str, Any]], dont_know: list[bool] | None = None
+    predictor: Any, answers: list[dict[str, Any]], dont_know: list[list[str]] | None = None
 ) -> int:
     """``--json``: ``{"predictions": [...]}``, one record per case, exactly as over HTTP.
 

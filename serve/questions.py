@@ -52,6 +52,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from dataclasses import field as dataclass_field
 from functools import cache
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -313,7 +314,9 @@ def bayes_triage(
     rules with the exact posterior's top cause and red-flag decisions at the served thresholds
     (review ``1 / (1 + K)``, K = ``model.triage.RED_FLAG_COST_RATIO``, unless given; urgent
     ``model.triage.URGENT_PROBABILITY``), with the
-    don't-know floor (:func:`dont_know_floor`) where ``floor`` is true. ``cases`` are the rows
+    don't-know rules: ``floor`` holds, per row, the red-flag questions answered "don't know"
+    (field names; a bool: some, which not said), which keep the tier at least review (and a
+    bladder, bowel or saddle "don't know" same day). ``cases`` are the rows
     as validated case dicts, when the caller has them (one case's rules cost microseconds, a
     frame's pass milliseconds). ``origins`` says, per row of ``cases``, whether it is a case
     of its own (``None``) or an earlier row with one answer changed (``(row, field)``): its
@@ -333,7 +336,7 @@ def bayes_triage(
                 variant, changes = variants.setdefault(i, rules.CaseVariants(case)), {}
             else:
                 variant, changes = variants[origin[0]], {origin[1]: case[origin[1]]}
-            out = variant.decisions(changes, bool(r), str(c), bool(u), bool(f))
+            out = variant.decisions(changes, bool(r), str(c), bool(u), f)
             keys.append(_key(out, None, bool(f)))
         return keys
     if frame is None:
@@ -513,7 +516,12 @@ def assess(
     asked_mask = known.copy() if asked is None else (np.asarray(asked, dtype=bool) | known)
     candidate = ~asked_mask
     red_cols = [fields.index(f) for f in RED_FLAG_FIELDS if f in fields]
-    red_dk = (asked_mask[:, red_cols] & ~known[:, red_cols]).any(axis=1)
+    dk_matrix = asked_mask[:, red_cols] & ~known[:, red_cols]
+    red_dk = dk_matrix.any(axis=1)
+    red_names = [fields[c] for c in red_cols]
+    # per case, the red-flag questions answered "don't know" (the engine's dont_know_<field>)
+    dk_fields = np.empty(n, dtype=object)
+    dk_fields[:] = [tuple(compress(red_names, row)) for row in dk_matrix]
     slots = []
     total = n
     for k, name in enumerate(fields):
@@ -537,7 +545,11 @@ def assess(
     else:
         frame = answers_frame(cases or []) if frame is None else frame
         hyp = _hypothetical_frame(frame, slots, total)
-    floor = np.concatenate([red_dk, *[red_dk[rows] for *_, rows in slots]]) if slots else red_dk
+    floor = (
+        np.concatenate([dk_fields, *[dk_fields[rows] for *_, rows in slots]])
+        if slots
+        else dk_fields
+    )
     if triage_of is not None:
         assert hyp is not None
         keys = triage_of(hyp, post.drop(columns="log_evidence"), floor, hyp_cases)

@@ -194,6 +194,14 @@ GOLDEN: list[tuple[str, dict[str, Any], dict[str, Any], str, str | None, str | N
         "within 2 weeks",
         "unspecified",
     ),
+    (
+        'the saddle question answered "don\'t know": asked again by a clinician today',
+        {k: v for k, v in NO_FLAGS.items() if k != "saddle_numbness"} | {"age": 35},
+        {"red_flag_dont_know": ["saddle_numbness"]},
+        "urgent",
+        "same day",
+        "cauda_equina",
+    ),
     ("nothing", NO_FLAGS | {"age": 35, "duration_weeks": 2}, {}, "routine", None, None),
 ]
 

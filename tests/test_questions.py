@@ -163,7 +163,7 @@ class BayesPredictor:
 
     def predict(self, answers: dict, asked: list[str] | None = None) -> SimpleNamespace:
         case = validate_case(answers)
-        dont_know = any(f in (asked or ()) and case[f] is None for f in RED_FLAG_FIELDS)
+        dont_know = [f for f in RED_FLAG_FIELDS if f in (asked or ()) and case[f] is None]
         post = vignettes.posterior(validate_frame(pd.DataFrame([case])))
         probabilities = {c: float(post[c].iloc[0]) for c in CAUSES}
         red = float(post["red_flag"].iloc[0])
@@ -242,16 +242,29 @@ def test_interview_asks_the_red_flags_and_stops_when_settled(clinician: bool) ->
 
 
 def test_a_dont_know_to_a_red_flag_keeps_the_tier_at_review_and_says_so() -> None:
-    patient = {**DISC_PATIENT, "saddle_numbness": None}
+    patient = {**DISC_PATIENT, "fever": None}
     script = Script(patient)
     shown: list[str] = []
     answers, _ = run_interview(BayesPredictor(), {"age": 38}, ask=script, show=shown.append)
-    assert script.asked.count("saddle_numbness") == 1
+    assert script.asked.count("fever") == 1
     final = [line for line in shown if "Urgency: " in line][-1]
     assert "Urgency: REVIEW" in final and "don't know" in final
     assert any("moved from routine to review" in line for line in shown)
     step = interview_step(BayesPredictor(), answers, script.asked)
     assert step.tier == "review" and step.question is None
+
+
+def test_a_dont_know_to_a_cauda_equina_question_is_seen_the_same_day() -> None:
+    script = Script({**DISC_PATIENT, "saddle_numbness": None})
+    shown: list[str] = []
+    answers, prediction = run_interview(
+        BayesPredictor(), {"age": 38}, ask=script, show=shown.append
+    )
+    assert script.asked.count("saddle_numbness") == 1
+    final = [line for line in shown if "Urgency: " in line][-1]
+    assert "Urgency: URGENT (same day)" in final and "don't know" in final
+    assert "cauda_equina_dont_know" in prediction.urgency_triggers
+    assert interview_step(BayesPredictor(), answers, script.asked).tier == "urgent"
 
 
 def test_a_reported_red_flag_moves_the_tier_and_says_why() -> None:
@@ -354,9 +367,10 @@ def test_examination_signs_are_asked_only_with_a_clinician() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _triage_keys(cases: list[dict[str, Any]], floor: bool) -> list[tuple[Any, ...]]:
+def _triage_keys(cases: list[dict[str, Any]], floor: list[str]) -> list[tuple[Any, ...]]:
     """The compared triage of each case: the article's rules with the exact posterior's top
-    cause and red-flag decision (one posterior call for all of them)."""
+    cause and red-flag decision (one posterior call for all of them), with ``floor`` the
+    red-flag questions answered "don't know"."""
     post = vignettes.posterior(validate_frame(pd.DataFrame(cases)))
     causes = post[list(CAUSES)].to_numpy().argmax(axis=1)
     keys = []
@@ -366,11 +380,12 @@ def _triage_keys(cases: list[dict[str, Any]], floor: bool) -> list[tuple[Any, ..
             red_flag_model=bool(red >= THRESHOLD - 1e-12),
             cause=CAUSES[cause],
             red_flag_urgent=bool(red >= URGENT - 1e-12),  # the upper threshold, as served
+            red_flag_dont_know=floor,
         )
         key = []
         for name in TRIAGE_COMPARED:
             if name in out:
-                value = dont_know_floor(out[name], floor) if name == "urgency" else out[name]
+                value = dont_know_floor(out[name], bool(floor)) if name == "urgency" else out[name]
                 key.append(tuple(value) if isinstance(value, list) else value)
         keys.append(tuple(key))
     return keys
@@ -391,7 +406,7 @@ def _answer_chances(case: dict[str, Any], field: str) -> pd.Series:
     return chance[chance > 0] / chance.sum()
 
 
-def _change_probability(case: dict[str, Any], field: str, floor: bool) -> float:
+def _change_probability(case: dict[str, Any], field: str, floor: list[str]) -> float:
     """P(the answer to ``field`` changes the triage), independently of the engine."""
     chance = _answer_chances(case, field)
     keys = _triage_keys([case] + [{**case, field: v} for v in chance.index], floor)
@@ -417,7 +432,7 @@ def test_at_a_stop_no_remaining_answer_changes_the_triage_beyond_the_tolerance(s
     answers, _ = run_interview(
         BayesPredictor(), {"age": values["age"]}, ask=script, show=lambda _: None
     )
-    floor = any(values.get(f) is None and f in script.asked for f in RED_FLAG_FIELDS)
+    floor = [f for f in RED_FLAG_FIELDS if values.get(f) is None and f in script.asked]
     remaining = [f for f in ASKABLE_WITHOUT_CLINICIAN if f not in script.asked]
     assert set(RED_FLAG_FIELDS) <= set(script.asked)
     tolerance = STOP_RULE.change_tolerance

@@ -636,3 +636,25 @@ def test_a_red_flag_dont_know_keeps_the_tier_at_least_review(generated: pd.DataF
         one = model_rules.triage(validate_case(case), False, cause[i], False, True)
         assert one["urgency"] == after and one["next_step"] == raised["next_step"][i]
     assert routine > 100  # the rule was exercised where it matters
+
+
+def test_the_dont_know_facts_name_each_red_flag_question() -> None:
+    """Which red-flag question was not known decides how soon: a bladder, bowel or saddle
+    "don't know" is seen the same day, any other at review; a frame takes one list per row."""
+    from model import rules as model_rules
+
+    calm = {"age": 40, "pain_region": "back_only"}
+    frame = validate_frame(pd.DataFrame([calm] * 4))
+    out = model_rules.triage(
+        frame,
+        red_flag_dont_know=[[], ["fever"], ["saddle_numbness"], ["bladder_bowel_dysfunction"]],
+    )
+    assert list(out["urgency"]) == ["routine", "review", "urgent", "urgent"]
+    assert list(out["urgency_timeframe"]) == [None, "within 2 weeks", "same day", "same day"]
+    one = model_rules.triage(validate_case(calm), red_flag_dont_know=["saddle_numbness"])
+    assert one["urgency_triggers"] == ["cauda_equina_dont_know", "red_flag_dont_know"]
+    assert model_rules.triage(validate_case(calm), red_flag_dont_know=True)["urgency"] == "review"
+    with pytest.raises(ValueError, match=r"red_flag_dont_know: \['age'\] are not red-flag fields"):
+        model_rules.triage(validate_case(calm), red_flag_dont_know=["age"])
+    with pytest.raises(ValueError, match="expected 4 values"):
+        model_rules.triage(frame, red_flag_dont_know=[["fever"]])

@@ -695,26 +695,31 @@ def test_a_missing_model_says_run_make_train(trained: Any) -> None:
 
 def test_a_red_flag_dont_know_keeps_the_tier_at_least_review(predictor: serve.Predictor) -> None:
     """Told what was asked, the served model keeps a red-flag "don't know" at review or above
-    (rule ``red_flag_dont_know``), as the interview does; a question answered, or never asked,
+    (rule ``red_flag_dont_know``), and a bladder, bowel or saddle "don't know" same day
+    (``cauda_equina_dont_know``), as the interview does; a question answered, or never asked,
     changes nothing; a reported sign keeps its own tier."""
-    calm = {"age": 35, "duration_weeks": 2, "pain_region": "back_only", "sides": "left"}
-    calm |= {f: False for f in RED_FLAG_FIELDS if f != "saddle_numbness"}
+    base = {"age": 35, "duration_weeks": 2, "pain_region": "back_only", "sides": "left"}
+    calm = base | {f: False for f in RED_FLAG_FIELDS if f != "fever"}
     plain = predictor.predict(calm)
     assert plain.urgency == "routine"  # the case the rule is for
-    kept = predictor.predict(calm, asked=["saddle_numbness", "fever"])
+    kept = predictor.predict(calm, asked=["fever", "saddle_numbness"])
     assert kept.urgency == "review" and kept.urgency_timeframe == "within 2 weeks"
     assert "red_flag_dont_know" in kept.urgency_triggers and kept.next_step == "clinician_review"
     assert "don't know" in kept.urgency_action and kept.red_flag is True
     assert kept.probabilities == plain.probabilities  # the model's numbers are not touched
-    assert predictor.predict(calm, asked=["fever"]).urgency == "routine"  # answered: no
-    feverish = predictor.predict(calm | {"fever": True}, asked=["saddle_numbness"])
-    assert feverish.urgency == "urgent" and feverish.urgency_timeframe == "same day"
+    assert predictor.predict(calm, asked=["saddle_numbness"]).urgency == "routine"  # answered
+    unsure = base | {f: False for f in RED_FLAG_FIELDS if f != "saddle_numbness"}
+    same_day = predictor.predict(unsure, asked=["saddle_numbness"])
+    assert same_day.urgency == "urgent" and same_day.urgency_timeframe == "same day"
+    assert "cauda_equina_dont_know" in same_day.urgency_triggers
+    bladder = predictor.predict(unsure | {"bladder_bowel_dysfunction": True}, asked=["fever"])
+    assert bladder.urgency == "emergency" and bladder.urgency_timeframe == "now"
     serve.load()
-    assert serve.predict(calm, asked=("saddle_numbness",)).urgency == "review"
+    assert serve.predict(calm, asked=("fever",)).urgency == "review"
     # a QuestionnaireResponse says what was asked: an item held without an answer
     response = vignettes.to_questionnaire_response(calm)
     assert predictor.predict(response).urgency == "routine"  # the item left out: not asked
-    response["item"].append({"linkId": "saddle_numbness"})
+    response["item"].append({"linkId": "fever"})
     assert predictor.predict(response).urgency == "review"
     assert serve.predict(response).urgency == "review"
     with pytest.raises(IntakeError, match=r"asked: 'sadle_numbness' is not an intake field.*did"):

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from vignettes.schema import CAUSES, FIELD_BY_NAME
+from vignettes.schema import CAUSES, FIELD_BY_NAME, RED_FLAG_FIELDS
 from vignettes.toml_check import KnowledgeError, did_you_mean
 
 __all__ = [
@@ -60,6 +60,10 @@ ENGINE_FACTS: dict[str, str] = {
     "red_flag_dont_know": (
         'a red-flag question was asked and answered "don\'t know" (given by the caller)'
     ),
+    **{
+        f"dont_know_{f}": f'the red-flag question {f} was asked and answered "don\'t know"'
+        for f in RED_FLAG_FIELDS
+    },
     "mri_indicated": "any MRI criterion that indicates imaging holds",
     **{f"likely_{c}": f"the model's most likely cause is {c}" for c in CAUSES},
 }
