@@ -122,6 +122,14 @@ def _dont_know_fields(value: Any) -> frozenset[str]:
     return fields
 
 
+def _dont_know_row(value: Any) -> tuple[bool, frozenset[str]]:
+    """One case's ``red_flag_dont_know``: (some red-flag question not known, which ones)."""
+    if value is None or isinstance(value, bool | np.bool_):
+        return bool(value), frozenset()
+    fields = _dont_know_fields(value)
+    return bool(fields), fields
+
+
 def dont_know_facts(value: Any, n: int | None) -> dict[str, Any]:
     """The engine facts of the red-flag questions answered "don't know".
 
@@ -130,40 +138,21 @@ def dont_know_facts(value: Any, n: int | None) -> dict[str, Any]:
     ``red_flag_dont_know`` (any of them) and ``dont_know_<field>`` for each red-flag field.
     """
     names = [f"dont_know_{f}" for f in RED_FLAG_FIELDS]
-    if value is None:
-        return {"red_flag_dont_know": decision(None, n)} | {k: decision(None, n) for k in names}
+    if value is None:  # the usual call: nothing to read per row
+        return {name: decision(None, n) for name in ["red_flag_dont_know", *names]}
     if n is None:
-        if isinstance(value, bool | np.bool_):
-            return {"red_flag_dont_know": bool(value)} | dict.fromkeys(names, False)
-        fields = _dont_know_fields(value)
-        each = {f"dont_know_{f}": f in fields for f in RED_FLAG_FIELDS}
-        return {"red_flag_dont_know": bool(fields)} | each
-    rows_given = list(value)
-    if len(rows_given) != n:
-        raise ValueError(
-            f"red_flag_dont_know: expected {n} values (one per row), got {len(rows_given)}"
-        )
-    if all(isinstance(v, bool | np.bool_) for v in rows_given):
-        flags = np.asarray(rows_given, dtype=bool)
-        return {"red_flag_dont_know": flags} | {k: np.zeros(n, dtype=bool) for k in names}
-    sets = [
-        _dont_know_fields(()) if isinstance(v, bool | np.bool_) else _dont_know_fields(v)
-        for v in rows_given
-    ]
-    per_field = {
-        f"dont_know_{f}": np.array([f in s for s in sets], dtype=bool) for f in RED_FLAG_FIELDS
+        some, fields = _dont_know_row(value)
+        return {"red_flag_dont_know": some} | {
+            f"dont_know_{f}": f in fields for f in RED_FLAG_FIELDS
+        }
+    given = [_dont_know_row(v) for v in value]
+    if len(given) != n:
+        raise ValueError(f"red_flag_dont_know: expected {n} values (one per row), got {len(given)}")
+    each = {
+        f"dont_know_{f}": np.array([f in fields for _, fields in given], dtype=bool)
+        for f in RED_FLAG_FIELDS
     }
-    some = np.array([bool(s) for s in sets], dtype=bool) | np.array(
-        [v is True or v is np.True_ for v in rows_given], dtype=bool
-    )
-    return {"red_flag_dont_know": some} | per_field
-
-
-def _dont_know_key(value: Any) -> Any:
-    """A hashable form of one case's ``red_flag_dont_know``."""
-    if value is None or isinstance(value, bool | np.bool_):
-        return bool(value)
-    return tuple(sorted(_dont_know_fields(value)))
+    return {"red_flag_dont_know": np.array([some for some, _ in given], dtype=bool)} | each
 
 
 def _engine_facts(
@@ -818,7 +807,7 @@ class CaseVariants:
             bool(red_flag_model),
             cause,
             bool(red_flag_urgent),
-            _dont_know_key(red_flag_dont_know),
+            _dont_know_row(red_flag_dont_know),
         )
         base = self._evaluations.get(key) or next(iter(self._evaluations.values()), None)
         if base is None:

@@ -297,8 +297,8 @@ class TriageModel:
 
         Up to :data:`FAST_PATH_MAX_CASES` cases go case by case (:meth:`predict_case`), more
         through the vectorised :meth:`predict` in chunks of :data:`CHUNK_CASES`; the answers
-        are the same. ``red_flag_dont_know`` (one bool per case, optional): a red-flag question
-        was asked and answered "don't know" (see :meth:`predict`).
+        are the same. ``red_flag_dont_know`` (optional, one per case): the red-flag questions
+        answered "don't know", as :meth:`predict` takes them.
 
         Returns
         -------

@@ -165,9 +165,9 @@ class Predictor:
             optionally, the label columns of a generated frame (ignored). Or a list of cases
             as :meth:`predict` takes them (dicts or FHIR QuestionnaireResponses), numbered from
             0 in the result's index.
-        red_flag_dont_know : array-like of bool, optional
-            Per row: a red-flag question was asked and answered "don't know" (the tier stays
-            at least ``review``; see :meth:`predict`).
+        red_flag_dont_know : sequence, optional
+            Per row, the red-flag questions answered "don't know" (field names, or a bool:
+            some), as ``model.triage.TriageModel.predict`` takes them (see :meth:`predict`).
 
         Returns
         -------

@@ -272,8 +272,6 @@ def served_triage(predictor: Any) -> Callable[..., list[tuple[Any, ...]]]:
                 value = out[name].iat[i]
                 if isinstance(value, str) and value.startswith("["):
                     value = json.loads(value)
-                if name == "urgency":
-                    value = dont_know_floor(str(value), bool(floor[i]))
                 parts.append(tuple(value) if isinstance(value, list | np.ndarray) else value)
             keys.append(tuple(parts))
         return keys

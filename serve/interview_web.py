@@ -296,14 +296,13 @@ def _read_state(text: str | None) -> tuple[dict[str, Any], list[str]]:
         message = 'state: expected {"answers": {...}, "asked": [...]}'
         raise ServiceError(400, [Issue(message, "state")])
     answers = dict(state["answers"])
-    try:
-        checked = validate_case({"age": 50, **{k: v for k, v in answers.items() if k != "age"}})
-        if answers.get("age") is not None:
-            checked = validate_case(answers)
+    has_age = answers.get("age") is not None
+    try:  # before age is answered, the rest are checked against a placeholder age
+        checked = validate_case(answers if has_age else answers | {"age": 50})
         asked = asked_fields(state["asked"])
     except IntakeError as exc:
         raise ServiceError(400, [Issue(f"state: {exc}", "state")]) from None
-    known = {k: checked[k] for k in answers}
+    known = {k: checked[k] for k in answers if k != "age" or has_age}
     return known, asked
 
 

@@ -290,14 +290,13 @@ def dont_know_floor(urgency: str, red_flag_dont_know: bool) -> str:
     return urgency
 
 
-def _key(out: Mapping[str, Any], i: int | None, floor: bool) -> tuple[Any, ...]:
+def _key(out: Mapping[str, Any], i: int | None) -> tuple[Any, ...]:
+    """The compared triage of one row of the rules' output (the don't-know rules are in it)."""
     parts = []
     for name in TRIAGE_COMPARED:
         if name not in out:
             continue
         value = out[name] if i is None else out[name][i]
-        if name == "urgency":
-            value = dont_know_floor(str(value), floor)
         parts.append(tuple(value) if isinstance(value, list | np.ndarray) else value)
     return tuple(parts)
 
@@ -337,12 +336,12 @@ def bayes_triage(
             else:
                 variant, changes = variants[origin[0]], {origin[1]: case[origin[1]]}
             out = variant.decisions(changes, bool(r), str(c), bool(u), f)
-            keys.append(_key(out, None, bool(f)))
+            keys.append(_key(out, None))
         return keys
     if frame is None:
         raise ValueError("bayes_triage: expected the rows as a frame or as case dicts")
     out = rules.triage(frame, red, cause, urgent, red_flag_dont_know=floor)
-    return [_key(out, i, bool(floor[i])) for i in range(len(frame))]
+    return [_key(out, i) for i in range(len(frame))]
 
 
 TriageOf = Callable[

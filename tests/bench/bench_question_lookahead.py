@@ -27,13 +27,13 @@ import numpy as np
 import pandas as pd
 
 from serve.questions import STOP_RULE, _values, assess
-from tests.bench import result
 from tests.bench.bench_questions import (
     Picker,
     _pick,
     complete_patients,
     complete_reference,
     metrics,
+    questions_result,
     simulate,
 )
 from vignettes.posterior import posterior_after_answers
@@ -107,16 +107,10 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         start = time.perf_counter()
         values = metrics(simulate(full, "product", 5, pick=pick), full, reference)
         seconds = (time.perf_counter() - start) / n
-        out.append(
-            result(
-                f"interview order {label}: IL",
-                values["IL"],
-                "questions",
-                reference=complete,
-                ratio=values["GTPA@1"] - complete,
-                note=f"{n} truthful simulated patients, no examination signs; reference: "
-                f"complete-intake accuracy; ratio: GTPA@1 at the stop minus it; triage "
-                f"agreement {values['triage agreement']:.3f}; {seconds * 1000:.0f} ms per patient",
-            )
+        note = (
+            f"{n} truthful simulated patients, no examination signs; reference: complete-intake "
+            f"accuracy; ratio: GTPA@1 at the stop minus it; triage agreement "
+            f"{values['triage agreement']:.3f}; {seconds * 1000:.0f} ms per patient"
         )
+        out.append(questions_result(f"interview order {label}: IL", values, complete, note))
     return out

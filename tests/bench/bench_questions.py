@@ -326,6 +326,15 @@ def _log_to_mlflow(table: dict[str, dict[str, float]], complete: float, fig: Any
             mlflow.log_figure(fig, "question_order.png")
 
 
+def questions_result(
+    name: str, values: dict[str, float], complete: float, note: str
+) -> dict[str, Any]:
+    """One interview figure: questions asked (IL), the complete intake's accuracy as reference,
+    GTPA@1 at the stop minus it as ratio."""
+    ratio = values["GTPA@1"] - complete
+    return result(name, values["IL"], "questions", reference=complete, ratio=ratio, note=note)
+
+
 def questions_needed(curve: list[float], target: float) -> float:
     """First number of questions whose accuracy is within one point of ``target``; NaN when
     the order never gets there."""
@@ -345,16 +354,12 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             values = metrics(simulate(full, order, 5, dont_know=rate), full, reference)
             table[f"{kind}.{order}"] = values
             shown = ", ".join(f"{k} {v:.3f}" for k, v in values.items() if k != "IL")
+            note = (
+                f"{n} simulated patients; reference: complete-intake accuracy; ratio: GTPA@1 at "
+                f"the stop minus it; {shown}"
+            )
             out.append(
-                result(
-                    f"interview {kind}, {order} order: IL",
-                    values["IL"],
-                    "questions",
-                    reference=complete,
-                    ratio=values["GTPA@1"] - complete,
-                    note=f"{n} simulated patients; reference: complete-intake accuracy; ratio: "
-                    f"GTPA@1 at the stop minus it; {shown}",
-                )
+                questions_result(f"interview {kind}, {order} order: IL", values, complete, note)
             )
     if not quick:
         points = {}
@@ -362,18 +367,12 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             rule = dataclasses.replace(STOP_RULE, **change)
             values = metrics(simulate(full, "product", 5, rule=rule), full, reference)
             points[label] = values
-            out.append(
-                result(
-                    f"trade-off: {label}",
-                    values["IL"],
-                    "questions",
-                    reference=complete,
-                    ratio=values["GTPA@1"] - complete,
-                    note=f"truthful, product order; GTPA@1 {values['GTPA@1']:.3f}, triage "
-                    f"agreement {values['triage agreement']:.3f}, advice agreement "
-                    f"{values['advice agreement']:.3f}, DDF1 {values['DDF1']:.3f}",
-                )
+            note = (
+                f"truthful, product order; GTPA@1 {values['GTPA@1']:.3f}, triage agreement "
+                f"{values['triage agreement']:.3f}, advice agreement "
+                f"{values['advice agreement']:.3f}, DDF1 {values['DDF1']:.3f}"
             )
+            out.append(questions_result(f"trade-off: {label}", values, complete, note))
         _plot_tradeoff(points, complete)
         curves = {o: simulate(full, o, 5, stop=False).curve for o in ORDERS}
         for order, curve in curves.items():
