@@ -122,7 +122,7 @@ class Predictor:
             names the field and what is allowed.
         """
         answers = validated_answers(case)
-        dont_know = red_flag_dont_knows(answers, _asked_of(case, asked))
+        dont_know = red_flag_dont_knows(answers, asked_of(case, asked))
         return Prediction.from_row(self.model.predict_case(answers, dont_know), answers)
 
     def predict_many(self, cases: Iterable[Mapping[str, Any] | Any]) -> list[Prediction]:
@@ -221,7 +221,7 @@ def red_flag_dont_knows(answers: Mapping[str, Any], asked: Iterable[str] | None)
     return [f for f in RED_FLAG_FIELDS if f in chosen and answers.get(f) is None]
 
 
-def _asked_of(case: Any, asked: Iterable[str] | None) -> Iterable[str] | None:
+def asked_of(case: Any, asked: Iterable[str] | None) -> Iterable[str] | None:
     """``asked`` as given; for a QuestionnaireResponse without it, the items it holds (an item
     present without an answer was asked: a "don't know")."""
     if asked is None and is_questionnaire_response(case):
@@ -336,7 +336,7 @@ def predict(case: Mapping[str, Any] | Any, *, asked: Iterable[str] | None = None
         If no model is registered.
     """
     answers = validated_answers(case)
-    dont_know = red_flag_dont_knows(answers, _asked_of(case, asked))
+    dont_know = red_flag_dont_knows(answers, asked_of(case, asked))
     return Prediction.from_row(_current_predictor().model.predict_case(answers, dont_know), answers)
 
 

@@ -163,17 +163,20 @@ def run_predict(args: argparse.Namespace) -> int:
     """``sciatica-triage predict``: validate every case, then predict and print chunk by chunk."""
     cases, single = _cases(read_cases(args.input), args.input)
     answers = _validated(cases, single)
+    from serve.api import asked_of
+
+    asked = [asked_of(case, args.asked) for case in cases]
     responses = _responses(cases) if args.as_fhir else [None] * len(answers)
     del cases  # the validated copies are all that is needed from here on
     if not answers:
         print("[]" if args.as_fhir else '{"predictions": []}' if args.as_json else "no cases")
         return 0
-    dont_know = _dont_knows(answers, args.asked)
+    dont_know = _dont_knows(answers, asked)
     predictor = load_predictor(args.model)
     if args.as_json and not args.as_fhir:
         return _print_records(predictor, answers, dont_know)
     if single:
-        prediction = predictor.predict(answers[0], asked=args.asked)
+        prediction = predictor.predict(answers[0], asked=asked[0])
         print(_rendered(prediction, args, responses[0], 2) if args.as_fhir else f"{prediction}\n")
         return 0
     progress = Progress(len(answers))
@@ -200,11 +203,11 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dont_knows(answers: list[dict[str, Any]], asked: list[str] | None) -> list[list[str]]:
-    """Per case: the red-flag questions of ``--asked`` left unknown ("don't know")."""
+def _dont_knows(answers: list[dict[str, Any]], asked: list[Any]) -> list[list[str]]:
+    """Per case: the red-flag questions asked and left unknown ("don't know")."""
     from serve.api import red_flag_dont_knows
 
-    return [red_flag_dont_knows(case, asked) for case in answers]
+    return [red_flag_dont_knows(case, fields) for case, fields in zip(answers, asked, strict=True)]
 
 
 def _asked_option(text: str) -> list[str]:

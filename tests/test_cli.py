@@ -452,6 +452,25 @@ def test_interview_prompts_go_to_stdout(
     assert "red_flag_dont_know" not in plain["urgency_triggers"]
 
 
+@pytest.mark.slow
+def test_a_response_item_without_an_answer_is_a_dont_know(
+    trained: Any, tmp_path: Path, capsys: Any
+) -> None:
+    """A QuestionnaireResponse says what was asked: an item it holds without an answer is a
+    "don't know" at the command line too, in the text and the JSON output alike."""
+    calm = {"age": 35, "pain_region": "back_only"} | {
+        f: False for f in RED_FLAG_FIELDS if f != "fever"
+    }
+    response = vignettes.to_questionnaire_response(calm)
+    response["item"].append({"linkId": "fever"})
+    path = write(tmp_path, response)
+    assert main(["predict", str(path), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)["predictions"][0]
+    assert "red_flag_dont_know" in record["urgency_triggers"] and record["urgency"] != "routine"
+    assert main(["predict", str(path)]) == 0
+    assert "REVIEW" in capsys.readouterr().out.upper()
+
+
 def test_predict_refuses_an_unknown_asked_field_by_name(tmp_path: Path, capsys: Any) -> None:
     with pytest.raises(SystemExit) as stop:
         main(["predict", str(write(tmp_path, {"age": 40})), "--asked", "fever,sadle_numbness"])
