@@ -163,7 +163,10 @@ def suspected_words(p: Any) -> list[str]:
 
 def _urgency(p: Prediction) -> list[str]:
     when = f" - {p.urgency_timeframe}" if p.urgency_timeframe else ""
-    lines = [f"Urgency: {_TIER_TEXT.get(p.urgency, p.urgency)}{when}"]
+    tier = _TIER_TEXT.get(p.urgency, p.urgency)
+    if p.urgency == "routine" and p.red_flag_screen != "complete":  # no reassurance yet
+        tier = "routine so far - not cleared: red-flag questions unanswered"
+    lines = [f"Urgency: {tier}{when}"]
     suspected = suspected_words(p)
     if p.urgency in ("emergency", "urgent") and suspected:
         names = "; ".join(suspected)

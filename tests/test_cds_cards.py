@@ -168,3 +168,14 @@ def test_the_next_step_carries_its_timeframe_and_no_early_reassurance() -> None:
     ):
         text = next_step_text(unscreened)
         assert "first ask the red-flag questions" in text and "meanwhile" not in text
+
+
+def test_a_routine_printout_does_not_reassure_before_the_screen_is_done() -> None:
+    from serve.explanation import explain
+
+    empty = {"advice": [], "advice_audiences": [], "advice_codes": []}
+    partial = make_prediction(urgency="routine", red_flag_screen="partial", **empty)
+    assert "Urgency: routine so far - not cleared" in explain(partial)
+    assert "conservative care first" not in explain(partial).split("\n\n")[0]
+    complete = make_prediction(urgency="routine", red_flag_screen="complete", **empty)
+    assert "Urgency: routine - conservative care first" in explain(complete)
