@@ -348,6 +348,9 @@ def test_the_learning_curve_refit_is_the_candidate_s_cause_model() -> None:
     alone = fit_cause_only("lightgbm", train_split, val, 11)
     assert full.triage is not None
     np.testing.assert_allclose(alone(test.X), full.triage.cause.proba(test.X))
+    # the validation probabilities kept from the calibration are the model's own
+    np.testing.assert_allclose(full.predict_cause(val), full.triage.cause.proba(val.X))
+    np.testing.assert_allclose(full.predict_red_flag(val), full.triage.red_flag.proba(val.X))
     with pytest.raises(ValueError, match="logistic_regression"):
         fit_cause_only("logistic_regression", train_split, val, 11)
 

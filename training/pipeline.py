@@ -414,9 +414,11 @@ def _train(cfg: TrainConfig) -> Outcome:
         if champion and champion_triage is not None and cfg.robustness:
             say("robustness: missing answers and a change of setting")
             with step("robustness and change of setting"):
-                robust, images["robustness"] = robustness(champion_triage, cfg, splits["test"])
                 bayes_test = (
                     runs[CEILING].test_proba if has_ceiling else bayes_proba(splits["test"].frame)
+                )
+                robust, images["robustness"] = robustness(
+                    champion_triage, cfg, splits["test"], (runs[champion].test_proba, bayes_test)
                 )
                 shifted, shift_text, shift = setting_shift(
                     champion,
@@ -433,7 +435,12 @@ def _train(cfg: TrainConfig) -> Outcome:
             say("safety: serious-condition types and the safety table (test set)")
             with step("safety tables"):
                 sections, safety_text, _, _ = safety_sections(
-                    champion, champion_triage, splits["test"], cfg.cost_ratio
+                    champion,
+                    champion_triage,
+                    splits["test"],
+                    cfg.cost_ratio,
+                    runs[champion].test_proba,
+                    runs[champion].fitted.predict_red_flag(splits["test"]),
                 )
             extra_sections += sections
             page.append(safety_text)

@@ -17,7 +17,9 @@ by the model's share alone), and progressive deficits left routine.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,8 +70,27 @@ class Policy:
     urgent_threshold: float | None = None
 
 
-def policy_tiers(frame: pd.DataFrame, policy: Policy, cause: object = None) -> pd.DataFrame:
+def policy_triage(frame: pd.DataFrame, policy: Policy, cause: object = None) -> dict[str, Any]:
+    """``model.rules.triage`` of every case under ``policy``: its review and urgent decisions
+    (none for the rules alone) and the model's most likely ``cause``."""
+    review = urgent = None
+    if policy.probability is not None:
+        review = red_flag_decision(policy.probability, policy.review_threshold)
+        if policy.urgent_threshold is not None:
+            urgent = red_flag_decision(policy.probability, policy.urgent_threshold)
+    return rules.triage(frame, review, cause, urgent)
+
+
+def policy_tiers(
+    frame: pd.DataFrame,
+    policy: Policy,
+    cause: object = None,
+    triaged: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
     """The tier and timeframe of every case under ``policy``, from ``model.rules.triage``.
+
+    ``triaged`` is :func:`policy_triage` of the same arguments, when already computed (the
+    engine is the costly part on a test split).
 
     Returns
     -------
@@ -78,15 +99,7 @@ def policy_tiers(frame: pd.DataFrame, policy: Policy, cause: object = None) -> p
         row per case, indexed like ``frame``.
     """
     n = len(frame)
-    review = np.zeros(n, dtype=bool)
-    extra = {}
-    if policy.probability is not None:
-        review = red_flag_decision(policy.probability, policy.review_threshold)
-        if policy.urgent_threshold is not None:
-            extra["red_flag_urgent"] = red_flag_decision(
-                policy.probability, policy.urgent_threshold
-            )
-    out = rules.triage(frame, review, cause, **extra)
+    out = policy_triage(frame, policy, cause) if triaged is None else triaged
     timeframe = out.get("urgency_timeframe", np.full(n, None, dtype=object))
     timeframe = pd.Series(np.asarray(timeframe, dtype=object), index=frame.index)
     return pd.DataFrame(
@@ -307,6 +320,7 @@ __all__ = [
     "Policy",
     "policy_gaps",
     "policy_tiers",
+    "policy_triage",
     "population_figures",
     "safety_markdown",
     "safety_table",

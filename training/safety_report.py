@@ -29,6 +29,7 @@ from training.safety import (
     Policy,
     policy_gaps,
     policy_tiers,
+    policy_triage,
     population_figures,
     safety_markdown,
     safety_table,
@@ -51,8 +52,13 @@ def safety_sections(
     triage: TriageModel,
     test: Split,
     cost_ratio: float,
+    cause_proba: np.ndarray | None = None,
+    red_flag_proba: np.ndarray | None = None,
 ) -> tuple[list[report.Section], str, pd.DataFrame, dict[str, dict[str, float]]]:
     """Compute, log and render both sections.
+
+    ``cause_proba`` and ``red_flag_proba`` are the champion's probabilities on ``test``, when
+    already computed.
 
     Returns
     -------
@@ -82,15 +88,22 @@ def safety_sections(
         parts.append(text)
     review = cost_ratio_threshold(cost_ratio)
     upper = urgent_threshold(triage)
-    cause = np.asarray(CAUSES, dtype=object)[triage.cause.proba(test.X).argmax(axis=1)]
+    if cause_proba is None:
+        cause_proba = triage.cause.proba(test.X)
+    if red_flag_proba is None:
+        red_flag_proba = triage.red_flag.proba(test.X)
+    cause = np.asarray(CAUSES, dtype=object)[cause_proba.argmax(axis=1)]
     policies = {
         RULES_ALONE: Policy(RULES_ALONE),
-        champion: Policy(champion, triage.red_flag.proba(test.X), review, upper),
+        champion: Policy(champion, red_flag_proba, review, upper),
         BAYES: Policy(BAYES, bayes["red_flag"].to_numpy(), review, upper),
     }
-    tiers = {
-        name: policy_tiers(test.frame, p, None if name == RULES_ALONE else cause)
+    triaged = {
+        name: policy_triage(test.frame, p, None if name == RULES_ALONE else cause)
         for name, p in policies.items()
+    }
+    tiers = {
+        name: policy_tiers(test.frame, p, triaged=triaged[name]) for name, p in policies.items()
     }
     table = safety_table(test.serious, tiers)
     figures = {
@@ -109,30 +122,30 @@ def safety_sections(
     mlflow.log_table(table.reset_index(), "safety_table.json")
     sections.append(report.Section("Safety table", text, []))
     parts.append(text)
-    edges = _edges(test, policies, cause)
+    edges = _edges(test, policies, triaged, cause)
     mlflow.log_text(edges, "edges.md")
     sections.append(report.Section("Safety at the edges", edges, []))
     parts.append(edges)
     return sections, "\n".join(parts), table, figures
 
 
-def _edges(test: Split, policies: dict[str, Policy], cause: np.ndarray) -> str:
+def _edges(
+    test: Split, policies: dict[str, Policy], triaged: dict[str, dict], cause: np.ndarray
+) -> str:
     """The edge figures per policy (logged as ``edges_<policy>_<figure>``) and the yields of
     the urgency rules under the champion, as markdown."""
     figures, fired = {}, None
     for name, policy in policies.items():
-        review = urgent = None
-        if policy.probability is not None:
-            review = red_flag_decision(policy.probability, policy.review_threshold)
-            if policy.urgent_threshold is not None:
-                urgent = red_flag_decision(policy.probability, policy.urgent_threshold)
-        given = None if name == RULES_ALONE else cause
-        out = rules.triage(test.frame, review, given, urgent)
-        figures[name] = edge_figures(test.frame, out, policy.probability, policy.urgent_threshold)
+        figures[name] = edge_figures(
+            test.frame, triaged[name], policy.probability, policy.urgent_threshold
+        )
         key = {RULES_ALONE: "rules", BAYES: "bayes"}.get(name, "champion")
         mlflow.log_metrics({f"edges_{key}_{k}": v for k, v in figures[name].items()})
-        if key == "champion":
-            fired = rules.fired_rules(test.frame, review, given, urgent)
+        if key == "champion" and policy.probability is not None:
+            review = red_flag_decision(policy.probability, policy.review_threshold)
+            upper = policy.urgent_threshold
+            urgent = None if upper is None else red_flag_decision(policy.probability, upper)
+            fired = rules.fired_rules(test.frame, review, cause, urgent)
     if fired is None:
         fired = rules.fired_rules(test.frame)
     return edges_markdown(figures, trigger_yields(fired, test.serious, test.fired))
