@@ -447,7 +447,8 @@ def _train(cfg: TrainConfig) -> Outcome:
         if curve is not None and champion is not None:
             with step("learning curve"):  # the wait for the refits, and the figure
                 points = curve.result()
-                images["learning_curve"] = learning_curve(champion, cfg, splits, results, points)
+                test_proba = {n: runs[n].test_proba for n in (champion, CEILING)}
+                images["learning_curve"] = learning_curve(champion, cfg, splits, test_proba, points)
         # the latest `make sensitivity` run's findings, if there is one (it adds them itself to
         # the comparison that exists when it runs)
         sensitivity = latest_section(cfg.experiment)

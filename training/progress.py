@@ -63,23 +63,23 @@ def eta_text(elapsed: float, expected: float | None, basis: str = "last time") -
 
 REFERENCE_N_TRAIN = 300_000
 REFERENCE_STEP_SECONDS: dict[str, float] = {
-    "generate_cases": 4.5,
-    "candidate_article_rules": 3.7,
-    "candidate_logistic_regression": 13.5,
-    "candidate_hist_gradient_boosting": 101.4,
-    "candidate_lightgbm": 186.2,
-    "candidate_bayes_posterior": 1.8,
-    "comparison_views": 3.7,
-    "register_champion": 0.2,
-    "learning_curve": 10.0,
-    "robustness_and_change_of_setting": 88.3,
-    "safety_tables": 62.3,
-    "report": 0.2,
+    "generate_cases": 4.1,
+    "candidate_article_rules": 2.5,
+    "candidate_logistic_regression": 10.3,
+    "candidate_hist_gradient_boosting": 78.6,
+    "candidate_lightgbm": 82.7,
+    "candidate_bayes_posterior": 1.6,
+    "comparison_views": 2.8,
+    "register_champion": 0.3,
+    "learning_curve": 0.5,
+    "robustness_and_change_of_setting": 20.6,
+    "safety_tables": 10.8,
+    "report": 0.3,
 }
 """Wall seconds of each step of ``make train`` with the defaults (:data:`REFERENCE_N_TRAIN`
 training cases) on the project's 2-core machine, by :func:`step_key`: the ETAs of a first run,
-before any run of the same size is in the tracking store (measured 2026-12-03, load average
-about 1; the learning curve's refits run beside robustness and the safety tables, so its step is
+before any run of the same size is in the tracking store (measured 2026-12-07, load average
+about 1.5; the learning curve's refits run beside robustness and the safety tables, so its step is
 the wait that is left)."""
 _SIZE_FREE_STEPS = ("register_champion", "report")
 

@@ -719,7 +719,8 @@ def comparison_sections(
     if learning_curve is not None:
         text = (
             f"Test accuracy and log-loss of {champion} against the number of training cases, "
-            "with the Bayes ceiling drawn."
+            "with the Bayes ceiling drawn, on the first 20,000 test cases (every point on the "
+            "same cases)."
         )
         sections.append(Section("Learning curve", text, [learning_curve]))
     if robustness is not None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 # scipy.special's normal CDFs are what scipy.stats.norm calls; importing scipy.stats would add
 # 0.4 s to every start of the command line
 from scipy.special import log_ndtr, ndtr
