@@ -6,11 +6,13 @@ import pandas as pd
 import pytest
 
 import vignettes
+from vignettes.generate import BLOCK_ROWS
 
 
 @pytest.mark.parametrize("setting", ["primary_care", "spine_clinic"])
 def test_two_partitionings_give_the_same_rows(setting: str) -> None:
-    n_total = 50_000  # spans several random blocks, with partition edges inside blocks
+    # four random blocks, every partition edge of both splits inside a block
+    n_total = 3 * BLOCK_ROWS + 1_000
     three = [
         vignettes.generate_partition(k, 3, n_total, seed=21, setting=setting) for k in range(3)
     ]
