@@ -507,7 +507,10 @@ def test_ctrl_c_in_an_interview_is_one_line(
     try:
         assert asked.wait(120), "no question was asked"
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
+        process.wait(timeout=60)
+        watcher.join(timeout=60)  # it reads stdout to its end: nothing else touches that pipe
+        assert process.stderr is not None
+        err = process.stderr.read()
     finally:
         process.kill()
     assert process.returncode == EXIT_INTERRUPTED

@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from scipy.special import softmax
 
 import vignettes
+from model.mlflow_names import MODEL_NAME
 from training import TrainConfig, train
 from training.calibrate import fit_platt, fit_temperature
 from training.metrics import (
@@ -370,3 +371,18 @@ def test_the_run_logs_where_its_time_went(trained) -> None:
     from training.config import Seeds
 
     assert seeds == {f"seed_{k}": v for k, v in vars(Seeds.spawn(3)).items()}
+
+
+def test_only_the_champion_is_logged_as_a_model_and_it_has_its_serious_types(trained) -> None:
+    """Tree candidates are fitted without serious-type models; the champion gets them once it is
+    chosen, and is the one candidate logged (and registered) as a pyfunc model."""
+    children = _children(trained.parent_run_id)
+    experiment = children[trained.champion].info.experiment_id
+    logged = mlflow.search_logged_models(experiment_ids=[experiment], output_format="list")
+    sources = {m.source_run_id for m in logged}
+    assert children[trained.champion].info.run_id in sources
+    others = {n for n in ("hist_gradient_boosting", "lightgbm") if n != trained.champion}
+    assert not sources & {children[n].info.run_id for n in others}
+    champion = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
+    assert champion.unwrap_python_model().model.serious is not None
+    assert "serious_fit_seconds" in children[trained.champion].data.metrics

@@ -119,10 +119,20 @@ class Fitted:
     deployable: bool = True
     triage: TriageModel | None = None  # set for champion-eligible candidates
     field_importance: Any = None  # Split -> mean |SHAP| per field, for non-tree candidates
+    fit_serious: Any = None  # () -> SeriousTypeModel, when the fit left them for later
 
     def __post_init__(self) -> None:
         self.predict_cause = PerSplit(self.predict_cause)
         self.predict_red_flag = PerSplit(self.predict_red_flag)
+
+    def add_serious_types(self) -> float:
+        """Fit the serious-type models a ``serious=False`` fit left for later (only the champion
+        needs them), once; return the seconds it took."""
+        if self.triage is None or self.triage.serious is not None or self.fit_serious is None:
+            return 0.0
+        start = time.perf_counter()
+        self.triage.serious = self.fit_serious()
+        return time.perf_counter() - start
 
 
 # -- the article's rules, no learning ---------------------------------------------------------
@@ -250,22 +260,28 @@ def _calibrated_triage(
     val: Split,
     params: dict[str, Any],
     fit_binary: Any,
-) -> tuple[TriageModel, tuple[np.ndarray, np.ndarray]]:
+    serious: bool,
+) -> tuple[TriageModel, tuple[np.ndarray, np.ndarray], Callable[[], Any]]:
     """Calibrate the cause and red-flag scorers on ``val``; add the serious-type model, fitted
-    in the same family (``fit_binary``, see :data:`training.serious.FitBinary`).
+    in the same family (``fit_binary``, see :data:`training.serious.FitBinary`), unless
+    ``serious`` is false.
 
-    Returns the model and its calibrated probabilities on ``val`` (cause, red flag), which
-    calibrating computed on the way."""
+    Returns the model, its calibrated probabilities on ``val`` (cause, red flag), which
+    calibrating computed on the way, and the serious-type fit (for a model without them)."""
     cause_raw, red_raw = cause.raw(val.X), red.raw(val.X)
     cause.calibration = fit_temperature(cause_raw, val.y)
     red.calibration = fit_platt(red_raw, val.red)
-    serious = fit_serious_types(fit_binary, train.X, train.serious, val.X, val.serious)
+
+    def fit_serious() -> Any:
+        return fit_serious_types(fit_binary, train.X, train.serious, val.X, val.serious)
+
     meta = {"name": MODEL_NAME, "candidate": name, "params": params}
     val_proba = (
         to_proba(cause.calibration.apply(cause_raw)),
         to_proba(red.calibration.apply(red_raw)),
     )
-    return TriageModel(cause, red, meta, serious), val_proba
+    triage = TriageModel(cause, red, meta, fit_serious() if serious else None)
+    return triage, val_proba, fit_serious
 
 
 def _fitted_tree(
@@ -275,6 +291,7 @@ def _fitted_tree(
     seconds: float,
     val: Split,
     val_proba: tuple[np.ndarray, np.ndarray],
+    fit_serious: Callable[[], Any],
 ) -> Fitted:
     cal = triage.cause.calibration.scale
     fitted = Fitted(
@@ -284,6 +301,7 @@ def _fitted_tree(
         lambda s: triage.red_flag.proba(s.X),
         seconds,
         triage=triage,
+        fit_serious=fit_serious,
     )
     fitted.predict_cause.remember(val, val_proba[0])
     fitted.predict_red_flag.remember(val, val_proba[1])
@@ -294,7 +312,8 @@ def _hgb(seed: int, **extra: Any) -> HistGradientBoostingClassifier:
     return HistGradientBoostingClassifier(**HGB_PARAMS, **extra, random_state=seed)
 
 
-def fit_hgb(train: Split, val: Split, seed: int) -> Fitted:
+def fit_hgb(train: Split, val: Split, seed: int, *, serious: bool = True) -> Fitted:
+    """HistGradientBoosting for the cause, the red flag and (``serious``) the serious types."""
     start = time.perf_counter()
 
     def binary(X: np.ndarray, y: np.ndarray, val_X, val_y, monotone: list[int]) -> Scorer:
@@ -306,11 +325,11 @@ def fit_hgb(train: Split, val: Split, seed: int) -> Fitted:
     params = {"model": "HistGradientBoostingClassifier", **HGB_PARAMS}
     params |= {"cause_tol": CAUSE_MIN_DELTA}
     params |= {"n_iter_cause": cause.estimator.n_iter_, "n_iter_red_flag": red.estimator.n_iter_}
-    triage, val_proba = _calibrated_triage(
-        "hist_gradient_boosting", cause, red, train, val, params, binary
+    triage, val_proba, later = _calibrated_triage(
+        "hist_gradient_boosting", cause, red, train, val, params, binary, serious
     )
     seconds = time.perf_counter() - start
-    return _fitted_tree("hist_gradient_boosting", triage, params, seconds, val, val_proba)
+    return _fitted_tree("hist_gradient_boosting", triage, params, seconds, val, val_proba, later)
 
 
 def _lgbm(
@@ -347,7 +366,8 @@ def _lgbm(
     )
 
 
-def fit_lightgbm(train: Split, val: Split, seed: int) -> Fitted:
+def fit_lightgbm(train: Split, val: Split, seed: int, *, serious: bool = True) -> Fitted:
+    """LightGBM for the cause, the red flag and (``serious``) the serious types."""
     start = time.perf_counter()
     cause = _cause_scorer("lightgbm", train, val, seed)
     cause_booster = cause.estimator
@@ -373,9 +393,11 @@ def fit_lightgbm(train: Split, val: Split, seed: int) -> Fitted:
         booster = _lgbm(X, y, val_X, val_y, 2, seed, monotone, label="lightgbm serious type")
         return Scorer("lightgbm", booster, 2)
 
-    triage, val_proba = _calibrated_triage("lightgbm", cause, red, train, val, params, binary)
+    triage, val_proba, later = _calibrated_triage(
+        "lightgbm", cause, red, train, val, params, binary, serious
+    )
     seconds = time.perf_counter() - start
-    return _fitted_tree("lightgbm", triage, params, seconds, val, val_proba)
+    return _fitted_tree("lightgbm", triage, params, seconds, val, val_proba, later)
 
 
 def _cause_scorer(name: str, train: Split, val: Split, seed: int) -> Scorer:

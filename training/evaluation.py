@@ -163,7 +163,7 @@ class CandidateRun:
     metrics : dict
         Its test metrics, as logged.
     model_uri : str or None
-        The logged pyfunc model (tree candidates only).
+        The logged pyfunc model (the champion only: a tree model, logged once chosen).
     test_proba : numpy.ndarray
         ``(n_test, causes)`` probabilities on the test split.
     tradeoff : dict

@@ -2,14 +2,15 @@
 
 ``make train`` runs :func:`train`. One parent MLflow run holds the comparison; each candidate is a
 nested run with its params, dataset inputs, metrics and figures. The champion (lowest validation
-log-loss among the tree models, which have exact attributions) is logged as a pyfunc model from
-code and registered as ``sciatica-triage``; the ``champion`` alias moves only if the new model
+log-loss among the tree models, which have exact attributions) gets its serious-type models, is
+logged as a pyfunc model from code in its run and registered as ``sciatica-triage``; the ``champion`` alias moves only if the new model
 beats the current champion on this run's test set.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import subprocess
 import threading
@@ -126,10 +127,15 @@ def dataset(frame: pd.DataFrame, name: str) -> Any:
 def _run_candidate(
     name: str, cfg: TrainConfig, splits: dict[str, Split], version: str, datasets: dict[str, Any]
 ) -> CandidateRun:
-    """Fit, evaluate and log one candidate as a nested run."""
+    """Fit, evaluate and log one candidate as a nested run.
+
+    Tree candidates are fitted without their serious-type models: only the champion needs them,
+    and :func:`_log_champion` fits them and logs its model once it is chosen.
+    """
     with mlflow.start_run(run_name=name, nested=True) as run:
         say(f"fitting {name} ...")
-        fitted = CANDIDATES[name](splits["train"], splits["validation"], cfg.seeds.models)
+        later = {"serious": False} if name in CHAMPION_ELIGIBLE else {}
+        fitted = CANDIDATES[name](splits["train"], splits["validation"], cfg.seeds.models, **later)
         metrics, outputs = evaluate(fitted, splits, cfg.cost_ratio)
         mlflow.set_tags(
             {"candidate": name, "deployable": fitted.deployable, "code_version": version}
@@ -145,30 +151,41 @@ def _run_candidate(
         mlflow.log_input(datasets["test"], context="testing")
         mlflow.log_metrics(metrics)
         log_figures(fitted, outputs, splits["test"])
-        model_uri = None
-        if fitted.triage is not None:
-            conformal = splits["calibration"]
-            sets = ConformalSets.fit(fitted.predict_cause(conformal), conformal.y, cfg.alpha)
-            fitted.triage.meta |= {
-                "conformal": sets.to_dict(),
-                "red_flag_threshold": outputs["threshold"],
-                "red_flag_cost_ratio": cfg.cost_ratio,
-                "red_flag_urgent_threshold": URGENT_PROBABILITY,
-                "version": f"run-{run.info.run_id[:8]}",
-                "training_run_id": run.info.run_id,
-                "code_version": version,
-                "config": {k: v for k, v in asdict(cfg).items() if k != "extra"},
-            }
-            card = report.model_card(cfg.model_name, name, metrics, asdict(cfg))
-            model_uri = log_triage_model(fitted.triage, card, splits["test"].frame.head(3))
         say(
             f"  {name}: test accuracy {metrics['accuracy']:.4f},"
             f" log-loss {metrics['log_loss']:.4f},"
             f" val log-loss {metrics['val_log_loss']:.4f} ({metrics['fit_seconds']:.0f}s)"
         )
         return CandidateRun(
-            fitted, metrics, model_uri, outputs["proba"], outputs["tradeoff"], run.info.run_id
+            fitted, metrics, None, outputs["proba"], outputs["tradeoff"], run.info.run_id
         )
+
+
+def _log_champion(
+    name: str, run: CandidateRun, cfg: TrainConfig, splits: dict[str, Split], version: str
+) -> CandidateRun:
+    """The champion's serious-type models, conformal sets and metadata, and its pyfunc model,
+    logged in its own nested run; returns the run with the model's URI."""
+    fitted, triage = run.fitted, run.fitted.triage
+    assert triage is not None  # champion-eligible candidates are tree models
+    with mlflow.start_run(run_id=run.run_id, nested=True) as nested:
+        say(f"serious-type models of the champion ({name}) ...")
+        mlflow.log_metric("serious_fit_seconds", fitted.add_serious_types())
+        conformal = splits["calibration"]
+        sets = ConformalSets.fit(fitted.predict_cause(conformal), conformal.y, cfg.alpha)
+        triage.meta |= {
+            "conformal": sets.to_dict(),
+            "red_flag_threshold": cost_ratio_threshold(cfg.cost_ratio),
+            "red_flag_cost_ratio": cfg.cost_ratio,
+            "red_flag_urgent_threshold": URGENT_PROBABILITY,
+            "version": f"run-{nested.info.run_id[:8]}",
+            "training_run_id": nested.info.run_id,
+            "code_version": version,
+            "config": {k: v for k, v in asdict(cfg).items() if k != "extra"},
+        }
+        card = report.model_card(cfg.model_name, name, run.metrics, asdict(cfg))
+        model_uri = log_triage_model(triage, card, splits["test"].frame.head(3))
+    return dataclasses.replace(run, model_uri=model_uri)
 
 
 def _log_report(
@@ -386,6 +403,8 @@ def _train(cfg: TrainConfig) -> Outcome:
         )
         champion_triage, champion_uri = None, None
         if champion:
+            with step("champion model"):
+                runs[champion] = _log_champion(champion, runs[champion], cfg, splits, version)
             champion_triage, champion_uri = runs[champion].fitted.triage, runs[champion].model_uri
             # Champion-eligible candidates are tree models, always logged as pyfunc models.
             assert champion_triage is not None and champion_uri is not None
