@@ -3,8 +3,9 @@
 ``make train`` runs :func:`train`. One parent MLflow run holds the comparison; each candidate is a
 nested run with its params, dataset inputs, metrics and figures. The champion (lowest validation
 log-loss among the tree models, which have exact attributions) gets its serious-type models, is
-logged as a pyfunc model from code in its run and registered as ``sciatica-triage``; the ``champion`` alias moves only if the new model
-beats the current champion on this run's test set.
+logged as a pyfunc model from code in its run and registered as ``sciatica-triage``; the
+``champion`` alias moves only if the new model beats the current champion on this run's test
+set.
 """
 
 from __future__ import annotations
