@@ -119,7 +119,7 @@ class Fitted:
     deployable: bool = True
     triage: TriageModel | None = None  # set for champion-eligible candidates
     field_importance: Any = None  # Split -> mean |SHAP| per field, for non-tree candidates
-    fit_serious: Any = None  # () -> SeriousTypeModel, when the fit left them for later
+    fit_serious: Callable[[], Any] | None = None  # the serious-type fit a fit left for later
 
     def __post_init__(self) -> None:
         self.predict_cause = PerSplit(self.predict_cause)

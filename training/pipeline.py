@@ -34,6 +34,7 @@ from training import mlflow_view, plots, report
 from training.candidates import CANDIDATES, CEILING, CHAMPION_ELIGIBLE, Split
 from training.config import TrainConfig
 from training.evaluation import (
+    ROBUSTNESS_CASES,
     CandidateRun,
     bayes_proba,
     differential_report,
@@ -220,6 +221,7 @@ def _log_report(
         views=views,
         extra=extra_sections,
         learning_curve=images.get("learning_curve"),
+        curve_cases=ROBUSTNESS_CASES,
         robustness=images.get("robustness"),
         setting_shift=setting_shift,
     )

@@ -700,12 +700,14 @@ def comparison_sections(
     learning_curve: Figure | Image | None = None,
     robustness: Figure | Image | None = None,
     setting_shift: Section | None = None,
+    curve_cases: int | None = None,
 ) -> list[Section]:
     """The comparison page's sections, in reading order.
 
     ``views`` (calibration, per cause) follow the gap to the Bayes ceiling; ``extra`` sections
     (the urgency tiers, for one) come next, before the differential and the plots of the
     champion; ``setting_shift`` closes the page, after the robustness to missing answers.
+    ``curve_cases`` is how many test cases the learning curve was scored on.
     """
     sections = [
         data_section(summary),
@@ -719,8 +721,12 @@ def comparison_sections(
     if learning_curve is not None:
         text = (
             f"Test accuracy and log-loss of {champion} against the number of training cases, "
-            "with the Bayes ceiling drawn, on the first 20,000 test cases (every point on the "
-            "same cases)."
+            "with the Bayes ceiling drawn"
+            + (
+                f", on the first {curve_cases:,} test cases (every point on the same cases)."
+                if curve_cases
+                else "."
+            )
         )
         sections.append(Section("Learning curve", text, [learning_curve]))
     if robustness is not None:

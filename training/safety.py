@@ -69,15 +69,19 @@ class Policy:
     review_threshold: float = 1.0
     urgent_threshold: float | None = None
 
+    def decisions(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The model's review and urgent decisions per case (``None``: no such alert)."""
+        if self.probability is None:
+            return None, None
+        review = red_flag_decision(self.probability, self.review_threshold)
+        upper = self.urgent_threshold
+        return review, None if upper is None else red_flag_decision(self.probability, upper)
+
 
 def policy_triage(frame: pd.DataFrame, policy: Policy, cause: object = None) -> dict[str, Any]:
     """``model.rules.triage`` of every case under ``policy``: its review and urgent decisions
     (none for the rules alone) and the model's most likely ``cause``."""
-    review = urgent = None
-    if policy.probability is not None:
-        review = red_flag_decision(policy.probability, policy.review_threshold)
-        if policy.urgent_threshold is not None:
-            urgent = red_flag_decision(policy.probability, policy.urgent_threshold)
+    review, urgent = policy.decisions()
     return rules.triage(frame, review, cause, urgent)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from model import rules
-from model.triage import TriageModel, cost_ratio_threshold, red_flag_decision
+from model.triage import TriageModel, cost_ratio_threshold
 from training import report
 from training.candidates import Split
 from training.edges import edge_figures, edges_markdown, trigger_yields
@@ -141,10 +141,8 @@ def _edges(
         )
         key = {RULES_ALONE: "rules", BAYES: "bayes"}.get(name, "champion")
         mlflow.log_metrics({f"edges_{key}_{k}": v for k, v in figures[name].items()})
-        if key == "champion" and policy.probability is not None:
-            review = red_flag_decision(policy.probability, policy.review_threshold)
-            upper = policy.urgent_threshold
-            urgent = None if upper is None else red_flag_decision(policy.probability, upper)
+        if key == "champion":
+            review, urgent = policy.decisions()
             fired = rules.fired_rules(test.frame, review, cause, urgent)
     if fired is None:
         fired = rules.fired_rules(test.frame)
