@@ -41,8 +41,12 @@ $(CROISSANT_STAMP): $(STAMP)
 	|| { $(PYTHON) -m venv --clear $(CROISSANT_VENV) \
 		&& $(CROISSANT_VENV)/bin/pip install --quiet '$(CROISSANT_PIN)'; }
 	@touch $@
-# the suites run the validator test and fail, rather than skip it, when the validator is missing
-TEST_ENV = MLCROISSANT_PYTHON=$(CURDIR)/$(CROISSANT_VENV)/bin/python SCIATICA_REQUIRE_MLCROISSANT=1
+# the suites run the validator test and fail, rather than skip it, when the validator is missing.
+# They also keep compiled bytecode (__pycache__, ignored by git) where PYTHONDONTWRITEBYTECODE
+# is set: each worker and each of the ~60 command-line starts would otherwise compile the
+# project's modules, and pytest rewrite every test module's asserts, anew.
+TEST_ENV = MLCROISSANT_PYTHON=$(CURDIR)/$(CROISSANT_VENV)/bin/python SCIATICA_REQUIRE_MLCROISSANT=1 \
+	PYTHONDONTWRITEBYTECODE=
 
 train: $(STAMP) ## generate data, train and compare every candidate in MLflow, register the champion (N=, SEED=, SETTING=, COST_RATIO=, QUICK=1 for a tenth of the data)
 	$(BIN)/python -m training $(if $(QUICK),--quick) $(if $(N),--n-train $(N)) $(SEED_SETTING_ARGS) \

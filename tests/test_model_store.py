@@ -76,6 +76,36 @@ def store(template: str, tmp_path: Path) -> Iterator[Path]:
     yield copy
 
 
+@pytest.fixture(scope="module")
+def expected(template: str) -> dict[str, Any]:
+    """The command's answer for :data:`CASE` from the registry itself (no cache): every copy of
+    the template store holds the same registered version, so it is every test's answer."""
+    return answer(predict(Path(template.removeprefix("sqlite:///")), None))
+
+
+@pytest.fixture
+def warm_cache(store: Path, tmp_path: Path) -> Path:
+    """This test's cache, holding the verified copy a first start leaves there.
+
+    It is filled in this process, by the loader the command runs: a cold start of the command
+    costs seconds (MLflow's import and store set-up) that the tests below, about what later
+    starts do, need not repeat. ``test_a_second_start_reads_the_verified_copy_without_mlflow``
+    runs that first start as a command.
+    """
+    cache = tmp_path / "cache"
+    uri = f"sqlite:///{store}"
+    previous = mlflow.get_tracking_uri()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        mlflow.set_tracking_uri(uri)
+        try:
+            loading.load_triage_model(cache_dir=cache)
+        finally:
+            mlflow.set_tracking_uri(previous)
+    assert (the_copy(cache) / loading.COPY_RECORD).is_file()
+    return cache
+
+
 def env(store: Path, cache: Path | None) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SCIATICA_"))}
     return base | {
@@ -193,10 +223,9 @@ def _edit_code(folder: Path) -> None:
     "damage", [_edit_meta, _truncate_estimator, _edit_scorer, _edit_tables, _edit_code]
 )
 def test_a_changed_cached_copy_is_refused_and_replaced(
-    store: Path, tmp_path: Path, damage: Any
+    store: Path, warm_cache: Path, expected: dict, damage: Any
 ) -> None:
-    cache = tmp_path / "cache"
-    expected = answer(predict(store, cache))
+    cache = warm_cache
     folder = the_copy(cache)
     files = tree_manifest(folder)
     damage(folder)
@@ -278,10 +307,9 @@ def _make_stale(store: Path) -> None:
 
 
 def test_a_locked_store_with_a_fresh_pointer_serves_the_copy_silently(
-    store: Path, tmp_path: Path
+    store: Path, warm_cache: Path, expected: dict
 ) -> None:
-    cache = tmp_path / "cache"
-    expected = answer(predict(store, cache))
+    cache = warm_cache
     holder = _lock(store)
     try:
         result = predict(store, cache)
@@ -291,10 +319,9 @@ def test_a_locked_store_with_a_fresh_pointer_serves_the_copy_silently(
 
 
 def test_a_locked_store_falls_back_to_the_verified_copy_with_one_warning(
-    store: Path, tmp_path: Path
+    store: Path, warm_cache: Path, expected: dict
 ) -> None:
-    cache = tmp_path / "cache"
-    expected = answer(predict(store, cache))
+    cache = warm_cache
     _make_stale(store)
     holder = _lock(store)
     try:
@@ -324,10 +351,9 @@ def _change_schema(store: Path) -> None:
 
 
 def test_a_changed_schema_falls_back_to_the_copy_or_is_one_line(
-    store: Path, tmp_path: Path
+    store: Path, warm_cache: Path, expected: dict
 ) -> None:
-    cache = tmp_path / "cache"
-    expected = answer(predict(store, cache))
+    cache = warm_cache
     _change_schema(store)
     result = predict(store, cache)
     assert answer(result) == expected
@@ -340,10 +366,9 @@ def test_a_changed_schema_falls_back_to_the_copy_or_is_one_line(
     assert "no model" not in line
 
 
-def test_a_moved_alias_is_noticed(store: Path, tmp_path: Path) -> None:
+def test_a_moved_alias_is_noticed(store: Path, warm_cache: Path) -> None:
     """The pointer is stale once the store changes: the next start asks MLflow again."""
-    cache = tmp_path / "cache"
-    answer(predict(store, cache))
+    cache = warm_cache
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{store}")
     client.delete_registered_model_alias(MODEL_NAME, "champion")
     result = predict(store, cache)

@@ -8,12 +8,15 @@ setting). :mod:`training.pipeline` calls them in order; nothing here decides wha
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from model.conformal import ConformalSets, coverage_report
 from model.features import FIELD_ORDER, to_fields
@@ -77,6 +80,17 @@ added to them."""
 ONE_OPERATING_POINT = ("article_rules",)
 """Candidates with nothing to trade: the article's rules give every patient with no reported
 sign the same red-flag score, so their urgency is the reported signs' at any served K."""
+
+
+def log_image(figure: Figure, name: str) -> report.Image:
+    """Render ``figure`` to PNG once, log it at the active run's top level as ``name``, and
+    return it for the report page (each figure was drawn twice, for MLflow and the page)."""
+    image = report.Image.from_figure(figure)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_bytes(image.png)
+        mlflow.log_artifact(str(path))
+    return image
 
 
 def evaluate(
@@ -224,8 +238,7 @@ def learning_curve(
     fig = plots.learning_curve_figure(
         sizes, {name: acc}, {name: loss}, bayes["accuracy"], bayes["log_loss"]
     )
-    mlflow.log_figure(fig, "learning_curve.png")
-    image = report.Image.from_figure(fig)
+    image = log_image(fig, "learning_curve.png")
     for size, a, lo in zip(sizes, acc, loss, strict=True):
         mlflow.log_metrics({"learning_curve_accuracy": a, "learning_curve_log_loss": lo}, step=size)
     plots.plt.close("all")
@@ -275,8 +288,7 @@ def robustness(
         metrics[f"robust_missing_{int(share * 100)}_accuracy"] = model_acc[-1]
         metrics[f"robust_missing_{int(share * 100)}_bayes_accuracy"] = bayes_acc[-1]
     figure = plots.robustness_figure(shares, model_acc, bayes_acc)
-    mlflow.log_figure(figure, "robustness_missing.png")
-    image = report.Image.from_figure(figure)
+    image = log_image(figure, "robustness_missing.png")
     plots.plt.close("all")
     return metrics, image
 
@@ -346,9 +358,8 @@ def views(
     reference = bins.get(CEILING)
     curves = {name: b for name, b in bins.items() if name != CEILING} or bins
     figure = plots.reliability_grid_figure(curves, reference)
-    mlflow.log_figure(figure, "reliability_diagrams.png")
     calibration = report.calibration_section(
-        table, champion, CEILING, report.Image.from_figure(figure)
+        table, champion, CEILING, log_image(figure, "reliability_diagrams.png")
     )
     mlflow.log_table(
         pd.concat([pd.DataFrame(b).assign(model=n) for n, b in bins.items()], ignore_index=True),
@@ -369,12 +380,11 @@ def views(
     if champion is not None and CEILING in predictions:
         pair = {champion: predictions[champion], CEILING: predictions[CEILING]}
         side_by_side = plots.confusion_comparison_figure(test.y, pair)
-        mlflow.log_figure(side_by_side, "confusion_champion_vs_bayes.png")
+        images = [log_image(side_by_side, "confusion_champion_vs_bayes.png")]
         difference = plots.confusion_difference_figure(
             test.y, predictions[champion], predictions[CEILING], champion, CEILING
         )
-        mlflow.log_figure(difference, "confusion_champion_minus_bayes.png")
-        images = [report.Image.from_figure(f) for f in (side_by_side, difference)]
+        images.append(log_image(difference, "confusion_champion_minus_bayes.png"))
     plots.plt.close("all")
     per_cause = report.per_cause_section(rates, champion, CEILING, images)
     return [calibration, per_cause], markdown
@@ -477,8 +487,7 @@ def urgency_report(
         labelled=champion,
         reference=CEILING,
     )
-    mlflow.log_figure(fig, "urgency_tradeoff.png")
-    image = report.Image.from_figure(fig)
+    image = log_image(fig, "urgency_tradeoff.png")
     plots.plt.close("all")
     curves_table = pd.concat(
         [pd.DataFrame(c).assign(model=name) for name, c in tradeoffs.items()], ignore_index=True
