@@ -35,14 +35,13 @@ second busy process doubles these times.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-from mlflow.tracking import MlflowClient
 
 from model.mlflow_names import EXPERIMENT
 from tests.bench import load_note, result
@@ -111,27 +110,44 @@ def _installed(venv: Path) -> set[str]:
     return {line.lower() for line in listed if not line.lower().startswith(skip)}
 
 
-def _last_comparison(clone: Path) -> Any:
-    client = MlflowClient(f"sqlite:///{clone / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name(EXPERIMENT)  # not "Default", which MLflow adds
-    if experiment is None:
-        raise RuntimeError(f"make train logged no experiment {EXPERIMENT!r} in {clone}")
-    (run,) = client.search_runs(
-        [experiment.experiment_id],
-        "tags.role = 'comparison'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    children = client.search_runs(
-        [experiment.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'"
-    )
+_READ_COMPARISON = """
+import json, sys
+from mlflow import MlflowClient
+
+client = MlflowClient(sys.argv[1])
+experiment = client.get_experiment_by_name(sys.argv[2])  # not "Default", which MLflow adds
+if experiment is None:
+    sys.exit(f"make train logged no experiment {sys.argv[2]!r} in {sys.argv[1]}")
+(run,) = client.search_runs(
+    [experiment.experiment_id], "tags.role = 'comparison'",
+    order_by=["attributes.start_time DESC"], max_results=1,
+)
+children = client.search_runs(
+    [experiment.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+)
+print(json.dumps([{"metrics": r.data.metrics, "tags": r.data.tags} for r in [run, *children]]))
+"""
+
+
+def _last_comparison(clone: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The last comparison run's metrics and tags, and its children's, read by the clone's own
+    interpreter: a fresh clone may install a newer MLflow, whose store schema this one refuses."""
+    python = str(clone / ".venv" / "bin" / "python")
+    store = f"sqlite:///{clone / 'mlflow.db'}"
+    out = subprocess.run(
+        [python, "-c", _READ_COMPARISON, store, EXPERIMENT],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    run, *children = json.loads(out)
     return run, children
 
 
 def _train(clone: Path, env: dict[str, str]) -> tuple[list[dict[str, Any]], float]:
     seconds, note = _timed(["make", "train"], clone, env)
     run, children = _last_comparison(clone)
-    fitting = sum(c.data.metrics.get("fit_seconds", 0.0) for c in children)
+    fitting = sum(c["metrics"].get("fit_seconds", 0.0) for c in children)
     rows = [
         result(
             "make train",
@@ -142,7 +158,7 @@ def _train(clone: Path, env: dict[str, str]) -> tuple[list[dict[str, Any]], floa
             f"defaults, set-up done; reference: the candidates' fit seconds; {note}",
         )
     ]
-    metrics = run.data.metrics
+    metrics = run["metrics"]
     total = metrics["time_total"]
     for key, value in metrics.items():
         if key.startswith("time_") and key != "time_total":
@@ -158,11 +174,11 @@ def _train(clone: Path, env: dict[str, str]) -> tuple[list[dict[str, Any]], floa
                     f"CPU {cpu:.0f} s; reference: the run's steps together; ratio = share",
                 )
             )
-    champion = run.data.tags.get("champion_candidate")
-    bayes = next(c for c in children if c.data.tags.get("candidate") == "bayes_posterior")
-    best = next(c for c in children if c.data.tags.get("candidate") == champion)
-    gap = 100 * (bayes.data.metrics["accuracy"] - best.data.metrics["accuracy"])
-    loss = best.data.metrics["log_loss"] / bayes.data.metrics["log_loss"]
+    champion = run["tags"].get("champion_candidate")
+    bayes = next(c for c in children if c["tags"].get("candidate") == "bayes_posterior")
+    best = next(c for c in children if c["tags"].get("candidate") == champion)
+    gap = 100 * (bayes["metrics"]["accuracy"] - best["metrics"]["accuracy"])
+    loss = best["metrics"]["log_loss"] / bayes["metrics"]["log_loss"]
     rows.append(
         result(
             f"make train: {champion} gap to Bayes accuracy",
