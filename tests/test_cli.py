@@ -480,7 +480,6 @@ def test_predict_refuses_an_unknown_asked_field_by_name(tmp_path: Path, capsys: 
     assert "(did you mean 'saddle_numbness'?)" in err
 
 
-@pytest.mark.slow
 def _sigint_as_in_a_terminal() -> None:
     """Give the child the default SIGINT disposition a terminal's foreground command has.
 
@@ -493,6 +492,7 @@ def _sigint_as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_an_interview_is_one_line(
     trained: Any, tracking_uri: str, tmp_path: Path
 ) -> None:
