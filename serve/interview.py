@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.intake import IntakeError, validate_case, validate_frame
+from model.intake import IntakeError, answers_frame, validate_case
 from serve.api import red_flag_dont_knows
 from serve.questions import (
     ASKABLE,
@@ -347,7 +347,7 @@ def interview_step(
     if prediction is None:
         prediction = predictor.predict(valid, asked=[f for f in FIELD_NAMES if f in asked_set])
     dont_knows = red_flag_dont_knows(valid, list(asked_set))
-    frame = validate_frame(pd.DataFrame([valid]))
+    frame = answers_frame([valid])  # what validate_frame gives, without a second check
     mask = np.array([[f in asked_set for f in fields]])
     triage_of = served_triage(predictor) if hasattr(predictor, "predict_batch") else None
     a = assess(frame, mask, fields, setting, rule, triage_of)

@@ -29,6 +29,7 @@ import model
 import model.intake
 import serve
 import vignettes
+from tests.frames import assert_frames_identical
 from vignettes.intake import IGNORED_COLUMNS, IntakeError, validate_case, validate_frame
 from vignettes.knowledge import KNOWLEDGE_PATH, parse_knowledge
 from vignettes.narrative import NarrativeInputError
@@ -275,9 +276,9 @@ def test_frame_of_plain_records_agrees_with_case(cases: list[dict[str, Any]]) ->
 def test_json_and_csv_round_trips(generated: pd.DataFrame) -> None:
     expected = validate_frame(generated)
     records = json.loads(generated.to_json(orient="records"))
-    pd.testing.assert_frame_equal(validate_frame(pd.DataFrame(records)), expected)
+    assert_frames_identical(validate_frame(pd.DataFrame(records)), expected)
     from_csv = pd.read_csv(io.StringIO(generated.to_csv(index=False)))
-    pd.testing.assert_frame_equal(validate_frame(from_csv), expected)
+    assert_frames_identical(validate_frame(from_csv), expected)
 
 
 def test_boolean_strings_and_floats_are_refused() -> None:

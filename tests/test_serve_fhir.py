@@ -10,6 +10,7 @@ import pytest
 
 import serve
 import vignettes
+from tests.frames import assert_frames_identical
 from vignettes.intake import IntakeError
 
 
@@ -40,7 +41,7 @@ def test_predict_batch_takes_a_list_of_responses(
     from_responses = serve.predict_batch(responses)
     from_frame = serve.predict_batch(generated.reset_index(drop=True))
     assert list(from_responses.index) == list(range(len(generated)))
-    pd.testing.assert_frame_equal(from_responses, from_frame)
+    assert_frames_identical(from_responses, from_frame)
     mixed = [responses[0], vignettes.validate_case(generated.iloc[1])]
     np.testing.assert_array_equal(
         predictor.predict_batch(mixed)["cause"], from_frame["cause"].iloc[:2]
