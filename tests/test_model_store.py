@@ -31,6 +31,7 @@ from model.mlflow_names import MANIFEST_TAG, MODEL_NAME
 from model.registry_pointer import pointer_path, read_pointer
 from serve import loading
 from serve.cli import EXIT_NO_MODEL
+from serve.terminal import load_predictor
 from tests.test_integrity import tiny_triage
 from training.candidates import Split
 from training.registry import log_triage_model, register_champion, write_registry_pointer
@@ -219,24 +220,80 @@ def _edit_code(folder: Path) -> None:
     path.write_text(path.read_text() + "\n# changed\n")
 
 
-@pytest.mark.parametrize(
-    "damage", [_edit_meta, _truncate_estimator, _edit_scorer, _edit_tables, _edit_code]
-)
+def start_here(store: Path, cache: Path, capfd: pytest.CaptureFixture[str]) -> tuple[dict, str]:
+    """What a start of the command does (:func:`serve.terminal.load_predictor`), in this
+    process: the answer for :data:`CASE` and everything written to stderr meanwhile.
+
+    In-process, a start costs the loader's own work and not the seconds of a new interpreter's
+    imports (MLflow's among them), so each kind of damage below can be tried without them;
+    :func:`test_the_command_replaces_a_changed_cached_copy_silently` runs one as a command.
+    """
+    uri = f"sqlite:///{store}"
+    previous = mlflow.get_tracking_uri()
+    capfd.readouterr()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("SCIATICA_TRIAGE_CACHE", str(cache))
+        patch.chdir(store.parent)
+        mlflow.set_tracking_uri(uri)
+        try:
+            predictor = load_predictor(None)
+        finally:
+            mlflow.set_tracking_uri(previous)
+    return predictor.predict(CASE).to_dict(), capfd.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def expected_here(template: str) -> dict[str, Any]:
+    """:func:`start_here`'s answer from the registry itself (no cache), as :func:`expected`."""
+    uri = template
+    previous = mlflow.get_tracking_uri()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("SCIATICA_TRIAGE_CACHE", "off")
+        mlflow.set_tracking_uri(uri)
+        try:
+            return load_predictor(None).predict(CASE).to_dict()
+        finally:
+            mlflow.set_tracking_uri(previous)
+
+
+DAMAGES = [_edit_meta, _truncate_estimator, _edit_scorer, _edit_tables, _edit_code]
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
 def test_a_changed_cached_copy_is_refused_and_replaced(
-    store: Path, warm_cache: Path, expected: dict, damage: Any
+    store: Path,
+    warm_cache: Path,
+    expected_here: dict,
+    damage: Any,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     cache = warm_cache
     folder = the_copy(cache)
     files = tree_manifest(folder)
     damage(folder)
     assert tree_manifest(folder) != files
-    again = predict(store, cache)
-    assert answer(again) == expected  # the registry's answer, not the changed copy's
-    assert again.stderr == ""
+    # the registry's answer, not the changed copy's, and nothing said about it
+    assert start_here(store, cache, capfd) == (expected_here, "")
     assert the_copy(cache) == folder and tree_manifest(folder) == files  # replaced in place ...
     assert [p.name for p in cache.iterdir() if p.name.startswith(".")] == []  # ... no leftovers
-    third = predict(store, cache)
-    assert answer(third) == expected
+    assert start_here(store, cache, capfd) == (expected_here, "")
+
+
+def test_the_command_replaces_a_changed_cached_copy_silently(
+    store: Path, warm_cache: Path, expected: dict
+) -> None:
+    """As above, through the installed command, for the damage LightGBM would abort on."""
+    cache = warm_cache
+    folder = the_copy(cache)
+    files = tree_manifest(folder)
+    _truncate_estimator(folder)
+    again = predict(store, cache)
+    assert answer(again) == expected
+    assert again.stderr == ""
+    assert the_copy(cache) == folder and tree_manifest(folder) == files
+    assert answer(predict(store, cache)) == expected
 
 
 def test_orphaned_incoming_copies_are_removed(store: Path, tmp_path: Path) -> None:
