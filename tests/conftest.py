@@ -21,6 +21,8 @@ import mlflow
 import pytest
 from hypothesis import settings
 
+from tests.stores import make_empty_store
+
 # The property tests draw the same examples on every run (a hash of each test function seeds
 # them), so CI cannot fail on an example no earlier run saw; `pytest --hypothesis-profile=explore`
 # draws fresh ones on each run, to look for new counterexamples.
@@ -37,9 +39,10 @@ SMALL = {"n_train": 4_000, "n_val": 10_000, "n_test": 2_000, "n_cal": 2_000, "se
 
 @pytest.fixture(scope="session")
 def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh SQLite tracking store and artifact folder, used for the whole session."""
+    """A fresh SQLite tracking store (:func:`tests.stores.make_empty_store`) and artifact
+    folder, used for the whole session."""
     root: Path = tmp_path_factory.mktemp("mlflow")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
+    uri = make_empty_store(root / "mlflow.db", cwd=root)
     mp = pytest.MonkeyPatch()
     mp.setenv("MLFLOW_TRACKING_URI", uri)
     mp.chdir(root)  # default artifact location ./mlruns lands in the temporary folder
@@ -54,7 +57,7 @@ def own_tracking_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     afterwards, or a later test in the same worker (the Spark UDF, the CLI) would look for the
     session's champion in this test's deleted store."""
     previous = mlflow.get_tracking_uri()
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = make_empty_store(tmp_path / "mlflow.db", cwd=tmp_path)  # the tests work there
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     yield uri

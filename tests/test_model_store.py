@@ -32,6 +32,7 @@ from model.registry_pointer import pointer_path, read_pointer
 from serve import loading
 from serve.cli import EXIT_NO_MODEL
 from serve.terminal import load_predictor
+from tests.stores import make_empty_store
 from tests.test_integrity import tiny_triage
 from training.candidates import Split
 from training.registry import log_triage_model, register_champion, write_registry_pointer
@@ -46,7 +47,7 @@ CASE = {"age": 58, "numbness": True, "worse_walking": True}
 def _register(root: Path) -> str:
     """A store at ``root`` holding the tiny model as ``sciatica-triage@champion``."""
     root.mkdir(parents=True, exist_ok=True)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
+    uri = make_empty_store(root / "mlflow.db", cwd=root)
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
     try:

@@ -16,6 +16,7 @@ import pytest
 
 import vignettes
 from model.mlflow_names import CHAMPION_ALIAS, MODEL_NAME
+from tests.stores import make_empty_store
 from tests.test_integrity import tiny_triage
 from training.candidates import Split
 from training.interrupt import stopped_cleanly
@@ -40,7 +41,7 @@ def _statuses(uri: str) -> list[str]:
 def test_a_signal_stops_training_in_one_line_with_no_run_left_running(
     tmp_path: Path, sig: signal.Signals, code: int
 ) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = make_empty_store(tmp_path / "mlflow.db", cwd=tmp_path)  # the command's cwd
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env |= {"MLFLOW_TRACKING_URI": uri, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
@@ -83,7 +84,7 @@ def test_a_signal_stops_training_in_one_line_with_no_run_left_running(
 def test_an_interrupt_after_the_alias_moved_puts_it_back(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = make_empty_store(tmp_path / "mlflow.db", cwd=tmp_path)
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
     try:
