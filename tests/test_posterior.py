@@ -13,6 +13,7 @@ refuses is in ``tests/test_intake.py``, the one bad-input suite.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -610,3 +611,24 @@ def test_posterior_after_answers_equals_the_posterior_of_the_changed_cases() -> 
         np.testing.assert_allclose(given.to_numpy(), expected.to_numpy(), rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="fever"):
         vignettes.posterior_after_answers(frame, [("fever", "yes", np.array([0]))])
+
+
+def test_an_impossible_row_gets_nan_and_no_evidence_when_not_refused() -> None:
+    """``refuse_impossible=False``: the row the model rules out weighs nothing (a hypothetical
+    answer in a next-question search); the other rows are as they are alone."""
+    cases = pd.DataFrame(
+        [
+            {"age": 50, "worse_sitting": True},
+            {"age": 50, "worse_sitting": True, "better_sitting": True},  # probability 0
+        ]
+    ).astype(object)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no division or log warnings leak out
+        out = vignettes.posterior(cases, evidence=True, refuse_impossible=False)
+    assert out.loc[1, [*CAUSES, "red_flag"]].isna().all()
+    assert out.loc[1, "log_evidence"] == -np.inf
+    alone = vignettes.posterior(cases.head(1), evidence=True)
+    np.testing.assert_allclose(out.head(1).to_numpy(), alone.to_numpy(), rtol=1e-15)
+    assert np.isfinite(out.loc[0, "log_evidence"]) and out.loc[0, "log_evidence"] < 0
+    with pytest.raises(ValueError, match="worse_sitting and better_sitting"):
+        vignettes.posterior(cases)
