@@ -16,7 +16,6 @@ from pathlib import Path
 import lightgbm
 import numpy as np
 import pytest
-import skops.io
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 import vignettes
@@ -177,6 +176,8 @@ def test_a_scikit_learn_scorer_loads_with_the_allowlist(split: Split, tmp_path: 
     estimator = HistGradientBoostingClassifier(max_iter=3, max_leaf_nodes=4, early_stopping=False)
     scorer = Scorer("hgb", estimator.fit(split.X, split.red), 2)
     scorer.save(tmp_path / "s")
+    import skops.io  # here, not at the top: its import takes 0.6 s of every worker's collection
+
     untrusted = skops.io.get_untrusted_types(file=tmp_path / "s" / "estimator.skops")
     assert set(untrusted) <= SKOPS_TRUSTED_TYPES
     back = Scorer.load(tmp_path / "s")
@@ -189,6 +190,8 @@ def test_a_crafted_skops_file_holding_a_builtin_function_is_refused(
 ) -> None:
     """A skops file naming ``builtins.eval`` passed the old ``builtins.*`` prefix allowlist."""
     folder = bundle / "cause"
+    import skops.io
+
     skops.io.dump({"estimator": getattr(builtins, payload)}, folder / "estimator.skops")
     meta = json.loads((folder / "scorer.json").read_text())
     (folder / "scorer.json").write_text(json.dumps(meta | {"kind": "hgb"}))

@@ -406,17 +406,18 @@ def _answer_chances(case: dict[str, Any], field: str) -> pd.Series:
     return chance[chance > 0] / chance.sum()
 
 
-def _change_probability(case: dict[str, Any], field: str, floor: list[str]) -> float:
-    """P(the answer to ``field`` changes the triage), independently of the engine."""
-    chance = _answer_chances(case, field)
+def _change_probability(
+    case: dict[str, Any], field: str, floor: list[str], chance: pd.Series
+) -> float:
+    """P(the answer to ``field`` changes the triage), independently of the engine, with
+    ``chance`` its answers' chances (:func:`_answer_chances`)."""
     keys = _triage_keys([case] + [{**case, field: v} for v in chance.index], floor)
     return float(sum(p for p, key in zip(chance, keys[1:], strict=True) if key != keys[0]))
 
 
-def _top_cause_change(case: dict[str, Any], field: str) -> tuple[float, float]:
+def _top_cause_change(case: dict[str, Any], field: str, chance: pd.Series) -> tuple[float, float]:
     """P(the answer to ``field`` changes the most likely cause), independently of the engine,
-    and the top cause's posterior now."""
-    chance = _answer_chances(case, field)
+    and the top cause's posterior now, with ``chance`` as in :func:`_change_probability`."""
     cases = [case] + [{**case, field: v} for v in chance.index]
     top = vignettes.posterior(validate_frame(pd.DataFrame(cases)))[list(CAUSES)].to_numpy()
     moved = top[1:].argmax(axis=1) != top[0].argmax()
@@ -440,9 +441,10 @@ def test_at_a_stop_no_remaining_answer_changes_the_triage_beyond_the_tolerance(s
     for field in remaining:
         # The bins' representative durations stand for their bins: allow their small error.
         slack = 0.01 if field in NUMBER_BINS else 1e-9
-        change = _change_probability(answers, field, floor)
+        chance = _answer_chances(answers, field)
+        change = _change_probability(answers, field, floor, chance)
         assert change <= tolerance + slack, (field, change, answers)
-        moves, top = _top_cause_change(answers, field)
+        moves, top = _top_cause_change(answers, field, chance)
         cause_moves += moves
     # The cause is settled: high, or unlikely to move under the answers left (clause 3).
     if remaining and top < STOP_RULE.top_cause:
