@@ -36,6 +36,7 @@ import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
+from functools import cache
 from importlib import metadata
 from typing import Any
 
@@ -67,6 +68,7 @@ CHUNK = 2_000
 """Cases predicted at a time: output starts at once and memory stays flat for any input size."""
 
 
+@cache  # the same text every time: tests and notebooks build the parser hundreds of times
 def fields_help(width: int = 100) -> str:
     """Every intake field with its allowed values and question, for ``--help``."""
     from vignettes.schema import FIELDS
@@ -322,6 +324,7 @@ COMMANDS: list[Callable[[Any], None]] = [add_predict_command, add_interview_comm
 """Functions that each register one sub-command on the ``sciatica-triage`` parser."""
 
 
+@cache
 def version() -> str:
     """The installed package's version, e.g. ``0.1.0``."""
     try:

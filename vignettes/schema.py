@@ -9,6 +9,7 @@ added everywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
 import numpy as np
@@ -196,6 +197,7 @@ LABELS: tuple[str, ...] = ("cause", "red_flag")
 LATENTS: tuple[str, ...] = ("nerve_root", "serious_condition")
 
 
+@cache  # a CategoricalDtype takes about 80 us to build, and validation asks for it per column
 def pandas_dtype(field: Field) -> object:
     """The pandas dtype a field has in generated frames (nullable, categories fixed)."""
     if field.kind == "category":
