@@ -80,10 +80,17 @@ def test_a_model_needs_every_condition() -> None:
 # --- fitted in each family (slow: trains) --------------------------------------------------------
 
 
+SERIOUS_TRAIN = SERIOUS_VAL = 20_000
+"""Cases the two candidates fit and calibrate on. Measured (data seed 21, model seed 2): on the
+40,000 test cases the weakest condition, infection, keeps an AUC of 0.83 for both (0.85 and 0.83
+with 40,000 training cases), against the test's 0.65, and the fits take 18 s, where 40,000 took
+32 s."""
+
+
 @pytest.fixture(scope="module")
 def splits() -> tuple[Split, Split]:
-    return Split(vignettes.generate(40_000, seed=21)), Split(
-        vignettes.generate(20_000, seed=21, start=40_000)
+    return Split(vignettes.generate(SERIOUS_TRAIN, seed=21)), Split(
+        vignettes.generate(SERIOUS_VAL, seed=21, start=SERIOUS_TRAIN)
     )
 
 
@@ -119,7 +126,7 @@ def test_the_type_model_ranks_each_condition_far_above_chance(fitted) -> None:
 
     for i, condition in enumerate(SERIOUS_TYPES):
         truth = serious == SERIOUS_CONDITIONS.index(condition)
-        if truth.sum() >= 20:  # infection: ~30 cases here, ~30 to learn from
+        if truth.sum() >= 20:  # infection: 34 cases here, about 15 to learn from
             assert roc_auc_score(truth, proba[:, i]) > 0.65, condition
 
 
