@@ -68,7 +68,7 @@ CHUNK = 2_000
 """Cases predicted at a time: output starts at once and memory stays flat for any input size."""
 
 
-@cache  # the same text every time: tests and notebooks build the parser hundreds of times
+@cache  # the same text every time; the tests build the parser hundreds of times in one process
 def fields_help(width: int = 100) -> str:
     """Every intake field with its allowed values and question, for ``--help``."""
     from vignettes.schema import FIELDS

@@ -5,8 +5,9 @@ for every test that wants a store of its own (and in every subprocess that opens
 :func:`make_empty_store` has MLflow create one store per test process and then gives each
 caller a copy of it, adjusted as MLflow itself would have made it there: the only row that
 depends on where a store is made is the ``Default`` experiment's artifact location
-(``<working directory>/mlruns/0``). ``tests/test_stores.py`` checks that a copy is what MLflow
-makes, table by table and row by row.
+(``<working directory>/mlruns/0``); its creation and update times stay the template's, seconds
+earlier. ``tests/test_stores.py`` checks that a copy is what MLflow makes, table by table and
+row by row, the times aside.
 """
 
 from __future__ import annotations

@@ -340,7 +340,8 @@ def _fhir_stub(responses: list[dict[str, Any]], seen: list[dict[str, Any]]) -> F
         if request.headers.get("authorization") != "Bearer token-123":
             return JSONResponse({"resourceType": "OperationOutcome"}, status_code=401)
         if request.query_params.get("subject") == "slow":
-            await asyncio.sleep(1.5)  # past the service's 1 s limit; the stub waits for it to stop
+            # past the service's 1 s limit; uvicorn lets it finish when the stub stops, so no longer
+            await asyncio.sleep(1.5)
         if path == "Patient/p5":
             return JSONResponse({"resourceType": "Patient", "id": "p5"})
         return JSONResponse(responses[0])

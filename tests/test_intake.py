@@ -575,3 +575,15 @@ def test_generated_durations_never_exceed_the_patients_life() -> None:
     logpmf = kb.duration_logpmf(np.array([939.0, 2000.0, 10.0]), longest_duration(young))
     assert np.isfinite(logpmf).all()
     assert np.allclose(logpmf[0], logpmf[1])  # beyond the cap reads as the cap
+
+
+@pytest.mark.parametrize("field", FIELDS, ids=lambda f: f.name)
+def test_an_unknown_column_is_what_pandas_makes_of_unknowns(field: Field) -> None:
+    """The fast all-unknown column of validation is pandas' own, dtype and values."""
+    from vignettes.intake import _unknown_column
+
+    for n in (0, 1, 3):
+        made = _unknown_column(field, n)
+        expected = pd.array([pd.NA] * n, dtype=pandas_dtype(field))
+        assert made.dtype == expected.dtype and type(made) is type(expected)
+        pd.testing.assert_extension_array_equal(made, expected)

@@ -5,8 +5,9 @@ verified copy with a one-line warning, and nothing servable is said in one line.
 A tiny model (a few boosting rounds, see ``tests/test_integrity.py``) is logged and registered
 once in a temporary SQLite store, as ``make train`` does (:mod:`training.registry`). Each test
 works on its own copy of that store's database (the artifacts are shared and only read), with
-its own cache, and runs the installed command as a user would. Marked slow: they log and serve
-a model through MLflow.
+its own cache, and runs the installed command as a user would; each kind of damage to a cached
+copy is also tried in-process, through the loader the command runs (:func:`start_here`).
+Marked slow: they log and serve a model through MLflow.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -221,6 +223,10 @@ def _edit_code(folder: Path) -> None:
     path.write_text(path.read_text() + "\n# changed\n")
 
 
+QUIET_BY_DEFAULT = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
+"""Warning categories Python does not show by default (outside ``__main__``)."""
+
+
 def start_here(store: Path, cache: Path, capfd: pytest.CaptureFixture[str]) -> tuple[dict, str]:
     """What a start of the command does (:func:`serve.terminal.load_predictor`), in this
     process: the answer for :data:`CASE` and everything written to stderr meanwhile.
@@ -228,11 +234,16 @@ def start_here(store: Path, cache: Path, capfd: pytest.CaptureFixture[str]) -> t
     In-process, a start costs the loader's own work and not the seconds of a new interpreter's
     imports (MLflow's among them), so each kind of damage below can be tried without them;
     :func:`test_the_command_replaces_a_changed_cached_copy_silently` runs one as a command.
+    Warnings the command would print (through :func:`warnings.showwarning`) are in the text.
     """
     uri = f"sqlite:///{store}"
     previous = mlflow.get_tracking_uri()
     capfd.readouterr()
-    with pytest.MonkeyPatch.context() as patch:
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always")
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         patch.setenv("SCIATICA_TRIAGE_CACHE", str(cache))
         patch.chdir(store.parent)
@@ -241,18 +252,20 @@ def start_here(store: Path, cache: Path, capfd: pytest.CaptureFixture[str]) -> t
             predictor = load_predictor(None)
         finally:
             mlflow.set_tracking_uri(previous)
-    return predictor.predict(CASE).to_dict(), capfd.readouterr().err
+    # What the command would print: Python shows these categories by default outside __main__.
+    shown = [w for w in caught if not issubclass(w.category, QUIET_BY_DEFAULT)]
+    said = "".join(f"{w.category.__name__}: {w.message}\n" for w in shown)
+    return predictor.predict(CASE).to_dict(), capfd.readouterr().err + said
 
 
 @pytest.fixture(scope="module")
 def expected_here(template: str) -> dict[str, Any]:
     """:func:`start_here`'s answer from the registry itself (no cache), as :func:`expected`."""
-    uri = template
     previous = mlflow.get_tracking_uri()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("MLFLOW_TRACKING_URI", template)
         patch.setenv("SCIATICA_TRIAGE_CACHE", "off")
-        mlflow.set_tracking_uri(uri)
+        mlflow.set_tracking_uri(template)
         try:
             return load_predictor(None).predict(CASE).to_dict()
         finally:

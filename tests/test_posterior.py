@@ -613,7 +613,7 @@ def test_posterior_after_answers_equals_the_posterior_of_the_changed_cases() -> 
         vignettes.posterior_after_answers(frame, [("fever", "yes", np.array([0]))])
 
 
-def test_an_impossible_row_gets_nan_and_no_evidence_when_not_refused() -> None:
+def test_an_impossible_row_gets_nan_and_a_log_evidence_of_minus_infinity_if_not_refused() -> None:
     """``refuse_impossible=False``: the row the model rules out weighs nothing (a hypothetical
     answer in a next-question search); the other rows are as they are alone."""
     cases = pd.DataFrame(

@@ -46,9 +46,10 @@ def _value(field: Any) -> st.SearchStrategy[Any]:
 def cases() -> st.SearchStrategy[dict[str, Any]]:
     """Valid intakes: age, and any subset of the other fields with valid values.
 
-    ``fixed_dictionaries`` with optional keys draws a case in about 2 ms, where a composite
-    strategy drawing a presence flag and then a value per field took 4 ms (measured: 300 cases
-    in 0.7 s against 1.1 s); it reaches the same cases and shrinks towards fewer fields.
+    ``fixed_dictionaries`` with optional keys: a property that does nothing with its case ran
+    its 300 examples in 0.7 s (2.3 ms each), against 1.1 s (3.7 ms) with a composite strategy
+    drawing a presence flag and then a value per field. It reaches the same cases and shrinks
+    towards fewer fields.
     """
     optional = {f.name: _value(f) for f in FIELDS if f.name != "age"}
     return st.fixed_dictionaries({"age": st.integers(18, 100)}, optional=optional).map(

@@ -440,7 +440,7 @@ def _has_contract_dtype(field: Field, col: pd.Series) -> bool:
     return False
 
 
-def unknown_column(field: Field, n: int) -> Any:
+def _unknown_column(field: Field, n: int) -> Any:
     """``n`` unknown answers to ``field`` as a pandas array in its contract dtype.
 
     Equal to ``pd.array([pd.NA] * n, dtype=pandas_dtype(field))``, built from its masks and
@@ -449,12 +449,12 @@ def unknown_column(field: Field, n: int) -> Any:
     """
     if field.kind == "category":
         return pd.Categorical.from_codes(np.full(n, -1, dtype=np.int8), dtype=pandas_dtype(field))
-    unknown = np.ones(n, dtype=bool)
+    unknown = np.ones(n, dtype=bool)  # under the mask, the values pandas itself puts there
     if field.kind == "bool":
         return pd.arrays.BooleanArray(np.zeros(n, dtype=bool), unknown)
     if field.kind == "int":
-        return pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), unknown)
-    return pd.arrays.FloatingArray(np.zeros(n, dtype=np.float64), unknown)
+        return pd.arrays.IntegerArray(np.ones(n, dtype=np.int64), unknown)
+    return pd.arrays.FloatingArray(np.full(n, np.nan), unknown)
 
 
 def _convert(field: Field, col: pd.Series) -> tuple[Any, np.ndarray]:
@@ -463,7 +463,7 @@ def _convert(field: Field, col: pd.Series) -> tuple[Any, np.ndarray]:
         return col.array.copy(), np.zeros(len(col), dtype=bool)
     missing = col.isna().to_numpy(dtype=bool)
     if missing.all() and field.kind != "int":  # a column of unknowns, whatever its dtype
-        return unknown_column(field, len(col)), ~missing
+        return _unknown_column(field, len(col)), ~missing
     if field.kind != "category" and isinstance(col.dtype, pd.CategoricalDtype):
         col = col.astype(object)
     if field.kind == "bool":
@@ -541,7 +541,7 @@ def validate_frame(df: pd.DataFrame) -> pd.DataFrame:
     first: tuple[int, int, Field] | None = None
     for order, field in enumerate(FIELDS):
         if field.name not in df.columns:
-            columns[field.name] = unknown_column(field, n)
+            columns[field.name] = _unknown_column(field, n)
             continue
         converted, bad = _convert(field, df[field.name])
         if converted is not None:

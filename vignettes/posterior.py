@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -200,8 +200,8 @@ def _pattern_tables(kb: KnowledgeBase) -> tuple[_Patterns, ...]:
 
 
 FUSED_PATTERNS = 256
-"""Most observation patterns in one fused table (:class:`_Fused`): with three age bands and 210
-states that is 1.3 MB of doubles, within one core's 2 MB L2 cache, so its gathers stay fast."""
+"""Most observation patterns in one fused table (:class:`_Fused`): one age band's slice of it,
+which a row's gather reads, is 256 x 210 doubles (430 KB), within a core's 1 MiB L2 cache."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -210,7 +210,8 @@ class _Fused:
 
     ``log[band, sum_j index_j * strides[j]]`` is the sum of the members'
     ``log[band, index_j]``: one gather and add over the ``(rows, states)`` joint does the work
-    of several (the 21 one-question units take 21 passes over it one by one, 5 fused).
+    of several (the packaged knowledge base's 28 tables take 28 passes over it one by one, 7
+    fused). The table is read-only: it is cached, and shared by every call.
     """
 
     members: tuple[_Patterns, ...]
@@ -230,6 +231,7 @@ class _Fused:
 
 
 def _fuse(members: list[_Patterns]) -> _Fused:
+    """One table for ``members``: every combination of their patterns, first member slowest."""
     sizes = [p.log.shape[1] for p in members]
     strides = np.array([int(np.prod(sizes[j + 1 :])) for j in range(len(sizes))], dtype=np.int64)
     log = members[0].log
@@ -237,12 +239,15 @@ def _fuse(members: list[_Patterns]) -> _Fused:
         log = (log[:, :, None, :] + patterns.log[:, None, :, :]).reshape(
             log.shape[0], -1, log.shape[2]
         )
-    return _Fused(tuple(members), strides, np.ascontiguousarray(log))
+    log = np.array(log, order="C")  # a copy even for one member: its own table stays writable
+    log.flags.writeable = False
+    return _Fused(tuple(members), strides, log)
 
 
-@cache
+@lru_cache(maxsize=4)  # 6.5 MB each; make sensitivity makes a knowledge base per world
 def _fused_tables(kb: KnowledgeBase) -> tuple[_Fused, ...]:
-    """:func:`_pattern_tables` packed in order into groups of at most :data:`FUSED_PATTERNS`."""
+    """:func:`_pattern_tables` packed in order into groups of at most :data:`FUSED_PATTERNS`
+    patterns; a unit with more than that is a group of its own."""
     groups: list[list[_Patterns]] = []
     for patterns in _pattern_tables(kb):
         size = patterns.log.shape[1]
@@ -272,25 +277,24 @@ def _imaging_expectations(kb: KnowledgeBase) -> dict[str, np.ndarray]:
     return out
 
 
-@cache
-def _imaging_unknown_products(kb: KnowledgeBase) -> np.ndarray:
+def _unknown_products(kb: KnowledgeBase, masks: np.ndarray) -> np.ndarray:
     """The product of the imaging factors' exact expectations over the answers a row lacks.
 
-    Shape ``(bands, masks, states)``: bit 0 of the mask is set when ``duration_weeks`` is
+    Shape ``(bands, len(masks), states)``: bit 0 of a mask is set when ``duration_weeks`` is
     unknown, bit ``j + 1`` when the ``j``-th answer of ``imaging.factors`` is; a known answer's
-    factor is 1 here (the row's own value is applied by :func:`_add_imaging_log`).
+    factor is 1 here (the row's own value is applied by :func:`_add_imaging_log`). Built for the
+    masks a chunk has, not all ``2 ** (1 + factors)`` of them: a knowledge base may list many.
     """
     imaging = kb.imaging
     assert imaging is not None
     expected = _imaging_expectations(kb)
-    n_masks = 2 ** (1 + len(imaging.factors))
-    out = np.ones((imaging.done.shape[0], n_masks, len(expected["duration_weeks"])))
-    for mask in range(n_masks):
+    out = np.ones((imaging.done.shape[0], len(masks), len(expected["duration_weeks"])))
+    for i, mask in enumerate(masks.tolist()):
         if mask & 1:
-            out[:, mask] *= expected["duration_weeks"][None]
+            out[:, i] *= expected["duration_weeks"][None]
         for j, name in enumerate(imaging.factors):
             if mask >> (j + 1) & 1:
-                out[:, mask] *= expected[name]
+                out[:, i] *= expected[name]
     return out
 
 
@@ -301,7 +305,7 @@ def _add_imaging_log(kb: KnowledgeBase, chunk: dict[str, np.ndarray], logp: np.n
     answer, or its exact expectation given the state where the answer is unknown. Those answers
     are conditionally independent given the state, so the expectation of the product is the
     product of the expectations, and the posterior stays exact. The observed factors make one
-    number per row, the expectations one of :func:`_imaging_unknown_products`' rows, so only
+    number per row, the expectations one of :func:`_unknown_products`' rows, so only
     the rows with an imaging answer are touched, in a few passes over their states.
     """
     imaging = kb.imaging
@@ -310,7 +314,8 @@ def _add_imaging_log(kb: KnowledgeBase, chunk: dict[str, np.ndarray], logp: np.n
     rows = np.flatnonzero(code >= 0)
     if not len(rows):
         return
-    pick = {name: values[rows] for name, values in chunk.items()}
+    used = (imaging.field, "band", "setting", "duration", "duration_known", *imaging.factors)
+    pick = {name: chunk[name][rows] for name in used}
     known = pick["duration_known"]
     dur_factor = imaging.duration_factor[imaging.duration_bin(pick["duration"])]
     scalar = imaging.base[pick["setting"]] * np.where(known, dur_factor, 1.0)
@@ -320,9 +325,10 @@ def _add_imaging_log(kb: KnowledgeBase, chunk: dict[str, np.ndarray], logp: np.n
         scalar = scalar * np.where(answer >= 0, factor[np.maximum(answer, 0)], 1.0)
         mask = mask + ((answer < 0) << (j + 1))
     band, code = pick["band"], code[rows]
-    p_not_done = _imaging_unknown_products(kb)[band, mask]  # (rows, states)
+    masks, which = np.unique(mask, return_inverse=True)
+    p_not_done = _unknown_products(kb, masks)[band, which]  # (rows, states)
     p_not_done *= scalar[:, None]
-    done = imaging.done[band, :, np.maximum(code, 0)]  # (rows, causes)
+    done = imaging.done[band, :, code]  # (rows, causes): every code here is an answer
     p_done = ((1.0 - p_not_done).reshape(len(rows), done.shape[1], -1) * done[:, :, None]).reshape(
         len(rows), -1
     )
