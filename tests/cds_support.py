@@ -47,8 +47,15 @@ def schema_validator(name: str) -> jsonschema.Draft202012Validator:
 
 
 def free_socket() -> socket.socket:
-    """A TCP socket bound to a port the OS picked on 127.0.0.1."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """A TCP socket bound to a port the OS picked on 127.0.0.1.
+
+    Made with ``IPPROTO_TCP`` rather than protocol 0: asyncio sets ``TCP_NODELAY`` only on
+    connections accepted from a socket that says it is TCP. Without it, a response sent as
+    headers then body waited for the client's delayed ACK: 45 ms for every request on a
+    kept-alive connection (measured: 1.7 ms with it), as a server started with ``host`` and
+    ``port`` (``make cds``) never does.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((HOST, 0))
     return sock
