@@ -84,7 +84,7 @@ def wait_for_ping(url: str, process: subprocess.Popen, log: Path, timeout: float
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
-        time.sleep(0.5)
+        time.sleep(0.1)
     pytest.fail(f"no answer from {url} within {timeout:.0f} s:\n{log.read_text()[-4000:]}")
 
 
