@@ -10,6 +10,10 @@ import pytest
 
 from tests.stores import create_store, make_empty_store
 
+# Slow, as the tests that use the helper are: nothing in the fast loop makes an MLflow store,
+# and this one makes two (3 s), so it is checked beside the tests that rely on it.
+pytestmark = pytest.mark.slow
+
 # Set when a row is written, so they differ between any two stores made at different times.
 TIMESTAMPS = {"creation_time", "last_update_time"}
 
