@@ -12,6 +12,7 @@ Marked slow: they log and serve a model through MLflow.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -44,6 +45,22 @@ pytestmark = pytest.mark.slow
 COMMAND = str(Path(sys.executable).with_name("sciatica-triage"))
 CAUDA = {"age": 45, "bladder_bowel_dysfunction": True}
 CASE = {"age": 58, "numbness": True, "worse_walking": True}
+
+
+@contextlib.contextmanager
+def using_store(uri: str, cache: str | None = None) -> Iterator[None]:
+    """This process reads the store at ``uri`` (``MLFLOW_TRACKING_URI`` and MLflow's own
+    setting), with ``SCIATICA_TRIAGE_CACHE`` set to ``cache`` if given; all put back after."""
+    previous = mlflow.get_tracking_uri()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        if cache is not None:
+            patch.setenv("SCIATICA_TRIAGE_CACHE", cache)
+        mlflow.set_tracking_uri(uri)
+        try:
+            yield
+        finally:
+            mlflow.set_tracking_uri(previous)
 
 
 def _register(root: Path) -> str:
@@ -97,15 +114,8 @@ def warm_cache(store: Path, tmp_path: Path) -> Path:
     runs that first start as a command.
     """
     cache = tmp_path / "cache"
-    uri = f"sqlite:///{store}"
-    previous = mlflow.get_tracking_uri()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        mlflow.set_tracking_uri(uri)
-        try:
-            loading.load_triage_model(cache_dir=cache)
-        finally:
-            mlflow.set_tracking_uri(previous)
+    with using_store(f"sqlite:///{store}"):
+        loading.load_triage_model(cache_dir=cache)
     assert (the_copy(cache) / loading.COPY_RECORD).is_file()
     return cache
 
@@ -236,22 +246,15 @@ def start_here(store: Path, cache: Path, capfd: pytest.CaptureFixture[str]) -> t
     :func:`test_the_command_replaces_a_changed_cached_copy_silently` runs one as a command.
     Warnings the command would print (through :func:`warnings.showwarning`) are in the text.
     """
-    uri = f"sqlite:///{store}"
-    previous = mlflow.get_tracking_uri()
     capfd.readouterr()
     with (
+        using_store(f"sqlite:///{store}", str(cache)),
         pytest.MonkeyPatch.context() as patch,
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always")
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.setenv("SCIATICA_TRIAGE_CACHE", str(cache))
         patch.chdir(store.parent)
-        mlflow.set_tracking_uri(uri)
-        try:
-            predictor = load_predictor(None)
-        finally:
-            mlflow.set_tracking_uri(previous)
+        predictor = load_predictor(None)
     # What the command would print: Python shows these categories by default outside __main__.
     shown = [w for w in caught if not issubclass(w.category, QUIET_BY_DEFAULT)]
     said = "".join(f"{w.category.__name__}: {w.message}\n" for w in shown)
@@ -261,15 +264,8 @@ def start_here(store: Path, cache: Path, capfd: pytest.CaptureFixture[str]) -> t
 @pytest.fixture(scope="module")
 def expected_here(template: str) -> dict[str, Any]:
     """:func:`start_here`'s answer from the registry itself (no cache), as :func:`expected`."""
-    previous = mlflow.get_tracking_uri()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", template)
-        patch.setenv("SCIATICA_TRIAGE_CACHE", "off")
-        mlflow.set_tracking_uri(template)
-        try:
-            return load_predictor(None).predict(CASE).to_dict()
-        finally:
-            mlflow.set_tracking_uri(previous)
+    with using_store(template, "off"):
+        return load_predictor(None).predict(CASE).to_dict()
 
 
 DAMAGES = [_edit_meta, _truncate_estimator, _edit_scorer, _edit_tables, _edit_code]

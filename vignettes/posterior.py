@@ -223,8 +223,8 @@ class _Fused:
         out = np.zeros(chunk["band"].shape, dtype=np.int64)
         for patterns, stride in zip(self.members, self.strides, strict=True):
             unit = patterns.unit
-            if unit is skip:
-                out += int(np.dot(unit.n_values, patterns.strides)) * stride  # all unknown
+            if unit is skip:  # every member unknown: the highest pattern index, the last
+                out += (patterns.log.shape[1] - 1) * stride
             else:
                 out += patterns.index([chunk[name] for name in unit.fields]) * stride
         return out
