@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
+from pydantic import ValidationError
 
 import vignettes
 from vignettes.fhir import (
@@ -59,11 +61,27 @@ def test_every_resource_of_1000_cases_validates_with_the_r4b_models(
 ) -> None:
     assert len(bundles) == 1000
     for bundle in bundles:
+        # The bundle's model validates each entry's resource with the model of its type (the
+        # test below shows it), so each resource is validated once, not again on its own.
         Bundle.model_validate(bundle)
         for entry in bundle["entry"]:
-            resource = entry["resource"]
-            get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-            assert resource["meta"]["security"] == [HTEST]
+            assert entry["resource"]["meta"]["security"] == [HTEST]
+
+
+def test_a_bundle_s_model_validates_each_resource_with_the_model_of_its_type(
+    bundles: list[dict[str, Any]],
+) -> None:
+    """Why the test above validates each resource once, as part of its bundle: an entry's
+    resource is parsed by the model of its ``resourceType``, which refuses what it lacks."""
+    bundle = bundles[0]
+    parsed = Bundle.model_validate(bundle)
+    for entry, raw in zip(parsed.entry, bundle["entry"], strict=True):
+        assert type(entry.resource) is get_fhir_model_class(raw["resource"]["resourceType"])
+    for i in range(len(bundle["entry"])):
+        broken = copy.deepcopy(bundle)
+        broken["entry"][i]["resource"]["notAnElement"] = 1
+        with pytest.raises(ValidationError, match=rf"entry\.{i}\.resource\.notAnElement"):
+            Bundle.model_validate(broken)
 
 
 def test_references_resolve_inside_each_bundle(bundles: list[dict[str, Any]]) -> None:
