@@ -367,11 +367,12 @@ def test_examination_signs_are_asked_only_with_a_clinician() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _triage_keys(cases: list[dict[str, Any]], floor: list[str]) -> list[tuple[Any, ...]]:
+def _triage_keys(
+    cases: list[dict[str, Any]], floor: list[str], post: pd.DataFrame
+) -> list[tuple[Any, ...]]:
     """The compared triage of each case: the article's rules with the exact posterior's top
-    cause and red-flag decision (one posterior call for all of them), with ``floor`` the
+    cause and red-flag decision (``post``: the posterior of all of them), with ``floor`` the
     red-flag questions answered "don't know"."""
-    post = vignettes.posterior(validate_frame(pd.DataFrame(cases)))
     causes = post[list(CAUSES)].to_numpy().argmax(axis=1)
     keys = []
     for case, red, cause in zip(cases, post["red_flag"], causes, strict=True):
@@ -406,22 +407,20 @@ def _answer_chances(case: dict[str, Any], field: str) -> pd.Series:
     return chance[chance > 0] / chance.sum()
 
 
-def _change_probability(
+def _answer_effects(
     case: dict[str, Any], field: str, floor: list[str], chance: pd.Series
-) -> float:
-    """P(the answer to ``field`` changes the triage), independently of the engine, with
-    ``chance`` its answers' chances (:func:`_answer_chances`)."""
-    keys = _triage_keys([case] + [{**case, field: v} for v in chance.index], floor)
-    return float(sum(p for p, key in zip(chance, keys[1:], strict=True) if key != keys[0]))
-
-
-def _top_cause_change(case: dict[str, Any], field: str, chance: pd.Series) -> tuple[float, float]:
-    """P(the answer to ``field`` changes the most likely cause), independently of the engine,
-    and the top cause's posterior now, with ``chance`` as in :func:`_change_probability`."""
+) -> tuple[float, float, float]:
+    """Independently of the engine, with ``chance`` the answers' chances
+    (:func:`_answer_chances`): P(the answer to ``field`` changes the triage), P(it changes the
+    most likely cause), and the top cause's posterior now (one posterior of the case and of
+    each of its answers, for all three)."""
     cases = [case] + [{**case, field: v} for v in chance.index]
-    top = vignettes.posterior(validate_frame(pd.DataFrame(cases)))[list(CAUSES)].to_numpy()
+    post = vignettes.posterior(validate_frame(pd.DataFrame(cases)))
+    keys = _triage_keys(cases, floor, post)
+    change = float(sum(p for p, key in zip(chance, keys[1:], strict=True) if key != keys[0]))
+    top = post[list(CAUSES)].to_numpy()
     moved = top[1:].argmax(axis=1) != top[0].argmax()
-    return float(chance.to_numpy() @ moved), float(top[0].max())
+    return change, float(chance.to_numpy() @ moved), float(top[0].max())
 
 
 @pytest.mark.parametrize("seed", [0, 1, 4, 5])  # two stops at a high top cause, two steady
@@ -441,10 +440,8 @@ def test_at_a_stop_no_remaining_answer_changes_the_triage_beyond_the_tolerance(s
     for field in remaining:
         # The bins' representative durations stand for their bins: allow their small error.
         slack = 0.01 if field in NUMBER_BINS else 1e-9
-        chance = _answer_chances(answers, field)
-        change = _change_probability(answers, field, floor, chance)
+        change, moves, top = _answer_effects(answers, field, floor, _answer_chances(answers, field))
         assert change <= tolerance + slack, (field, change, answers)
-        moves, top = _top_cause_change(answers, field, chance)
         cause_moves += moves
     # The cause is settled: high, or unlikely to move under the answers left (clause 3).
     if remaining and top < STOP_RULE.top_cause:
