@@ -245,10 +245,15 @@ def test_a_dont_know_to_a_red_flag_keeps_the_tier_at_review_and_says_so() -> Non
     patient = {**DISC_PATIENT, "fever": None}
     script = Script(patient)
     shown: list[str] = []
-    answers, _ = run_interview(BayesPredictor(), {"age": 38}, ask=script, show=shown.append)
+    answers, prediction = run_interview(
+        BayesPredictor(), {"age": 38}, ask=script, show=shown.append
+    )
     assert script.asked.count("fever") == 1
     final = [line for line in shown if "Urgency: " in line][-1]
     assert "Urgency: REVIEW" in final and "don't know" in final
+    # reviewed within 2 weeks: the advice never offers a review "by 6-8 weeks" beside it
+    assert prediction.urgency_timeframe == "within 2 weeks"
+    assert not any("6-8 weeks" in line for line in prediction.advice), prediction.advice_codes
     assert any("moved from routine to review" in line for line in shown)
     step = interview_step(BayesPredictor(), answers, script.asked)
     assert step.tier == "review" and step.question is None

@@ -247,6 +247,8 @@ def test_chronic_pain_advice_follows_the_course(case: dict, model: bool, cause: 
         if weeks is not None and weeks >= 6:
             assert "review_if_not_improving" not in out["advice_codes"]
             assert "review_now" in out["advice_codes"]  # no one past 6 weeks left without it
+    if out["urgency"] == "review":  # reviewed within 2 weeks: never "a review by 6-8 weeks"
+        assert not any("6-8 weeks" in text for text in out["advice"]), out["advice_codes"]
 
 
 def test_the_frame_gives_each_row_what_the_case_gives() -> None:
