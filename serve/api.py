@@ -30,17 +30,16 @@ from typing import Any
 
 import pandas as pd
 
-from model.intake import IntakeError, answers_frame, validate_case, validate_frame
+from model.intake import IntakeError, answers_frame, asked_fields, validate_case, validate_frame
 from model.triage import OUTPUT_COLUMNS, TriageModel
 from serve.loading import DEFAULT_MODEL_URI, LoadedModel, load_triage_model, tracking_uri
 from serve.prediction import Prediction
-from vignettes.schema import FIELD_BY_NAME, FIELD_NAMES, RED_FLAG_FIELDS
+from vignettes.schema import RED_FLAG_FIELDS
 from vignettes.sdc import (
     asked_in_response,
     from_questionnaire_response,
     is_questionnaire_response,
 )
-from vignettes.toml_check import did_you_mean
 
 __all__ = ["Predictor", "clear_cache", "load", "predict", "predict_batch"]
 
@@ -190,29 +189,6 @@ class Predictor:
         if valid.empty:  # LightGBM's pred_contrib cannot take zero rows
             return pd.DataFrame({c: [] for c in OUTPUT_COLUMNS}, index=valid.index)
         return self.model.predict(valid, validated=True, red_flag_dont_know=red_flag_dont_know)
-
-
-def asked_fields(asked: Iterable[str] | None) -> list[str]:
-    """``asked`` checked: intake field names (schema order, once each); ``[]`` for ``None``.
-
-    Raises
-    ------
-    model.intake.IntakeError
-        Naming ``asked`` and the first unknown name, with a "did you mean".
-    """
-    if asked is None:
-        return []
-    allowed = "a list of intake field names"
-    if isinstance(asked, str | bytes | Mapping) or not isinstance(asked, Iterable):
-        message = f"asked: expected {allowed}, got {type(asked).__name__} {asked!r:.40}"
-        raise IntakeError("asked", allowed, message)
-    names = list(asked)
-    for name in names:
-        if not isinstance(name, str) or name not in FIELD_BY_NAME:
-            hint = did_you_mean(str(name), FIELD_NAMES)
-            message = f"asked: {name!r} is not an intake field{hint}; expected {allowed}"
-            raise IntakeError("asked", allowed, message)
-    return [f for f in FIELD_NAMES if f in set(names)]
 
 
 def red_flag_dont_knows(answers: Mapping[str, Any], asked: Iterable[str] | None) -> list[str]:

@@ -156,11 +156,10 @@ def _responses(cases: list[Any]) -> list[dict[str, Any] | None]:
     return [c if isinstance(c, dict) and c.get("resourceType") else None for c in cases]
 
 
-def _rendered(prediction: Any, args: argparse.Namespace, response: Any, indent: int) -> str:
-    """One prediction as ``--fhir`` / ``--json`` JSON."""
-    if args.as_fhir:
-        return json.dumps(prediction.to_fhir(response=response), indent=indent)
-    return json.dumps(prediction.to_dict(), indent=indent)
+def _rendered(prediction: Any, response: Any, asked: Any, indent: int) -> str:
+    """One prediction as ``--fhir`` JSON: the response it came as, or one built from its
+    answers that keeps every question asked (a "don't know" as an item without an answer)."""
+    return json.dumps(prediction.to_fhir(response=response, asked=asked), indent=indent)
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -181,7 +180,8 @@ def run_predict(args: argparse.Namespace) -> int:
         return _print_records(predictor, answers, dont_know)
     if single:
         prediction = predictor.predict(answers[0], asked=asked[0])
-        print(_rendered(prediction, args, responses[0], 2) if args.as_fhir else f"{prediction}\n")
+        fhir = args.as_fhir
+        print(_rendered(prediction, responses[0], asked[0], 2) if fhir else f"{prediction}\n")
         return 0
     progress = Progress(len(answers))
     out = sys.stdout
@@ -193,7 +193,7 @@ def run_predict(args: argparse.Namespace) -> int:
         )
         for number, prediction in enumerate(chunk, start=start):
             if args.as_fhir:
-                rendered = _rendered(prediction, args, responses[number], 2)
+                rendered = _rendered(prediction, responses[number], asked[number], 2)
                 out.write(("\n" if number == 0 else ",\n") + textwrap.indent(rendered, "  "))
             else:
                 heading = f"record {number} ({number + 1} of {len(answers)})"
@@ -275,14 +275,16 @@ def add_predict_command(subparsers: Any) -> None:
         "of field names, a case per row; cells as JSON literals: true/false) or .parquet; '-' "
         "or nothing reads JSON from standard input",
     )
-    parser.add_argument(
+    # one output format: --json and --fhir together is a usage error, not one ignored
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument(
         "--json",
         dest="as_json",
         action="store_true",
         help='print JSON: {"predictions": [...]}, one record per case, the same schema as over '
         "HTTP (docs/interface.md)",
     )
-    parser.add_argument(
+    output.add_argument(
         "--fhir",
         dest="as_fhir",
         action="store_true",

@@ -23,6 +23,7 @@ Ids are uuid5s of the answers and the model, so the same prediction gives the sa
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from serve.explanation import next_step_text
@@ -95,6 +96,7 @@ def prediction_bundle(
     pred: Prediction,
     response: dict[str, Any] | None = None,
     subject: str | None = None,
+    asked: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """The prediction as a FHIR R4 collection Bundle; see the module docstring.
 
@@ -108,6 +110,10 @@ def prediction_bundle(
     subject : str, optional
         A reference to the patient (e.g. ``"Patient/123"``); default: the response's subject,
         else an anonymous Patient in the Bundle.
+    asked : iterable of str, optional
+        The fields that were asked, whatever the answer, for the response built from
+        ``pred.answers``: an asked field left unknown stays in it as an item without an answer
+        (a "don't know"), not dropped as if never asked. Ignored when ``response`` is given.
 
     Returns
     -------
@@ -132,7 +138,9 @@ def prediction_bundle(
         }
         entries.append({"fullUrl": subject, "resource": patient})
     if response is None:
-        response = to_questionnaire_response(pred.answers, response_id=ids["qr"], subject=subject)
+        response = to_questionnaire_response(
+            pred.answers, response_id=ids["qr"], subject=subject, asked=asked
+        )
     else:
         response = dict(response)
         response.setdefault("id", ids["qr"])

@@ -8,7 +8,7 @@ plain Python values only, so :meth:`Prediction.to_dict` is ready for ``json.dump
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -304,7 +304,10 @@ class Prediction:
         return cause_code(self.cause)
 
     def to_fhir(
-        self, response: Mapping[str, Any] | None = None, subject: str | None = None
+        self,
+        response: Mapping[str, Any] | None = None,
+        subject: str | None = None,
+        asked: Iterable[str] | None = None,
     ) -> dict[str, Any]:
         """This prediction as a FHIR R4 collection Bundle: a RiskAssessment and the differential
         as Conditions (and the QuestionnaireResponse they rest on); see :mod:`serve.fhir`.
@@ -316,10 +319,15 @@ class Prediction:
             :attr:`answers`.
         subject : str, optional
             A reference to the patient, e.g. ``"Patient/123"``.
+        asked : iterable of str, optional
+            The fields that were asked, whatever the answer: in the response built from
+            :attr:`answers`, an asked field left unknown is an item without an answer (a
+            "don't know"), as :func:`vignettes.sdc.asked_in_response` reads it.
         """
         from serve.fhir import prediction_bundle
 
-        return prediction_bundle(self, None if response is None else dict(response), subject)
+        given = None if response is None else dict(response)
+        return prediction_bundle(self, given, subject, asked)
 
     def to_dict(self) -> dict[str, Any]:
         """Every attribute as JSON-serialisable plain Python values (``json.dumps`` works)."""

@@ -264,6 +264,14 @@ def test_version(capsys: Any) -> None:
     assert capsys.readouterr().out.strip() == f"sciatica-triage {version('sciatica-triage')}"
 
 
+def test_json_and_fhir_together_are_refused_naming_both(tmp_path: Path, capsys: Any) -> None:
+    case = write(tmp_path, {"age": 40})
+    with pytest.raises(SystemExit) as info:  # before any model is looked for
+        main(["predict", "--fhir", "--json", str(case)])
+    assert info.value.code == EXIT_BAD_INPUT
+    assert "argument --json: not allowed with argument --fhir" in capsys.readouterr().err
+
+
 def test_mlflow_client_settings_hold_only_while_the_command_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,6 +12,7 @@ import vignettes
 from serve.fhir import ATTRIBUTION, TIER_RISK
 from serve.prediction import Prediction
 from vignettes.schema import CAUSES, FIELD_NAMES
+from vignettes.sdc import asked_in_response
 
 
 def make_prediction(**changes: Any) -> Prediction:
@@ -162,6 +163,23 @@ def test_a_given_response_and_subject_are_used_and_the_bundle_is_deterministic()
     assert resources["RiskAssessment"][0]["basis"] == [{"reference": "urn:uuid:qr-1"}]
     assert pred.to_fhir() == pred.to_fhir()
     assert make_prediction(model_version="4").to_fhir()["id"] != pred.to_fhir()["id"]
+
+
+def test_a_question_asked_and_left_unknown_stays_in_the_response_built() -> None:
+    pred = make_prediction()
+    assert pred.answers["saddle_numbness"] is None and pred.answers["fever"] is False
+    bundle = pred.to_fhir(asked=["saddle_numbness", "fever"])
+    Bundle.model_validate(bundle)
+    (qr,) = _resources(bundle)["QuestionnaireResponse"]
+    items = {i["linkId"]: i for g in qr["item"] for i in g["item"]}
+    assert items["saddle_numbness"] == {"linkId": "saddle_numbness"}  # "don't know"
+    assert items["fever"]["answer"] == [{"valueBoolean": False}]
+    assert "saddle_numbness" in asked_in_response(qr)
+    (unasked,) = _resources(pred.to_fhir())["QuestionnaireResponse"]
+    assert "saddle_numbness" not in asked_in_response(unasked)
+    given = vignettes.to_questionnaire_response(pred.answers, response_id="qr-2")
+    kept = _resources(pred.to_fhir(response=given, asked=["saddle_numbness"]))
+    assert kept["QuestionnaireResponse"] == [given]  # a response given is kept as it came
 
 
 def test_cause_code_is_the_icd10_code_where_one_was_verified() -> None:

@@ -6,6 +6,7 @@ import copy
 import json
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from fhir.resources.R4B.questionnaire import Questionnaire
@@ -18,6 +19,7 @@ from vignettes.sdc import (
     CLINICIAN_ONLY,
     QUESTIONNAIRE_URL,
     _item,
+    asked_in_response,
     group_of,
     package_version,
 )
@@ -137,6 +139,26 @@ def test_an_unknown_answer_is_simply_absent() -> None:
     qr = vignettes.to_questionnaire_response({"age": 40, "fever": None, "sides": "left"})
     linked = [i["linkId"] for g in qr["item"] for i in g["item"]]
     assert linked == ["age", "sides"]
+
+
+def test_an_asked_question_left_unknown_stays_as_an_item_without_an_answer(
+    frame: pd.DataFrame,
+) -> None:
+    """Nothing the patient was asked is lost: a "don't know" is an item with no answer, read
+    back as asked and unknown; a question never asked is left out."""
+    rng = np.random.default_rng(8)
+    for _, row in frame.head(200).iterrows():
+        case = vignettes.validate_case(row)
+        asked = [f for f in FIELD_NAMES if rng.random() < 0.5]
+        qr = json.loads(json.dumps(vignettes.to_questionnaire_response(case, asked=asked)))
+        known = {f for f, v in case.items() if v is not None}
+        assert asked_in_response(qr) == [f for f in FIELD_NAMES if f in known | set(asked)]
+        assert vignettes.from_questionnaire_response(qr) == case
+        items = {i["linkId"]: i for g in qr["item"] for i in g["item"]}
+        assert all("answer" not in items[f] for f in set(asked) - known)
+        QuestionnaireResponse.model_validate(qr)
+    with pytest.raises(IntakeError, match=r"asked: 'fevr' is not an intake field.*'fever'"):
+        vignettes.to_questionnaire_response({"age": 40}, asked=["fevr"])
 
 
 # --------------------------------------------------------------------------------------------

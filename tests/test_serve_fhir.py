@@ -119,6 +119,25 @@ def test_the_cli_reads_a_response_and_a_bundle_holding_one(
     assert json.loads(capsys.readouterr().out) == {"predictions": expected["predictions"] * 2}
 
 
+def test_the_cli_s_fhir_output_keeps_a_question_asked_and_left_unknown(
+    predictor: serve.Predictor, tmp_path: Any, capsys: Any, model_cache: None
+) -> None:
+    import json
+
+    from serve.cli import main
+
+    case = _write(tmp_path, {"age": 52, "sides": "left", "fever": False})
+    assert main(["predict", "--fhir", "--asked", "saddle_numbness,fever", case]) == 0
+    out = json.loads(capsys.readouterr().out)
+    (qr,) = [
+        e["resource"]
+        for e in out["entry"]
+        if e["resource"]["resourceType"] == "QuestionnaireResponse"
+    ]
+    assert {"linkId": "saddle_numbness"} in qr["item"][-1]["item"]  # "don't know", not dropped
+    assert "saddle_numbness" in vignettes.sdc.asked_in_response(qr)
+
+
 def test_the_cli_refuses_a_bad_response_by_link_id(tmp_path: Any, capsys: Any) -> None:
     from serve.cli import EXIT_BAD_INPUT, main
 

@@ -55,12 +55,14 @@ from vignettes.schema import (
     Field,
     pandas_dtype,
 )
+from vignettes.toml_check import did_you_mean
 
 __all__ = [
     "IGNORED_COLUMNS",
     "WEEKS_PER_YEAR",
     "IntakeError",
     "answers_frame",
+    "asked_fields",
     "is_missing",
     "validate_case",
     "validate_frame",
@@ -271,6 +273,37 @@ def _case_items(case: object) -> tuple[dict[Any, object], bool]:
         f"dataclass), got {type(case).__name__}"
     )
     raise IntakeError(None, "a mapping of field names to answers", message)
+
+
+def asked_fields(asked: Iterable[str] | None) -> list[str]:
+    """``asked`` checked: intake field names (schema order, once each); ``[]`` for ``None``.
+
+    The fields a patient was asked, whatever the answer: an asked field left unknown was
+    answered "don't know", which is not the same as a question never asked.
+
+    Raises
+    ------
+    IntakeError
+        Naming ``asked`` and the first unknown name, with a "did you mean".
+
+    Examples
+    --------
+    >>> asked_fields(["fever", "age", "fever"])
+    ['age', 'fever']
+    """
+    if asked is None:
+        return []
+    allowed = "a list of intake field names"
+    if isinstance(asked, str | bytes | Mapping) or not isinstance(asked, Iterable):
+        message = f"asked: expected {allowed}, got {type(asked).__name__} {asked!r:.40}"
+        raise IntakeError("asked", allowed, message)
+    names = list(asked)
+    for name in names:
+        if not isinstance(name, str) or name not in FIELD_BY_NAME:
+            hint = did_you_mean(str(name), FIELD_NAMES)
+            message = f"asked: {name!r} is not an intake field{hint}; expected {allowed}"
+            raise IntakeError("asked", allowed, message)
+    return [f for f in FIELD_NAMES if f in set(names)]
 
 
 def validate_case(case: Mapping[str, object] | pd.Series | Any) -> dict[str, object]:

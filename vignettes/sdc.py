@@ -33,7 +33,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from importlib import metadata
 from typing import Any
@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vignettes.intake import IntakeError, validate_case
+from vignettes.intake import IntakeError, asked_fields, validate_case
 from vignettes.schema import FIELD_BY_NAME, FIELDS, Field
 
 __all__ = [
@@ -239,6 +239,7 @@ def to_questionnaire_response(
     response_id: str | None = None,
     subject: str | None = None,
     status: str = "completed",
+    asked: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """One case as a QuestionnaireResponse to :func:`questionnaire`.
 
@@ -252,17 +253,23 @@ def to_questionnaire_response(
         A reference such as ``"Patient/123"`` or ``"urn:uuid:..."`` for ``subject``.
     status : str, default="completed"
         The response's ``status``.
+    asked : iterable of str, optional
+        The fields that were asked, whatever the answer. An asked field left unknown (a
+        "don't know") is kept as an item without an answer, which
+        :func:`asked_in_response` reads back as asked; default: only the known answers.
 
     Returns
     -------
     dict
-        A JSON-ready ``QuestionnaireResponse``; ``questionnaire`` is ``url|version``, and an
-        unknown answer is simply absent (a group with no answer is left out).
+        A JSON-ready ``QuestionnaireResponse``; ``questionnaire`` is ``url|version``. An unknown
+        answer is absent unless it was asked (then an item without an answer), and a group with
+        no item is left out.
 
     Raises
     ------
     IntakeError
-        If the case breaks the contract (see :func:`vignettes.validate_case`).
+        If the case breaks the contract (see :func:`vignettes.validate_case`), or ``asked``
+        holds a name that is not an intake field.
 
     Examples
     --------
@@ -271,8 +278,14 @@ def to_questionnaire_response(
     [('history', ['age', 'worse_walking'])]
     >>> from_questionnaire_response(qr)["worse_walking"]
     True
+    >>> qr = to_questionnaire_response({"age": 67}, asked=["fever"])  # "don't know"
+    >>> qr["item"][-1]
+    {'linkId': 'red_flags', 'item': [{'linkId': 'fever'}]}
+    >>> asked_in_response(qr)
+    ['age', 'fever']
     """
     answers = validate_case(case)
+    dont_know = set(asked_fields(asked))
     groups: dict[str, list[dict[str, Any]]] = {link_id: [] for link_id, _ in GROUPS}
     for field in FIELDS:
         value = answers[field.name]
@@ -280,6 +293,8 @@ def to_questionnaire_response(
             groups[group_of(field)].append(
                 {"linkId": field.name, "answer": [_answer(field, value)]}
             )
+        elif field.name in dont_know:  # asked, left unknown: the item, with no answer
+            groups[group_of(field)].append({"linkId": field.name})
     response: dict[str, Any] = {"resourceType": "QuestionnaireResponse"}
     if response_id is not None:
         response["id"] = response_id
