@@ -188,6 +188,10 @@ def test_epidural_injection_only_for_radicular_pain_that_failed_conservative_car
             case.get("better_sitting") is True or case.get("better_bending_forward") is True
         )
         assert not claudication
+        # never before infection and malignancy are excluded: every red-flag question answered
+        # no, and no model alert of a serious condition
+        assert all(case.get(f) is False for f in RED_FLAG_FIELDS), case
+        assert not model
 
 
 @SETTINGS
