@@ -198,10 +198,11 @@ def red_flag_dont_knows(answers: Mapping[str, Any], asked: Iterable[str] | None)
 
 
 def asked_of(case: Any, asked: Iterable[str] | None) -> Iterable[str] | None:
-    """``asked`` as given; for a QuestionnaireResponse without it, the items it holds (an item
-    present without an answer was asked: a "don't know")."""
-    if asked is None and is_questionnaire_response(case):
-        return asked_in_response(case)
+    """``asked`` as given; for a QuestionnaireResponse, the items it holds (an item present
+    without an answer was asked: a "don't know") together with ``asked``, so that naming other
+    questions never drops one the response itself says was asked."""
+    if is_questionnaire_response(case):
+        return [*asked_in_response(case), *asked_fields(asked)]
     return asked
 
 

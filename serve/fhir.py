@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from serve.explanation import next_step_text
 from vignettes.codes import concept
 from vignettes.fhir_common import condition, deterministic_uuid, urn
+from vignettes.intake import asked_fields
 from vignettes.schema import CAUSES
 from vignettes.sdc import CANONICAL_BASE, to_questionnaire_response
 
@@ -83,9 +84,17 @@ def _mitigation(pred: Prediction) -> str:
     return "\n".join(lines)
 
 
-def _bundle_id(pred: Prediction) -> str:
+def _bundle_id(pred: Prediction, asked: Iterable[str] | None = None) -> str:
+    """The same prediction, from the same questions asked, gets the same id; a different tier
+    or a different set of questions asked (a "don't know" is not a question never asked) gets
+    another, so a server that updates by id never replaces one record with the other."""
     key = json.dumps(
-        {"answers": pred.answers, "model": [pred.model_name, pred.model_version]},
+        {
+            "answers": pred.answers,
+            "model": [pred.model_name, pred.model_version],
+            "asked": asked_fields(asked),
+            "urgency": [pred.urgency, pred.urgency_triggers],
+        },
         sort_keys=True,
         default=str,
     )
@@ -120,7 +129,7 @@ def prediction_bundle(
     dict
         A JSON-ready ``Bundle`` of type ``collection``.
     """
-    key = _bundle_id(pred)
+    key = _bundle_id(pred, asked)
     ids = {name: deterministic_uuid(key, name) for name in ("qr", "patient", "risk")}
     entries: list[dict[str, Any]] = []
     if subject is None and response is not None:

@@ -180,6 +180,11 @@ def test_a_question_asked_and_left_unknown_stays_in_the_response_built() -> None
     given = vignettes.to_questionnaire_response(pred.answers, response_id="qr-2")
     kept = _resources(pred.to_fhir(response=given, asked=["saddle_numbness"]))
     assert kept["QuestionnaireResponse"] == [given]  # a response given is kept as it came
+    # another record, not an update of the same one: its own ids
+    assert bundle["id"] != pred.to_fhir()["id"] and qr["id"] != unasked["id"]
+    assert pred.to_fhir(asked=["fever", "saddle_numbness"])["id"] == bundle["id"]
+    review = make_prediction(urgency="review", urgency_triggers=["red_flag_dont_know"])
+    assert review.to_fhir()["id"] != pred.to_fhir()["id"]
 
 
 def test_cause_code_is_the_icd10_code_where_one_was_verified() -> None:

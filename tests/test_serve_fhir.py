@@ -154,3 +154,14 @@ def test_the_cli_refuses_a_bad_response_by_link_id(tmp_path: Any, capsys: Any) -
     assert "holds no QuestionnaireResponse" in capsys.readouterr().err
     assert main(["predict", _write(tmp_path, {"resourceType": "Patient"})]) == EXIT_BAD_INPUT
     assert "resourceType 'Patient'" in capsys.readouterr().err
+
+
+def test_questions_named_beside_a_response_add_to_the_ones_it_says_were_asked() -> None:
+    from serve.api import asked_of, red_flag_dont_knows
+
+    qr = vignettes.to_questionnaire_response({"age": 50}, asked=["fever"])  # fever: "don't know"
+    answers = vignettes.from_questionnaire_response(qr)
+    assert red_flag_dont_knows(answers, asked_of(qr, None)) == ["fever"]
+    both = red_flag_dont_knows(answers, asked_of(qr, ["saddle_numbness"]))
+    assert both == ["saddle_numbness", "fever"]  # the response's own "don't know" is kept
+    assert asked_of({"age": 50}, ["fever"]) == ["fever"]  # a plain case: as given
