@@ -291,11 +291,14 @@ def test_every_fact_is_sourced_and_every_condition_known() -> None:
     assert {"epidural_steroid_injection", "surgery", "safety_net"} <= set(rules.ADVICE_CODES)
     net = rules.ADVICE_TEXT["safety_net"]
     emergency, rest = net.split("See a doctor today")
-    today, later = rest.split("See a doctor promptly")
+    today, later = rest.split("See a doctor promptly, within days,")
+    days, two_weeks = later.split("See a doctor within 2 weeks")
     for flag in facts.red_flags:  # safety-netting names every red flag, in its own timeframe
         when = rules.RED_FLAG_TIMEFRAME[flag.field]
-        part = {"now": emergency, "same day": today}.get(when, later)
+        part = {"now": emergency, "same day": today, "within days": days}.get(when, two_weeks)
         assert flag.return_if in part, flag.field
+        assert net.count(flag.return_if) == 1, flag.field  # once: never two timeframes
+    assert rules.RED_FLAG_TIMEFRAME["unexplained_weight_loss"] == "within 2 weeks"
     assert "cancer" in emergency  # NICE NG234: new neurology after cancer, at once
     # the early cauda equina signs of the GIRFT/BASS card, not only the late ones
     for words in ("weak stream", "wipe", "sexual", "both legs", "cannot pass urine"):
