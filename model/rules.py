@@ -563,22 +563,20 @@ CONDITIONS: tuple[str, ...] = tuple(sorted(set(condition_graph(FACTS)) | set(ENG
 (see ``article.toml``'s header); the yes/no fields can be used too."""
 
 
-_RETURN_IF_KEY = {"now": "now", "same day": "same_day", "within days": "within_days"}
-"""The placeholder each red flag's own timeframe fills (``{return_if_<key>}``); any longer one
-(unexplained weight loss: within 2 weeks) fills ``{return_if_within_2_weeks}``."""
-
-
 def _advice_text(item: Any) -> str:
-    """An advice item's words. ``{return_if_now}``, ``{return_if_same_day}``,
-    ``{return_if_within_days}`` and ``{return_if_within_2_weeks}`` become the safety-netting
-    words of the red flags whose own rule sets that timeframe, joined by ``"; or if "``: a
-    patient told to be seen within 2 weeks for a sign is not told "within days" for it too."""
+    """An advice item's words. ``{return_if_<timeframe>}`` (``{return_if_now}``,
+    ``{return_if_same_day}``, ``{return_if_within_days}``, ``{return_if_within_2_weeks}``, ...)
+    becomes the safety-netting words of the red flags whose own rule sets that timeframe,
+    joined by ``"; or if "``: each sign is told once, in its own timeframe (a patient told
+    "within 2 weeks" for weight loss is not told "within days" for it too)."""
     if "{return_if_" not in item.text:
         return str(item.text)
-    groups: dict[str, list[str]] = {k: [] for k in (*_RETURN_IF_KEY.values(), "within_2_weeks")}
+    groups: dict[str, list[str]] = {t.replace(" ", "_"): [] for t in TIMEFRAMES}
     for flag in FACTS.red_flags:
-        key = _RETURN_IF_KEY.get(str(RED_FLAG_TIMEFRAME[flag.field]), "within_2_weeks")
-        groups[key].append(flag.return_if)
+        groups[str(RED_FLAG_TIMEFRAME[flag.field]).replace(" ", "_")].append(flag.return_if)
+    for key, words in groups.items():  # a sign the text has no place for would go unsaid
+        if words and f"{{return_if_{key}}}" not in item.text:
+            raise ValueError(f"advice.{item.code}.text: no {{return_if_{key}}} for {words[0]!r}")
     return str(
         item.text.format(**{f"return_if_{k}": "; or if ".join(v) for k, v in groups.items()})
     )

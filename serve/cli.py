@@ -180,8 +180,10 @@ def run_predict(args: argparse.Namespace) -> int:
         return _print_records(predictor, answers, dont_know)
     if single:
         prediction = predictor.predict(answers[0], asked=asked[0])
-        fhir = args.as_fhir
-        print(_rendered(prediction, responses[0], asked[0], 2) if fhir else f"{prediction}\n")
+        if args.as_fhir:
+            print(_rendered(prediction, responses[0], asked[0], 2))
+        else:
+            print(f"{prediction}\n")
         return 0
     progress = Progress(len(answers))
     out = sys.stdout
