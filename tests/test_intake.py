@@ -17,12 +17,13 @@ import math
 import pickle
 import tomllib
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import model
@@ -30,7 +31,13 @@ import model.intake
 import serve
 import vignettes
 from tests.frames import assert_frames_identical
-from vignettes.intake import IGNORED_COLUMNS, IntakeError, validate_case, validate_frame
+from vignettes.intake import (
+    FEW_ROWS,
+    IGNORED_COLUMNS,
+    IntakeError,
+    validate_case,
+    validate_frame,
+)
 from vignettes.knowledge import KNOWLEDGE_PATH, parse_knowledge
 from vignettes.narrative import NarrativeInputError
 from vignettes.schema import (
@@ -366,6 +373,107 @@ def test_out_of_range_numbers_in_frames() -> None:
         validate_frame(pd.DataFrame({"age": [True]}))
     with pytest.raises(IntakeError, match=r"^duration_weeks, row 0: inf is not a finite number"):
         validate_frame(pd.DataFrame({"age": [40], "duration_weeks": [np.inf]}))
+
+
+# --------------------------------------------------------------------------------------------
+# A frame of a few rows: validated case by case, exactly as column by column
+# --------------------------------------------------------------------------------------------
+
+
+def odd_value(field: Field) -> st.SearchStrategy[Any]:
+    """What a caller's frame may hold beyond plain valid answers: numpy scalars, fractions,
+    every pandas missing marker, wrong types and out-of-range numbers."""
+    missing = st.sampled_from([None, math.nan, pd.NA, pd.NaT, np.float64("nan")])
+    known = known_value(field)
+    as_numpy = known.map(lambda v: np.bool_(v) if isinstance(v, bool) else v)
+    if field.kind in ("int", "float"):
+        as_numpy = known.map(np.float64) | known.map(lambda v: Fraction(v).limit_denominator(4))
+        as_numpy |= st.integers(18, 100).map(np.int16)
+        return missing | as_numpy | bad_number(field) | wrong_type(field, scalars_only=True)
+    if field.kind == "category":
+        as_numpy = known.map(np.str_)
+    return missing | as_numpy | wrong_type(field, scalars_only=True)
+
+
+@st.composite
+def few_row_frames(draw: st.DrawFn) -> tuple[pd.DataFrame, bool]:
+    """A frame of 1-6 rows, each column in one of the dtypes a caller may give, and whether
+    every value is a plain valid answer (the case-by-case pass must then take it)."""
+    n = draw(st.integers(1, 6))
+    names = draw(st.lists(st.sampled_from(FIELD_NAMES), unique=True, max_size=8))
+    plain = True
+    columns: dict[str, pd.Series] = {}
+    for name in ["age", *names]:
+        field = FIELD_BY_NAME[name]
+        odd = draw(st.sampled_from([False] * 7 + [True]))  # most frames stay valid
+        valid = known_value(field) if name == "age" else valid_value(field)  # age: required
+        values = draw(st.lists(odd_value(field) if odd else valid, min_size=n, max_size=n))
+        plain &= not odd
+        style = draw(st.sampled_from(["inferred", "object", "categorical", "string"]))
+        if style == "categorical" and field.kind == "category" and not odd:
+            order = draw(st.permutations(field.values))  # any category order is allowed
+            columns[name] = pd.Series(values, dtype=object).astype(pd.CategoricalDtype(order))
+        elif style == "string" and field.kind == "category" and not odd:
+            columns[name] = pd.Series(values, dtype="string")
+        elif style == "object":
+            columns[name] = pd.Series(values, dtype=object)
+        else:
+            columns[name] = pd.Series(values)
+    index = draw(st.sampled_from([None, [f"p-{i}" for i in range(n)]]))
+    frame = pd.DataFrame(columns)
+    if index is not None:
+        frame.index = index
+    return frame, plain
+
+
+def _column_pass(frame: pd.DataFrame) -> pd.DataFrame | IntakeError:
+    try:
+        return vignettes.intake._validate_columns(frame)
+    except IntakeError as error:
+        return error
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(few_row_frames())
+def test_few_rows_are_validated_case_by_case_as_column_by_column(
+    drawn: tuple[pd.DataFrame, bool],
+) -> None:
+    """The case-by-case pass takes exactly the frames the column pass takes, into the same
+    frame; it gives way (None) on every frame the column pass refuses, and validate_frame then
+    raises the column pass's error, word for word."""
+    frame, plain = drawn
+    expected = _column_pass(frame)
+    by_rows = vignettes.intake._valid_rows(frame)
+    event(f"{type(expected).__name__}, by rows: {by_rows is not None}")
+    if isinstance(expected, IntakeError):
+        assert by_rows is None
+        with pytest.raises(IntakeError) as info:
+            validate_frame(frame)
+        assert (str(info.value), info.value.field, info.value.row) == (
+            str(expected),
+            expected.field,
+            expected.row,
+        )
+        return
+    if plain:
+        assert by_rows is not None  # the fast pass is the one a plain frame takes
+    if by_rows is not None:
+        assert_frames_identical(by_rows, expected)
+    assert_frames_identical(validate_frame(frame), expected)
+
+
+def test_a_frame_of_fractions_is_read_as_their_values() -> None:
+    """Real numbers pandas does not infer as numbers (a Fraction) are read as validate_case
+    reads them, by either pass, instead of failing on an empty list of offenders."""
+    for n in (2, FEW_ROWS + 1):  # the case-by-case pass, then the column pass
+        weeks = [Fraction(1, 2)] + [None] * (n - 1)
+        frame = pd.DataFrame({"age": [Fraction(40)] * n, "duration_weeks": weeks}, dtype=object)
+        out = validate_frame(frame)
+        assert out["age"].tolist() == [40] * n
+        assert out["duration_weeks"].iloc[0] == 0.5 and out["duration_weeks"].iloc[1:].isna().all()
+        frame.iat[1, 0] = Fraction(81, 2)
+        with pytest.raises(IntakeError, match=r"^age, row 1: .*is not a whole number"):
+            validate_frame(frame)
 
 
 # --------------------------------------------------------------------------------------------

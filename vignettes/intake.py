@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import numbers
 from collections.abc import Iterable, Mapping
@@ -85,6 +86,13 @@ _READ_JSON_HINT = (
 )
 
 _NUMERIC_INFERRED = frozenset({"integer", "floating", "mixed-integer-float", "empty"})
+
+FEW_ROWS = 64
+"""Frames of at most this many rows, unless every column already has its contract dtype, are
+validated case by case (:func:`validate_case`), which agrees with the column pass and costs less
+at that size. Measured on a frame from records: 0.75 ms against 5.6 ms for one row, 1.1 against
+6.0 for 32, 2.2 against 6.2 for 64, and the same at about 250 rows; a frame already in the
+contract dtypes takes about 1 ms by columns at any of these sizes."""
 
 
 class IntakeError(ValueError):
@@ -405,7 +413,15 @@ def _bool_column(col: pd.Series, missing: np.ndarray) -> tuple[Any, np.ndarray]:
     if is_object_dtype(col.dtype):
         if infer_dtype(col, skipna=True) == "boolean":
             return col.astype("boolean").array, np.zeros(len(col), dtype=bool)
-        return None, ~missing & ~_type_ok(col.to_numpy(dtype=object), "bool")
+        values = col.to_numpy(dtype=object)
+        bad = ~missing & ~_type_ok(values, "bool")
+        if bad.any():
+            return None, bad
+        # booleans beside a missing marker that pandas' inference does not skip (NaT): one by one
+        answers = np.array(
+            [not m and bool(v) for v, m in zip(values, missing, strict=True)], dtype=bool
+        )
+        return pd.arrays.BooleanArray(answers, missing), bad
     return None, ~missing  # numbers, strings, categories: never a boolean
 
 
@@ -438,7 +454,15 @@ def _numeric_values(field: Field, col: pd.Series, missing: np.ndarray) -> tuple[
             except (OverflowError, ValueError, TypeError):  # e.g. integers beyond float range
                 return None, ~missing & ~_type_ok(col.to_numpy(dtype=object), "finite")
             return values.to_numpy(dtype=float), np.zeros(n, dtype=bool)
-        return None, ~missing & ~_type_ok(col.to_numpy(dtype=object), field.kind)
+        values = col.to_numpy(dtype=object)
+        bad = ~missing & ~_type_ok(values, "finite")
+        if bad.any():
+            return None, bad
+        # Real numbers pandas does not infer as numbers (a fractions.Fraction, say): one by one,
+        # as validate_case converts them (a rare input, never a frame that JSON or CSV gives).
+        return np.array(
+            [np.nan if m else float(v) for v, m in zip(values, missing, strict=True)]
+        ), bad
     return None, ~missing  # strings, categories: never a number
 
 
@@ -462,15 +486,30 @@ def _numeric_column(field: Field, col: pd.Series, missing: np.ndarray) -> tuple[
     return pd.arrays.FloatingArray(np.where(known, values, 0.0), ~known), bad
 
 
-def _has_contract_dtype(field: Field, col: pd.Series) -> bool:
-    """A yes/no or category column already in its contract dtype, valid by that dtype alone:
+def _has_contract_dtype(field: Field, dtype: Any) -> bool:
+    """A yes/no or category column's dtype is its contract dtype, valid by that dtype alone:
     the nullable boolean holds only true, false and unknown; the categorical holds only the
     field's values, in the field's order (so its codes are the field's codes)."""
     if field.kind == "bool":
-        return isinstance(col.dtype, pd.BooleanDtype)
-    if field.kind == "category" and isinstance(col.dtype, pd.CategoricalDtype):
-        return tuple(col.cat.categories) == tuple(field.values) and not col.cat.ordered
+        return isinstance(dtype, pd.BooleanDtype)
+    if field.kind == "category" and isinstance(dtype, pd.CategoricalDtype):
+        return tuple(dtype.categories) == tuple(field.values) and not dtype.ordered
     return False
+
+
+def _in_contract_dtypes(df: pd.DataFrame) -> bool:
+    """Whether every intake column of ``df`` has its contract dtype (a generated frame, or one
+    :func:`validate_frame` returned), for which the column pass is the cheaper one."""
+    for name, dtype in df.dtypes.items():
+        field = FIELD_BY_NAME.get(name)  # type: ignore[call-overload]
+        if field is None:
+            continue
+        if field.kind in ("bool", "category"):
+            if not _has_contract_dtype(field, dtype):
+                return False
+        elif dtype != pandas_dtype(field):
+            return False
+    return True
 
 
 def _unknown_column(field: Field, n: int) -> Any:
@@ -492,7 +531,7 @@ def _unknown_column(field: Field, n: int) -> Any:
 
 def _convert(field: Field, col: pd.Series) -> tuple[Any, np.ndarray]:
     """The column in its contract dtype, or ``None`` and the mask of offending rows."""
-    if _has_contract_dtype(field, col):
+    if _has_contract_dtype(field, col.dtype):
         return col.array.copy(), np.zeros(len(col), dtype=bool)
     missing = col.isna().to_numpy(dtype=bool)
     if missing.all() and field.kind != "int":  # a column of unknowns, whatever its dtype
@@ -503,7 +542,10 @@ def _convert(field: Field, col: pd.Series) -> tuple[Any, np.ndarray]:
         return _bool_column(col, missing)
     if field.kind == "category":
         return _category_column(field, col, missing)
-    return _numeric_column(field, col, missing)
+    converted, bad = _numeric_column(field, col, missing)
+    if converted is None and field.kind == "int":
+        bad = bad | missing  # age is required in every row, whatever the column's dtype
+    return converted, bad
 
 
 def _row_error(field: Field, col: pd.Series, position: int) -> IntakeError:
@@ -570,6 +612,39 @@ def validate_frame(df: pd.DataFrame) -> pd.DataFrame:
     n = len(df)
     if "age" not in df.columns:
         raise _required(FIELD_BY_NAME["age"])
+    if n <= FEW_ROWS and not _in_contract_dtypes(df):
+        valid = _valid_rows(df)
+        if valid is not None:
+            return valid
+    return _validate_columns(df)
+
+
+def _valid_rows(df: pd.DataFrame) -> pd.DataFrame | None:
+    """A frame of a few rows validated case by case, or ``None`` if any row is refused.
+
+    What :func:`_validate_columns` returns, at a third of its cost for a frame built from
+    records (a request, one interview's step): pandas spends milliseconds per column on a frame
+    of one row. Every pandas missing marker is unknown, as in a column. A refused row gives
+    ``None``, so that the column pass finds and words the frame's first offender.
+    """
+    names = list(df.columns)
+    try:
+        rows = [
+            validate_case(
+                {k: None if is_missing(v) else v for k, v in zip(names, row, strict=True)}
+            )
+            for row in df.to_numpy(dtype=object).tolist()
+        ]
+    except (IntakeError, TypeError, ArithmeticError):
+        return None
+    out = answers_frame(rows)
+    out.index = df.index
+    return out
+
+
+def _validate_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """:func:`validate_frame`'s column-by-column pass (its columns already checked)."""
+    n = len(df)
     columns: dict[str, Any] = {}
     first: tuple[int, int, Field] | None = None
     for order, field in enumerate(FIELDS):
@@ -605,10 +680,27 @@ def _check_durations(duration: Any, age: Any, index: pd.Index) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _category_code(name: str) -> dict[Any, int]:
+    """A categorical field's value -> its code in the contract dtype; ``None`` -> -1."""
+    return {None: -1} | {value: i for i, value in enumerate(FIELD_BY_NAME[name].values)}
+
+
+def _category_codes(field: Field, values: list[Any]) -> np.ndarray:
+    """The codes of validated values; a value not allowed raises, naming the field."""
+    code = _category_code(field.name)
+    try:
+        return np.array([code[v] for v in values], dtype=np.int8)
+    except (KeyError, TypeError):  # not validated: say which value, as validate_case would
+        for value in values:
+            _check_value(field, value)
+        raise
+
+
 def _answers_column(field: Field, values: list[Any]) -> Any:
     """One field's validated values as a pandas array in the contract dtype (fast path)."""
     if field.kind == "category":
-        return pd.Categorical(values, dtype=pandas_dtype(field))
+        return pd.Categorical.from_codes(_category_codes(field, values), dtype=pandas_dtype(field))
     missing = np.array([v is None for v in values], dtype=bool)
     if field.kind == "bool":
         return pd.arrays.BooleanArray(np.array([v is True for v in values], dtype=bool), missing)
