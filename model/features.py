@@ -39,6 +39,21 @@ _CASE_LAYOUT: tuple[tuple[str, int, dict[Any, int] | None], ...] = tuple(
 )
 
 
+def _category_codes(col: pd.Series, field: Field) -> np.ndarray:
+    """Each answer's index in ``field.values`` (-1 where unknown)."""
+    dtype = col.dtype
+    if isinstance(dtype, pd.CategoricalDtype) and tuple(dtype.categories) == field.values:
+        return np.asarray(col.cat.codes)  # the contract dtype: its codes are the field's
+    return pd.Categorical(col, categories=list(field.values)).codes
+
+
+def _numbers(col: pd.Series) -> np.ndarray:
+    """A yes/no or numeric column as floats (booleans as 0/1), NaN where unknown."""
+    if isinstance(col.dtype, pd.BooleanDtype | pd.Int64Dtype | pd.Float64Dtype):
+        return col.to_numpy(dtype=float, na_value=np.nan)  # the contract dtypes, no copy first
+    return col.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+
+
 def encode(frame: pd.DataFrame) -> np.ndarray:
     """Encode a frame of intakes (contract columns and dtypes) as a float matrix.
 
@@ -53,17 +68,17 @@ def encode(frame: pd.DataFrame) -> np.ndarray:
     ndarray of shape (n_cases, len(FEATURE_NAMES))
         float64, NaN where the answer is unknown.
     """
-    blocks = []
-    for field in FIELDS:
+    out = np.empty((len(frame), len(FEATURE_NAMES)))
+    for field, start in zip(FIELDS, _FIELD_START.tolist(), strict=True):
         col = frame[field.name]
         if field.kind == "category":
-            codes = pd.Categorical(col, categories=list(field.values)).codes
-            onehot = (codes[:, None] == np.arange(len(field.values))[None, :]).astype(float)
-            onehot[codes < 0] = np.nan
-            blocks.append(onehot)
+            codes = _category_codes(col, field)
+            block = out[:, start : start + len(field.values)]
+            block[:] = codes[:, None] == np.arange(len(field.values))[None, :]
+            block[codes < 0] = np.nan
         else:
-            blocks.append(col.astype("Float64").to_numpy(dtype=float, na_value=np.nan)[:, None])
-    return np.hstack(blocks)
+            out[:, start] = _numbers(col)
+    return out
 
 
 def encode_case(answers: Mapping[str, Any]) -> np.ndarray:
