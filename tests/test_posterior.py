@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import special
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
@@ -67,13 +68,14 @@ def _code(name: str, value: object) -> int:
 def _group_likelihood(group, observed: dict[str, int]):
     """P(the observed members of ``group`` | state) as a function of the state indices."""
 
+    agree = []  # the joint answers that agree with the observed members (the same in every state)
+    for j, codes in enumerate(group.codes.tolist()):
+        members = dict(zip(group.fields, codes, strict=True))
+        if all(members[name] == code for name, code in observed.items()):
+            agree.append(j)
+
     def likelihood(band: int, c: int, s: int, r: int) -> float:
-        total = 0.0
-        for j, codes in enumerate(group.codes.tolist()):
-            members = dict(zip(group.fields, codes, strict=True))
-            if all(members[name] == code for name, code in observed.items()):
-                total += float(group.table[band, c, s, r, j])
-        return total
+        return sum(float(group.table[band, c, s, r, j]) for j in agree)
 
     return likelihood
 
@@ -85,12 +87,21 @@ def _expected_duration_factor(kb: KnowledgeBase, c: int) -> float:
     """E[imaging duration factor | cause] by summing whole weeks (independent of the engine)."""
     if c not in _EXPECTED_DURATION_FACTOR:
         imaging = kb.imaging
-        total = 0.0
-        for weeks in range(0, 20_000):
-            factor = imaging.duration_factor[int(np.sum(imaging.duration_edges <= weeks))]
-            total += _duration_mass(weeks, *kb.duration[c]) * factor
-        _EXPECTED_DURATION_FACTOR[c] = total
+        weeks = np.arange(0, 20_000)
+        factor = imaging.duration_factor[(imaging.duration_edges[None, :] <= weeks[:, None]).sum(1)]
+        mass = _duration_masses(weeks, *kb.duration[c])
+        _EXPECTED_DURATION_FACTOR[c] = float(np.sum(mass * factor))
     return _EXPECTED_DURATION_FACTOR[c]
+
+
+def _duration_masses(weeks: np.ndarray, mu: float, sigma: float) -> np.ndarray:
+    """:func:`_duration_mass` of every whole week in ``weeks`` at once (the same formulas)."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # week 0 has no lower edge
+        lo = np.where(weeks - 0.5 <= 0, -np.inf, (np.log(weeks - 0.5) - mu) / sigma)
+    hi = (np.log(weeks + 0.5) - mu) / sigma
+    upper = 0.5 * (special.erfc(lo / math.sqrt(2)) - special.erfc(hi / math.sqrt(2)))
+    lower = 0.5 * (special.erfc(-hi / math.sqrt(2)) - special.erfc(-lo / math.sqrt(2)))
+    return np.where(lo > 0, upper, lower)
 
 
 def _imaging_likelihood(row: dict, kb: KnowledgeBase, s_idx: int):
