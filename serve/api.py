@@ -24,7 +24,7 @@ answers.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -121,32 +121,63 @@ class Predictor:
             names the field and what is allowed.
         """
         answers = validated_answers(case)
-        dont_know = red_flag_dont_knows(answers, asked_of(case, asked))
-        return Prediction.from_row(self.model.predict_case(answers, dont_know), answers)
+        asked = asked_fields(asked_of(case, asked))
+        dont_know = red_flag_dont_knows(answers, asked)
+        return Prediction.from_row(self.model.predict_case(answers, dont_know), answers, asked)
 
-    def predict_many(self, cases: Iterable[Mapping[str, Any] | Any]) -> list[Prediction]:
+    def predict_many(
+        self,
+        cases: Iterable[Mapping[str, Any] | Any],
+        *,
+        asked: Sequence[Iterable[str] | None] | None = None,
+    ) -> list[Prediction]:
         """Predict several cases in one vectorised pass; the same answers as :meth:`predict`.
+
+        Parameters
+        ----------
+        cases : iterable
+            Cases as :meth:`predict` takes them (mappings, dataclasses, QuestionnaireResponses).
+        asked : sequence, optional
+            Per case, the fields asked whatever the answer (or ``None``), as :meth:`predict`'s
+            ``asked``; a QuestionnaireResponse's own items count as asked either way.
 
         Raises
         ------
         model.intake.IntakeError
-            For the first bad case; the error names the field (not the case's position).
+            For the first bad case; the error names the field (not the case's position), or
+            ``asked`` if it does not give one entry per case.
         """
-        return self._predict_answers([validated_answers(case) for case in cases])
+        cases = list(cases)
+        if asked is not None and (isinstance(asked, str) or len(asked) != len(cases)):
+            allowed = "one list of field names (or None) per case"
+            message = f"asked: expected {allowed}, for {len(cases)} cases"
+            raise IntakeError("asked", allowed, message)
+        answers = [validated_answers(case) for case in cases]
+        chosen = [
+            asked_fields(asked_of(case, None if asked is None else asked[i]))
+            for i, case in enumerate(cases)
+        ]
+        dont_know = [red_flag_dont_knows(a, c) for a, c in zip(answers, chosen, strict=True)]
+        return self._predict_answers(answers, dont_know, chosen)
 
     def _predict_answers(
-        self, answers: list[dict[str, Any]], red_flag_dont_know: list[Any] | None = None
+        self,
+        answers: list[dict[str, Any]],
+        red_flag_dont_know: list[Any] | None = None,
+        asked: Sequence[Iterable[str] | None] | None = None,
     ) -> list[Prediction]:
-        """Predictions for answers that already passed ``validate_case``."""
+        """Predictions for answers that already passed ``validate_case`` (``asked``: per case,
+        the fields asked, recorded in each :attr:`Prediction.asked`)."""
         if not answers:
             return []
         frame = answers_frame(answers)
         out = self.model.predict(frame, validated=True, red_flag_dont_know=red_flag_dont_know)
         columns = list(out.columns)
         rows = out.to_numpy(dtype=object)  # ~20x faster than to_dict("records") for one row
+        chosen = [None] * len(answers) if asked is None else asked
         return [
-            Prediction.from_row(dict(zip(columns, row, strict=True)), case)
-            for row, case in zip(rows, answers, strict=True)
+            Prediction.from_row(dict(zip(columns, row, strict=True)), case, fields)
+            for row, case, fields in zip(rows, answers, chosen, strict=True)
         ]
 
     def predict_batch(
@@ -312,9 +343,11 @@ def predict(case: Mapping[str, Any] | Any, *, asked: Iterable[str] | None = None
     serve.ModelNotFoundError
         If no model is registered.
     """
-    answers = validated_answers(case)
-    dont_know = red_flag_dont_knows(answers, asked_of(case, asked))
-    return Prediction.from_row(_current_predictor().model.predict_case(answers, dont_know), answers)
+    answers = validated_answers(case)  # before any model is loaded: bad input fails fast
+    asked = asked_fields(asked_of(case, asked))
+    dont_know = red_flag_dont_knows(answers, asked)
+    model = _current_predictor().model
+    return Prediction.from_row(model.predict_case(answers, dont_know), answers, asked)
 
 
 def predict_batch(frame: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:

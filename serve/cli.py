@@ -190,9 +190,8 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.as_fhir:
         out.write("[")
     for start in range(0, len(answers), CHUNK):
-        chunk = predictor._predict_answers(
-            answers[start : start + CHUNK], dont_know[start : start + CHUNK]
-        )
+        span = slice(start, start + CHUNK)
+        chunk = predictor._predict_answers(answers[span], dont_know[span], asked[span])
         for number, prediction in enumerate(chunk, start=start):
             if args.as_fhir:
                 rendered = _rendered(prediction, responses[number], asked[number], 2)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from model.intake import asked_fields
 from model.rules import MRI_REASON_TEXT
 from model.serious import SERIOUS_PROB_COLUMNS, SERIOUS_TYPES
 from model.triage import ATTRIBUTION_UNITS
@@ -179,6 +180,11 @@ class Prediction:
         Research software on synthetic data; not a medical device.
     answers : dict
         The validated answers (every field, ``None`` = unknown) the prediction was made from.
+    asked : list of str
+        The fields that were asked, whatever the answer (schema order), as given to
+        :func:`serve.predict` (``asked=``) or read from a QuestionnaireResponse: an asked field
+        left unknown was answered "don't know", which the triage counts. Empty when the caller
+        did not say; :meth:`to_fhir` keeps these in the response it builds.
     """
 
     cause: str
@@ -222,9 +228,15 @@ class Prediction:
     model_version: str
     disclaimer: str
     answers: dict[str, Any]
+    asked: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any], answers: Mapping[str, Any]) -> Prediction:
+    def from_row(
+        cls,
+        row: Mapping[str, Any],
+        answers: Mapping[str, Any],
+        asked: Iterable[str] | None = None,
+    ) -> Prediction:
         """Build a prediction from one output row of ``TriageModel.predict``.
 
         Parameters
@@ -233,6 +245,8 @@ class Prediction:
             One row of :data:`model.triage.OUTPUT_COLUMNS` (e.g. a pandas ``Series``).
         answers : mapping
             The validated answers of the case (``model.intake.validate_case``).
+        asked : iterable of str, optional
+            The fields asked, whatever the answer (checked names; see :attr:`asked`).
 
         Returns
         -------
@@ -283,6 +297,7 @@ class Prediction:
             model_version=str(row["model_version"]),
             disclaimer=str(row["disclaimer"]),
             answers={name: _answer(answers.get(name)) for name in FIELD_NAMES},
+            asked=asked_fields(asked),
         )
 
     @property
@@ -320,14 +335,15 @@ class Prediction:
         subject : str, optional
             A reference to the patient, e.g. ``"Patient/123"``.
         asked : iterable of str, optional
-            The fields that were asked, whatever the answer: in the response built from
-            :attr:`answers`, an asked field left unknown is an item without an answer (a
-            "don't know"), as :func:`vignettes.sdc.asked_in_response` reads it.
+            More fields that were asked, besides :attr:`asked` (which are always kept): in the
+            response built from :attr:`answers`, an asked field left unknown is an item
+            without an answer (a "don't know"), as :func:`vignettes.sdc.asked_in_response`
+            reads it, so the record shows what the RiskAssessment rests on.
         """
         from serve.fhir import prediction_bundle
 
         given = None if response is None else dict(response)
-        return prediction_bundle(self, given, subject, asked)
+        return prediction_bundle(self, given, subject, [*self.asked, *asked_fields(asked)])
 
     def to_dict(self) -> dict[str, Any]:
         """Every attribute as JSON-serialisable plain Python values (``json.dumps`` works)."""

@@ -187,6 +187,26 @@ def test_a_question_asked_and_left_unknown_stays_in_the_response_built() -> None
     assert review.to_fhir()["id"] != pred.to_fhir()["id"]
 
 
+def test_the_questions_a_prediction_records_as_asked_stay_in_its_record() -> None:
+    """A prediction made with ``asked`` keeps it: its record shows the "don't know" it rests
+    on without the caller naming the questions again, and naming more adds to them."""
+    review = make_prediction(
+        urgency="review", urgency_triggers=["red_flag_dont_know"], asked=["saddle_numbness"]
+    )
+    bundle = review.to_fhir()
+    Bundle.model_validate(bundle)
+    (qr,) = _resources(bundle)["QuestionnaireResponse"]
+    items = {i["linkId"]: i for g in qr["item"] for i in g["item"]}
+    assert items["saddle_numbness"] == {"linkId": "saddle_numbness"}  # "don't know"
+    assert bundle == review.to_fhir(asked=["saddle_numbness"])
+    more = review.to_fhir(asked=["fever"])
+    assert {"saddle_numbness", "fever"} <= set(
+        asked_in_response(_resources(more)["QuestionnaireResponse"][0])
+    )
+    assert review.to_dict()["asked"] == ["saddle_numbness"]
+    assert make_prediction().asked == []
+
+
 def test_cause_code_is_the_icd10_code_where_one_was_verified() -> None:
     assert make_prediction().cause_code == {
         "system": "http://hl7.org/fhir/sid/icd-10",

@@ -30,6 +30,7 @@ from model.serious import SERIOUS_TYPES
 from model.triage import DISCLAIMER
 from vignettes.contradictions import read_frame_safely
 from vignettes.schema import CAUSES, FIELD_BY_NAME, FIELD_NAMES, FIELDS, RED_FLAG_FIELDS, Field
+from vignettes.sdc import asked_in_response
 
 MODEL_SETTINGS = settings(
     max_examples=100,
@@ -694,6 +695,9 @@ def test_a_missing_model_says_run_make_train(trained: Any) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+RESPONSE = "QuestionnaireResponse"
+
+
 def test_a_red_flag_dont_know_keeps_the_tier_at_least_review(predictor: serve.Predictor) -> None:
     """Told what was asked, the served model keeps a red-flag "don't know" at review or above
     (rule ``red_flag_dont_know``), and a bladder, bowel or saddle "don't know" same day
@@ -723,6 +727,23 @@ def test_a_red_flag_dont_know_keeps_the_tier_at_least_review(predictor: serve.Pr
     response["item"].append({"linkId": "fever"})
     assert predictor.predict(response).urgency == "review"
     assert serve.predict(response).urgency == "review"
+    # the prediction records what was asked, so its FHIR record shows the "don't know"
+    assert kept.asked == [f for f in FIELD_NAMES if f in ("fever", "saddle_numbness")]
+    assert "fever" in serve.predict(response).asked and plain.asked == []
+    record = kept.to_fhir()
+    (qr,) = [e["resource"] for e in record["entry"] if e["resource"]["resourceType"] == RESPONSE]
+    assert "fever" in asked_in_response(qr) and qr["item"]  # the "don't know" is on record
+    # several at once: the same answers as one by one, a response's own items counted
+    many = predictor.predict_many([calm, response, unsure], asked=[["fever"], None, None])
+    one_by_one = [
+        predictor.predict(calm, asked=["fever"]),
+        predictor.predict(response),
+        predictor.predict(unsure),
+    ]
+    assert [p.to_dict() for p in many] == [p.to_dict() for p in one_by_one]
+    assert [p.urgency for p in many] == ["review", "review", "routine"]
+    with pytest.raises(IntakeError, match="asked: expected one list of field names"):
+        predictor.predict_many([calm, unsure], asked=[["fever"]])
     with pytest.raises(IntakeError, match=r"asked: 'sadle_numbness' is not an intake field.*did"):
         predictor.predict(calm, asked=["sadle_numbness"])
     with pytest.raises(IntakeError, match="asked: expected a list of intake field names"):
