@@ -255,6 +255,27 @@ def test_chronic_pain_advice_follows_the_course(case: dict, model: bool, cause: 
         assert not any("6-8 weeks" in text for text in out["advice"]), out["advice_codes"]
 
 
+@SETTINGS
+@given(case=cases(), model=model_flags, data=st.data())
+def test_a_review_tells_the_patient_when_in_one_line_of_their_own(
+    case: dict, model: bool, data: st.DataObject
+) -> None:
+    """Every review-tier case gives the patient its 2 weeks in one line addressed to them (not
+    only in the safety net's list of signs): a "don't know" and the model's alert as well as
+    weight loss, and never in a tier that is not review."""
+    unknown = [f for f in RED_FLAG_FIELDS if case.get(f) is None]
+    dont_know = data.draw(st.lists(st.sampled_from(unknown), unique=True)) if unknown else []
+    out = rules.triage(case, model, None, red_flag_dont_know=dont_know)
+    own = [
+        text
+        for code, text, audience in zip(
+            out["advice_codes"], out["advice"], out["advice_audiences"], strict=True
+        )
+        if audience == "patient" and code != "safety_net" and "within 2 weeks" in text
+    ]
+    assert len(own) == (out["urgency"] == "review"), (out["urgency_triggers"], own)
+
+
 def test_the_frame_gives_each_row_what_the_case_gives() -> None:
     frame = validate_frame(vignettes.generate(1_500, seed=5))
     rng = np.random.default_rng(0)
