@@ -30,7 +30,7 @@ from serve.explanation import next_step_text
 from vignettes.codes import concept
 from vignettes.fhir_common import condition, deterministic_uuid, urn
 from vignettes.intake import asked_fields
-from vignettes.schema import CAUSES
+from vignettes.schema import CAUSES, RED_FLAG_FIELDS
 from vignettes.sdc import CANONICAL_BASE, to_questionnaire_response
 
 if TYPE_CHECKING:
@@ -84,6 +84,25 @@ def _mitigation(pred: Prediction) -> str:
     return "\n".join(lines)
 
 
+def _urgency_rationale(pred: Prediction, asked: Iterable[str] | None) -> str:
+    """Why the tier: the red flags reported, those answered "don't know" (asked and left
+    unknown, which a response given as it came may not show), the rules that fired."""
+    chosen = set(asked_fields(asked))
+    dont_know = [f for f in RED_FLAG_FIELDS if f in chosen and pred.answers.get(f) is None]
+    said = [
+        f"red flags reported: {', '.join(pred.red_flags_fired)}" if pred.red_flags_fired else "",
+        f'answered "don\'t know": {", ".join(dont_know)}' if dont_know else "",
+        f"rules: {', '.join(pred.urgency_triggers)}" if pred.urgency_triggers else "",
+    ]
+    shown = "; ".join(part for part in said if part)
+    return (
+        f"Urgency {pred.urgency}"
+        + (f" ({shown})" if shown else "")
+        + f"; review threshold {pred.red_flag_threshold:.4f}. "
+        + _rationale(pred.red_flag_attributions, "red-flag log-odds")
+    )
+
+
 def _bundle_id(pred: Prediction, asked: Iterable[str] | None = None) -> str:
     """The same prediction, from the same questions asked, gets the same id; a different tier
     or a different set of questions asked (a "don't know" is not a question never asked) gets
@@ -122,7 +141,9 @@ def prediction_bundle(
     asked : iterable of str, optional
         The fields that were asked, whatever the answer, for the response built from
         ``pred.answers``: an asked field left unknown stays in it as an item without an answer
-        (a "don't know"), not dropped as if never asked. Ignored when ``response`` is given.
+        (a "don't know"), not dropped as if never asked. With ``response`` given (kept as it
+        came), the RiskAssessment's rationale still names the red-flag questions answered
+        "don't know".
 
     Returns
     -------
@@ -184,16 +205,7 @@ def prediction_bundle(
             ],
             "text": f"urgency tier: {pred.urgency}",
         },
-        "rationale": (
-            f"Urgency {pred.urgency}"
-            + (
-                f" (red flags reported: {', '.join(pred.red_flags_fired)})"
-                if pred.red_flags_fired
-                else ""
-            )
-            + f"; review threshold {pred.red_flag_threshold:.4f}. "
-            + _rationale(pred.red_flag_attributions, "red-flag log-odds")
-        ),
+        "rationale": _urgency_rationale(pred, asked),
     }
     predictions.append(serious)
     by_condition = getattr(pred, "serious_condition_probabilities", None) or {}

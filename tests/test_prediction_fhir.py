@@ -205,6 +205,16 @@ def test_the_questions_a_prediction_records_as_asked_stay_in_its_record() -> Non
     )
     assert review.to_dict()["asked"] == ["saddle_numbness"]
     assert make_prediction().asked == []
+    # a response given is kept as it came; the RiskAssessment still says what it rests on
+    given = vignettes.to_questionnaire_response(review.answers, response_id="qr-3")
+    kept = _resources(review.to_fhir(response=given))
+    assert kept["QuestionnaireResponse"] == [given]
+    (risk,) = kept["RiskAssessment"]
+    (serious,) = [p for p in risk["prediction"] if "qualitativeRisk" in p]
+    assert 'answered "don\'t know": saddle_numbness' in serious["rationale"]
+    assert "rules: red_flag_dont_know" in serious["rationale"]
+    plain = [p for p in _resources(make_prediction().to_fhir())["RiskAssessment"][0]["prediction"]]
+    assert not any("don't know" in p.get("rationale", "") for p in plain)
 
 
 def test_cause_code_is_the_icd10_code_where_one_was_verified() -> None:
