@@ -36,10 +36,11 @@ from serve.interview import interview_step, top_causes_text, words
 from serve.questions import option_words
 from vignettes.readers import InputFormatError, loads_json
 from vignettes.schema import FIELD_BY_NAME, FIELD_NAMES
+from vignettes.sdc import CANONICAL_BASE, QUESTIONNAIRE_URL, answer_system
 
 __all__ = ["EXTENSIONS", "QUESTIONNAIRE_ID", "next_question", "router"]
 
-BASE = "https://sciatica-triage.example/fhir/StructureDefinition"
+BASE = f"{CANONICAL_BASE}/StructureDefinition"
 EXTENSIONS = {
     "tier": f"{BASE}/interview-tier",
     "tier_text": f"{BASE}/interview-tier-text",
@@ -55,7 +56,6 @@ EXTENSIONS = {
 ``interview-advice`` (valueString, one per advice item, at the stop). On the new Questionnaire
 item: ``interview-rationale`` (valueString: why it is asked)."""
 QUESTIONNAIRE_ID = "sciatica-interview"
-SYSTEM = "https://sciatica-triage.example/fhir/CodeSystem/intake-answers"
 
 router = APIRouter()
 
@@ -72,8 +72,9 @@ def _item(field_name: str, rationale: str) -> dict[str, Any]:
         item["type"] = "boolean"
     elif spec.kind == "category":
         item["type"] = "choice"
+        system = answer_system(spec)  # the intake Questionnaire's own codes
         item["answerOption"] = [
-            {"valueCoding": {"system": SYSTEM, "code": code, "display": text}}
+            {"valueCoding": {"system": system, "code": code, "display": text}}
             for code, text in option_words(field_name)
         ]
     else:
@@ -188,7 +189,7 @@ def _answer_item(link_id: str, value: Any) -> dict[str, Any]:
         item["answer"] = [{"valueBoolean": bool(value)}]
     elif spec.kind == "category":
         item["answer"] = [
-            {"valueCoding": {"system": SYSTEM, "code": value, "display": words(value)}}
+            {"valueCoding": {"system": answer_system(spec), "code": value, "display": words(value)}}
         ]
     elif spec.kind == "int":
         item["answer"] = [{"valueInteger": int(value)}]
@@ -210,6 +211,8 @@ def next_question(predict: Any, body: Any) -> dict[str, Any]:
     questionnaire.setdefault("resourceType", "Questionnaire")
     questionnaire.setdefault("id", QUESTIONNAIRE_ID)
     questionnaire.setdefault("status", "active")
+    # the intake's questions, codes and linkIds: its response reads as an intake's does
+    questionnaire.setdefault("derivedFrom", [QUESTIONNAIRE_URL])
     items = [dict(i) for i in questionnaire.get("item") or []]
     if not any(i.get("linkId") == "age" for i in items):
         items.insert(0, _item("age", "Required: the causes' chances depend on age."))

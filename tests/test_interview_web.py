@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+import vignettes
+from model.intake import IntakeError
 from serve.cds import CdsSettings, create_app
 from serve.interview_web import EXTENSIONS
 from tests.test_questions import DISC_PATIENT, NO_RED_FLAGS, BayesPredictor
@@ -79,6 +81,45 @@ def test_next_question_adds_one_item_until_completed(client: TestClient) -> None
     )
     assert _extension(qr, "tier")[0] == expected.urgency
     assert _extension(qr, "advice") == expected.advice
+
+
+def test_a_completed_interview_reads_as_an_intake_with_the_intake_s_codes(
+    client: TestClient,
+) -> None:
+    """A client that answers with the offered codings ends with a response that the intake's
+    reader (and so ``serve.predict`` and the CDS service) takes: the same linkIds, the intake
+    Questionnaire's answer codes, a contained Questionnaire derived from it; a "don't know"
+    stays an item without an answer."""
+    intake = {i["linkId"]: i for g in vignettes.questionnaire()["item"] for i in g["item"]}
+    qr, given = _start(38), {"age": 38}
+    for _ in range(40):
+        qr = client.post("/Questionnaire/$next-question", json=qr).json()
+        if qr["status"] == "completed":
+            break
+        new = qr["contained"][0]["item"][-1]
+        name = new["linkId"]
+        if name == "fever":  # a "don't know": asked, no answer
+            qr["item"].append({"linkId": name})
+            continue
+        if new["type"] == "choice":
+            assert new["answerOption"] == [
+                {"valueCoding": o["valueCoding"] | {"display": d["valueCoding"]["display"]}}
+                for o, d in zip(intake[name]["answerOption"], new["answerOption"], strict=True)
+            ]
+            (answer,) = [
+                o for o in new["answerOption"] if o["valueCoding"]["code"] == DISC_PATIENT[name]
+            ]
+        else:
+            answer = _answer(new, DISC_PATIENT[name])
+        qr["item"].append({"linkId": name, "answer": [answer]})
+        given[name] = DISC_PATIENT[name]
+    assert qr["status"] == "completed"
+    assert qr["contained"][0]["derivedFrom"] == [vignettes.QUESTIONNAIRE_URL]
+    assert vignettes.from_questionnaire_response(qr) == vignettes.validate_case(given)
+    assert "fever" in vignettes.asked_in_response(qr)
+    other = qr | {"contained": [qr["contained"][0] | {"derivedFrom": ["http://x.org/Q/other"]}]}
+    with pytest.raises(IntakeError, match=r"^questionnaire: the response answers another"):
+        vignettes.from_questionnaire_response(other)
 
 
 def test_an_unanswered_item_is_a_dont_know_and_is_not_asked_again(client: TestClient) -> None:

@@ -23,6 +23,7 @@ from vignettes.schema import (
 )
 from vignettes.sdc import (
     QUESTIONNAIRE_URL,
+    asked_in_response,
     from_questionnaire_response,
     questionnaire,
     to_questionnaire_response,
@@ -61,6 +62,7 @@ __all__ = [
     "KnowledgeBase",
     "KnowledgeError",
     "answer_distribution",
+    "asked_in_response",
     "from_questionnaire_response",
     "generate",
     "generate_partition",

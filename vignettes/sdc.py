@@ -396,6 +396,27 @@ def asked_in_response(response: Mapping[str, Any]) -> list[str]:
     return [name for name in FIELD_BY_NAME if name in present]
 
 
+def _is_intake_url(canonical: object) -> bool:
+    return isinstance(canonical, str) and canonical.split("|", 1)[0] == QUESTIONNAIRE_URL
+
+
+def _answers_the_intake(response: Mapping[str, Any], canonical: object) -> bool:
+    """Whether ``questionnaire`` is the intake's canonical URL, or ``#id`` of a contained
+    Questionnaire whose ``derivedFrom`` is (SDC's adaptive form: the questions asked so far)."""
+    if _is_intake_url(canonical):
+        return True
+    if not isinstance(canonical, str) or not canonical.startswith("#"):
+        return False
+    for resource in response.get("contained") or []:
+        if (
+            isinstance(resource, Mapping)
+            and resource.get("resourceType") == "Questionnaire"
+            and resource.get("id") == canonical[1:]
+        ):
+            return any(_is_intake_url(url) for url in resource.get("derivedFrom") or [])
+    return False
+
+
 def from_questionnaire_response(response: Mapping[str, Any]) -> dict[str, object]:
     """The case a QuestionnaireResponse to :func:`questionnaire` holds.
 
@@ -403,9 +424,10 @@ def from_questionnaire_response(response: Mapping[str, Any]) -> dict[str, object
     ----------
     response : mapping
         A ``QuestionnaireResponse`` as a JSON-ready dict. Its ``questionnaire`` must be
-        :data:`QUESTIONNAIRE_URL` (any version: each ``linkId`` is checked). Items may sit in
-        their groups or at the top level; an unanswered item (or one with no ``answer``) is
-        unknown.
+        :data:`QUESTIONNAIRE_URL` (any version: each ``linkId`` is checked), or ``#id`` of a
+        contained Questionnaire derived from it (``derivedFrom``), as the adaptive interview's
+        ``$next-question`` answers. Items may sit in their groups or at the top level; an
+        unanswered item (or one with no ``answer``) is unknown.
 
     Returns
     -------
@@ -436,10 +458,11 @@ def from_questionnaire_response(response: Mapping[str, Any]) -> dict[str, object
         got = repr(kind) if kind is not None else type(response).__name__
         raise _refuse("resourceType", "'QuestionnaireResponse'", f"got {got}")
     canonical = response.get("questionnaire")
-    if not isinstance(canonical, str) or canonical.split("|", 1)[0] != QUESTIONNAIRE_URL:
+    if not _answers_the_intake(response, canonical):
         raise _refuse(
             "questionnaire",
-            f"{QUESTIONNAIRE_URL!r} (optionally '|version')",
+            f"{QUESTIONNAIRE_URL!r} (optionally '|version'), or a contained Questionnaire "
+            "derived from it (an adaptive interview's)",
             f"the response answers another Questionnaire ({canonical!r})",
         )
     case: dict[str, object] = {}
