@@ -8,6 +8,9 @@ STAMP  := $(VENV)/.installed-stamp
 SEED_SETTING_ARGS = $(if $(SEED),--seed $(SEED)) $(if $(SETTING),--setting $(SETTING))
 PORT   ?= 5001
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
+# MLflow 3 sends usage telemetry to its project unless told not to. Research code on clinical
+# machines opts in, not out: every target runs with it off unless you set it yourself.
+export MLFLOW_DISABLE_TELEMETRY ?= true
 
 .DEFAULT_GOAL := help
 .PHONY: help setup train test test-fast data bench docs lint format ui serve cds clean sensitivity

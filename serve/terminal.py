@@ -36,10 +36,12 @@ MLFLOW_CLIENT_SETTINGS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
 }
 """MLflow client settings of the command's own process, unless the user set them: a tracking
 server that does not answer is reported after about 4 + 1 + 4 s instead of MLflow's default of
-minutes of retries (120 s timeout, 7 retries with growing back-off)."""
+minutes of retries (120 s timeout, 7 retries with growing back-off); MLflow's usage telemetry
+is off (MLflow 3 sends it unless told not to), as under ``make``."""
 
 
 class CommandError(Exception):

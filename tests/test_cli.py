@@ -291,6 +291,25 @@ def test_mlflow_client_settings_hold_only_while_the_command_runs(
     assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
 
 
+def test_mlflow_telemetry_is_off_under_make_unless_the_user_turns_it_on() -> None:
+    """MLflow 3 sends usage telemetry unless told not to; every make target runs with it off
+    (the command's own process too: MLFLOW_CLIENT_SETTINGS), and the user's setting wins."""
+
+    def under_make(**settings: str) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "MLFLOW_DISABLE_TELEMETRY"}
+        command = ["make", "-pn", "-o", ".venv/.installed-stamp", "help"]
+        root = Path(__file__).resolve().parents[1]
+        out = subprocess.run(
+            command, cwd=root, env=env | settings, capture_output=True, text=True, check=True
+        ).stdout
+        (line,) = [x for x in out.splitlines() if x.startswith("MLFLOW_DISABLE_TELEMETRY ")]
+        return line.split("=", 1)[1].strip()
+
+    assert under_make() == "true"
+    assert under_make(MLFLOW_DISABLE_TELEMETRY="false") == "false"
+    assert MLFLOW_CLIENT_SETTINGS["MLFLOW_DISABLE_TELEMETRY"] == "true"
+
+
 # --------------------------------------------------------------------------------------------
 # The tracking store: found, never created; a server that does not answer
 # --------------------------------------------------------------------------------------------
