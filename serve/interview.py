@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from model.intake import IntakeError, answers_frame, validate_case
-from serve.api import red_flag_dont_knows
+from serve.api import asked_fields, red_flag_dont_knows
 from serve.questions import (
     ASKABLE,
     ASKABLE_WITHOUT_CLINICIAN,
@@ -394,13 +394,15 @@ def run_interview(
     clinician: bool = False,
     rule: StopRule = STOP_RULE,
     progress: Progress | None = None,
+    asked: Sequence[str] = (),
 ) -> tuple[dict[str, Any], Any]:
     """Ask the next question until the stop rule says stop, nothing is left, or ``q``.
 
     Shows the tier after every answer (routine included, with the probability and the
     threshold in words), says when it moved and why, and the top causes. A "don't know" is not
     asked again. ``progress`` (optional) holds the answers as they come, for the caller to save
-    on Ctrl-C. Returns the known answers and the last prediction.
+    on Ctrl-C. ``asked``: questions asked before the start (a field among them left unknown in
+    ``case`` was answered "don't know"). Returns the known answers and the last prediction.
     """
     state = progress if progress is not None else Progress()
     start = dict(case or {})
@@ -412,6 +414,7 @@ def run_interview(
             start["age"] = _ask_until_valid("age", ask, show)
         state.answers.update(validate_case(start))
         state.asked.extend(f for f, v in state.answers.items() if v is not None)
+        state.asked.extend(f for f in asked_fields(asked) if f not in state.asked)
         step = interview_step(
             predictor, state.answers, state.asked, clinician=clinician, setting=setting, rule=rule
         )
@@ -454,13 +457,71 @@ def ask_on_stdout(prompt: str) -> str:
     return input()
 
 
-def read_start_case(source: str) -> dict[str, Any]:
-    """The partial case an interview starts from: one JSON object with valid answers.
+def read_start(source: str) -> tuple[dict[str, Any], list[str]]:
+    """The partial case an interview starts from, and the questions already asked.
 
-    ``age`` may be missing (the interview asks it first). Raises
-    :class:`~serve.terminal.CommandError` naming the file, or the field and what is allowed.
+    One JSON object with valid answers, or a FHIR QuestionnaireResponse to the intake
+    Questionnaire (or an adaptive interview's, ``$next-question``): its items are the questions
+    asked, an item without an answer a "don't know" that is not asked again. ``age`` may be
+    missing (the interview asks it first). Raises :class:`~serve.terminal.CommandError` naming
+    the file, or the field (``linkId``) and what is allowed.
     """
     value = read_json(source)
+    if isinstance(value, dict) and value.get("resourceType") is not None:
+        return _start_of_response(source, value)
+    return read_start_case(source, value), []
+
+
+def _start_of_response(source: str, response: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    from vignettes.sdc import asked_in_response, from_questionnaire_response
+
+    try:
+        asked = [f for f in asked_in_response(response) if f != "age"]
+        try:
+            case = from_questionnaire_response(response)
+        except IntakeError as exc:
+            if exc.field != "age" or _answered_age(response):
+                raise
+            # age not given yet: read the rest with a stand-in, then ask it first
+            stand_in = {"linkId": "age", "answer": [{"valueInteger": 50}]}
+            items = [*_without_age(response.get("item") or []), stand_in]
+            case = from_questionnaire_response(response | {"item": items}) | {"age": None}
+    except IntakeError as exc:
+        raise CommandError(f"{source}: {exc}") from None
+    return {k: v for k, v in case.items() if v is not None}, asked
+
+
+def _without_age(items: list[Any]) -> list[Any]:
+    """The items (and their groups' items) without any ``age`` item."""
+    out = []
+    for item in items:
+        if isinstance(item, dict) and item.get("linkId") == "age":
+            continue
+        if isinstance(item, dict) and isinstance(item.get("item"), list):
+            item = item | {"item": _without_age(item["item"])}
+        out.append(item)
+    return out
+
+
+def _answered_age(response: dict[str, Any]) -> bool:
+    def walk(items: list[Any]) -> bool:
+        return any(
+            isinstance(i, dict)
+            and ((i.get("linkId") == "age" and i.get("answer")) or walk(i.get("item") or []))
+            for i in items
+        )
+
+    return walk(response.get("item") or [])
+
+
+def read_start_case(source: str, value: Any = None) -> dict[str, Any]:
+    """The partial case an interview starts from: one JSON object with valid answers.
+
+    ``age`` may be missing (the interview asks it first). ``value``: the file's JSON, if read.
+    Raises :class:`~serve.terminal.CommandError` naming the file, or the field and what is
+    allowed.
+    """
+    value = read_json(source) if value is None else value
     if not isinstance(value, dict):
         kind = "a list" if isinstance(value, list) else f"{type(value).__name__} {value!r:.40}"
         raise CommandError(
@@ -489,7 +550,7 @@ def _save(path: str, progress: Progress) -> None:
 
 
 def run_interview_command(args: argparse.Namespace) -> int:
-    case = read_start_case(args.case) if args.case else None
+    case, asked = read_start(args.case) if args.case else (None, [])
     if args.save and not Path(args.save).resolve().parent.is_dir():  # say so before, not after
         raise CommandError(f"--save {args.save}: no such folder {Path(args.save).parent}")
     predictor = load_predictor(args.model)
@@ -503,6 +564,7 @@ def run_interview_command(args: argparse.Namespace) -> int:
             setting=args.setting,
             clinician=args.clinician,
             progress=progress,
+            asked=asked,
         )
     except Quit:
         return 0
@@ -537,7 +599,12 @@ def add_interview_command(subparsers: Any) -> None:
             + "), or you type q. Ends with the full prediction."
         ),
     )
-    parser.add_argument("case", nargs="?", help="a partial case (JSON object) to start from")
+    parser.add_argument(
+        "case",
+        nargs="?",
+        help="a partial case to start from: a JSON object of answers, or a FHIR "
+        'QuestionnaireResponse (an item without an answer: a "don\'t know", not asked again)',
+    )
     parser.add_argument("--model", default=None, help="model URI (default: the champion)")
     parser.add_argument("--setting", choices=SETTINGS, default="primary_care")
     parser.add_argument(

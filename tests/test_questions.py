@@ -259,6 +259,43 @@ def test_a_dont_know_to_a_red_flag_keeps_the_tier_at_review_and_says_so() -> Non
     assert step.tier == "review" and step.question is None
 
 
+def test_an_interview_resumes_from_a_questionnaire_response(tmp_path: Path) -> None:
+    """A response says what was asked: its answers are kept, an item without an answer is a
+    "don't know" that is not asked again (and keeps the tier at review), age missing is asked
+    first, and a bad item is refused naming its linkId."""
+    from serve.interview import read_start
+    from serve.terminal import CommandError
+
+    given = {"age": 38, "saddle_numbness": False, "sides": "left"}
+    qr = vignettes.to_questionnaire_response(given, asked=["fever"])
+    path = tmp_path / "qr.json"
+    path.write_text(json.dumps(qr))
+    case, asked = read_start(str(path))
+    assert case == given and {"fever", "saddle_numbness", "sides"} <= set(asked)
+    script = Script(DISC_PATIENT)
+    shown: list[str] = []
+    _, prediction = run_interview(
+        BayesPredictor(), case, ask=script, show=shown.append, asked=asked
+    )
+    assert not {"fever", "saddle_numbness", "sides"} & set(script.asked)  # not asked again
+    assert prediction.urgency == "review" and "red_flag_dont_know" in prediction.urgency_triggers
+    no_age = qr | {
+        "item": [g | {"item": [i for i in g["item"] if i["linkId"] != "age"]} for g in qr["item"]]
+    }
+    path.write_text(json.dumps(no_age))
+    case, asked = read_start(str(path))
+    assert "age" not in case and case["saddle_numbness"] is False and "fever" in asked
+    replies = iter(["61", *[""] * 40])
+    answers, _ = run_interview(
+        BayesPredictor(), case, ask=lambda _: next(replies), show=shown.append, asked=asked
+    )
+    assert answers["age"] == 61
+    qr["item"][0]["item"][0]["linkId"] = "agee"
+    path.write_text(json.dumps(qr))
+    with pytest.raises(CommandError, match=r"qr.json: agee: unknown linkId"):
+        read_start(str(path))
+
+
 def test_a_dont_know_to_a_cauda_equina_question_is_seen_the_same_day() -> None:
     script = Script({**DISC_PATIENT, "saddle_numbness": None})
     shown: list[str] = []

@@ -30,8 +30,11 @@ def test_the_prediction_for_a_response_equals_that_for_the_dict(
     for _, row in generated.iterrows():
         case = vignettes.validate_case(row)
         qr = vignettes.to_questionnaire_response(row)
-        assert serve.predict(qr).to_dict() == serve.predict(case).to_dict()
-        assert predictor.predict(qr).to_dict() == predictor.predict(case).to_dict()
+        asked = vignettes.asked_in_response(qr)  # a response says what was asked; a dict not
+        assert serve.predict(qr).to_dict() == serve.predict(case, asked=asked).to_dict()
+        assert predictor.predict(qr).to_dict() == predictor.predict(case, asked=asked).to_dict()
+        assert predictor.predict(qr).asked == [f for f in vignettes.FIELD_NAMES if f in asked]
+        assert predictor.predict(case).asked == []
 
 
 def test_predict_batch_takes_a_list_of_responses(
