@@ -60,7 +60,8 @@ def _app(tmp_path: Path, **settings: Any) -> FastAPI:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serve_app(_app(tmp_path_factory.mktemp("cds"), fhir_timeout=1.0)) as url:
+    # a 0.5 s limit on reads from a client's FHIR server (a local stub answers in milliseconds)
+    with serve_app(_app(tmp_path_factory.mktemp("cds"), fhir_timeout=0.5)) as url:
         yield url
 
 
@@ -340,8 +341,9 @@ def _fhir_stub(responses: list[dict[str, Any]], seen: list[dict[str, Any]]) -> F
         if request.headers.get("authorization") != "Bearer token-123":
             return JSONResponse({"resourceType": "OperationOutcome"}, status_code=401)
         if request.query_params.get("subject") == "slow":
-            # past the service's 1 s limit; uvicorn lets it finish when the stub stops, so no longer
-            await asyncio.sleep(1.5)
+            # past the service's 0.5 s limit; uvicorn lets it finish when the stub stops, so no
+            # longer than that
+            await asyncio.sleep(0.8)
         if path == "Patient/p5":
             return JSONResponse({"resourceType": "Patient", "id": "p5"})
         return JSONResponse(responses[0])
@@ -384,7 +386,7 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server(service: str) -> None:
         body["fhirAuthorization"] = _authorization()
         slow = body | {"context": body["context"] | {"patientId": "slow"}}
         answer = call("POST", f"{service}/cds-services/sciatica-triage", slow)
-        _assert_outcome(answer, 412, "did not answer within 1 s")
+        _assert_outcome(answer, 412, "did not answer within 0.5 s")
     answer = call("POST", f"{service}/cds-services/sciatica-triage", body)  # stub stopped
     _assert_outcome(answer, 412, "could not be reached")
 
