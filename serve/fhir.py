@@ -84,11 +84,11 @@ def _mitigation(pred: Prediction) -> str:
     return "\n".join(lines)
 
 
-def _urgency_rationale(pred: Prediction, asked: Iterable[str] | None) -> str:
-    """Why the tier: the red flags reported, those answered "don't know" (asked and left
-    unknown, which a response given as it came may not show), the rules that fired."""
-    chosen = set(asked_fields(asked))
-    dont_know = [f for f in RED_FLAG_FIELDS if f in chosen and pred.answers.get(f) is None]
+def _urgency_rationale(pred: Prediction) -> str:
+    """Why the tier: the red flags reported, those the triage counted as "don't know"
+    (:attr:`Prediction.asked` and left unknown, which a response given as it came may not
+    show), the rules that fired."""
+    dont_know = counted_dont_knows(pred)
     said = [
         f"red flags reported: {', '.join(pred.red_flags_fired)}" if pred.red_flags_fired else "",
         f'answered "don\'t know": {", ".join(dont_know)}' if dont_know else "",
@@ -101,6 +101,12 @@ def _urgency_rationale(pred: Prediction, asked: Iterable[str] | None) -> str:
         + f"; review threshold {pred.red_flag_threshold:.4f}. "
         + _rationale(pred.red_flag_attributions, "red-flag log-odds")
     )
+
+
+def counted_dont_knows(pred: Prediction) -> list[str]:
+    """The red-flag questions the prediction counted as "don't know": asked
+    (:attr:`Prediction.asked`) and left unknown."""
+    return [f for f in RED_FLAG_FIELDS if f in pred.asked and pred.answers.get(f) is None]
 
 
 def _bundle_id(pred: Prediction, asked: Iterable[str] | None = None) -> str:
@@ -205,7 +211,7 @@ def prediction_bundle(
             ],
             "text": f"urgency tier: {pred.urgency}",
         },
-        "rationale": _urgency_rationale(pred, asked),
+        "rationale": _urgency_rationale(pred),
     }
     predictions.append(serious)
     by_condition = getattr(pred, "serious_condition_probabilities", None) or {}

@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from model.intake import asked_fields
+from model.intake import IntakeError, asked_fields
 from model.rules import MRI_REASON_TEXT
 from model.serious import SERIOUS_PROB_COLUMNS, SERIOUS_TYPES
 from model.triage import ATTRIBUTION_UNITS
-from vignettes.schema import CAUSES, FIELD_NAMES
+from vignettes.schema import CAUSES, FIELD_NAMES, RED_FLAG_FIELDS
 
 __all__ = ["Prediction"]
 
@@ -339,9 +339,28 @@ class Prediction:
             response built from :attr:`answers`, an asked field left unknown is an item
             without an answer (a "don't know"), as :func:`vignettes.sdc.asked_in_response`
             reads it, so the record shows what the RiskAssessment rests on.
+
+        Raises
+        ------
+        model.intake.IntakeError
+            If ``asked`` names a red-flag question left unknown that the prediction did not
+            count as "don't know" (not in :attr:`asked`): its tier would not be the one the
+            record shows. Predict again with ``asked=``.
         """
         from serve.fhir import prediction_bundle
 
+        uncounted = [
+            f
+            for f in asked_fields(asked)
+            if f in RED_FLAG_FIELDS and f not in self.asked and self.answers.get(f) is None
+        ]
+        if uncounted:
+            allowed = "the questions the prediction was made with (Prediction.asked)"
+            message = (
+                f'asked: {", ".join(uncounted)} left unknown would be a red-flag "don\'t know" '
+                "this prediction did not count; predict again with asked=[...] to record it"
+            )
+            raise IntakeError("asked", allowed, message)
         given = None if response is None else dict(response)
         return prediction_bundle(self, given, subject, [*self.asked, *asked_fields(asked)])
 

@@ -9,6 +9,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
 import vignettes
+from model.intake import IntakeError
 from serve.fhir import ATTRIBUTION, TIER_RISK
 from serve.prediction import Prediction
 from vignettes.schema import CAUSES, FIELD_NAMES
@@ -166,25 +167,34 @@ def test_a_given_response_and_subject_are_used_and_the_bundle_is_deterministic()
 
 
 def test_a_question_asked_and_left_unknown_stays_in_the_response_built() -> None:
-    pred = make_prediction()
-    assert pred.answers["saddle_numbness"] is None and pred.answers["fever"] is False
-    bundle = pred.to_fhir(asked=["saddle_numbness", "fever"])
+    pred = make_prediction(
+        urgency="urgent", urgency_triggers=["cauda_equina_dont_know"], asked=["saddle_numbness"]
+    )
+    assert pred.answers["saddle_numbness"] is None and pred.answers["sex"] is None
+    assert pred.answers["fever"] is False
+    bundle = pred.to_fhir(asked=["sex", "fever"])  # more questions asked: recorded too
     Bundle.model_validate(bundle)
     (qr,) = _resources(bundle)["QuestionnaireResponse"]
     items = {i["linkId"]: i for g in qr["item"] for i in g["item"]}
     assert items["saddle_numbness"] == {"linkId": "saddle_numbness"}  # "don't know"
+    assert items["sex"] == {"linkId": "sex"}
     assert items["fever"]["answer"] == [{"valueBoolean": False}]
-    assert "saddle_numbness" in asked_in_response(qr)
-    (unasked,) = _resources(pred.to_fhir())["QuestionnaireResponse"]
+    assert {"saddle_numbness", "sex"} <= set(asked_in_response(qr))
+    plain = make_prediction()
+    (unasked,) = _resources(plain.to_fhir())["QuestionnaireResponse"]
     assert "saddle_numbness" not in asked_in_response(unasked)
     given = vignettes.to_questionnaire_response(pred.answers, response_id="qr-2")
-    kept = _resources(pred.to_fhir(response=given, asked=["saddle_numbness"]))
+    kept = _resources(pred.to_fhir(response=given))
     assert kept["QuestionnaireResponse"] == [given]  # a response given is kept as it came
     # another record, not an update of the same one: its own ids
     assert bundle["id"] != pred.to_fhir()["id"] and qr["id"] != unasked["id"]
-    assert pred.to_fhir(asked=["fever", "saddle_numbness"])["id"] == bundle["id"]
+    assert pred.to_fhir(asked=["fever", "sex"])["id"] == bundle["id"]
     review = make_prediction(urgency="review", urgency_triggers=["red_flag_dont_know"])
-    assert review.to_fhir()["id"] != pred.to_fhir()["id"]
+    assert review.to_fhir()["id"] != plain.to_fhir()["id"]
+    # a red-flag "don't know" the prediction did not count is refused, never recorded beside
+    # a tier that did not count it
+    with pytest.raises(IntakeError, match=r"^asked: saddle_numbness left unknown .*predict again"):
+        plain.to_fhir(asked=["saddle_numbness", "sex"])
 
 
 def test_the_questions_a_prediction_records_as_asked_stay_in_its_record() -> None:
