@@ -103,6 +103,16 @@ def _urgency_rationale(pred: Prediction) -> str:
     )
 
 
+def _screen_caveat(pred: Prediction) -> str:
+    """What a ``low`` likelihood does not mean while the red-flag screen is not complete."""
+    if pred.red_flag_screen == "complete":
+        return ""
+    unanswered = ", ".join(pred.red_flag_questions_unanswered)
+    return f"; red-flag screen {pred.red_flag_screen}, not cleared" + (
+        f" (unanswered: {unanswered})" if unanswered else ""
+    )
+
+
 def counted_dont_knows(pred: Prediction) -> list[str]:
     """The red-flag questions the prediction counted as "don't know": asked
     (:attr:`Prediction.asked`) and left unknown."""
@@ -209,7 +219,7 @@ def prediction_bundle(
                     "display": f"{TIER_RISK[pred.urgency].capitalize()} likelihood",
                 }
             ],
-            "text": f"urgency tier: {pred.urgency}",
+            "text": f"urgency tier: {pred.urgency}" + _screen_caveat(pred),
         },
         "rationale": _urgency_rationale(pred),
     }

@@ -110,6 +110,18 @@ def test_the_risk_assessment_says_what_the_issue_asks() -> None:
     serious = risk["prediction"][len(CAUSES)]
     assert serious["probabilityDecimal"] == pred.red_flag_probability
     assert serious["qualitativeRisk"]["coding"][0]["code"] == "low"
+    # a partial screen: the low likelihood says it is not a cleared case
+    assert serious["qualitativeRisk"]["text"] == (
+        "urgency tier: routine; red-flag screen partial, not cleared "
+        "(unanswered: bladder_bowel_dysfunction)"
+    )
+    screened = make_prediction(red_flag_screen="complete", red_flag_questions_unanswered=[])
+    (done,) = [
+        p
+        for p in _resources(screened.to_fhir())["RiskAssessment"][0]["prediction"]
+        if "qualitativeRisk" in p
+    ]
+    assert done["qualitativeRisk"]["text"] == "urgency tier: routine"
     by_condition = {
         p["outcome"]["text"]: p["probabilityDecimal"] for p in risk["prediction"][len(CAUSES) + 1 :]
     }
