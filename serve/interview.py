@@ -196,7 +196,11 @@ def tier_text(prediction: Any, dont_knows: Sequence[str]) -> str:
             if dont_knows
             else ""
         )
-        return f"Urgency: REVIEW - {against}: at or above it, a clinician should review soon.{kept}"
+        soon = str(prediction.urgency_timeframe) if when else "soon"  # "within 2 weeks"
+        return (
+            f"Urgency: REVIEW{when} - {against}: at or above it, a clinician should review "
+            f"{soon}.{kept}"
+        )
     if tier == "routine":
         return f"Urgency: ROUTINE - {against}: below it, conservative care first."
     return f"Urgency: {tier.upper()} - {against}."

@@ -259,6 +259,22 @@ def test_a_dont_know_to_a_red_flag_keeps_the_tier_at_review_and_says_so() -> Non
     assert step.tier == "review" and step.question is None
 
 
+def test_a_review_by_the_model_alone_gives_its_timeframe_in_words() -> None:
+    """The interview's tier line says when, as the advice does ("within 2 weeks"), not
+    "soon"."""
+    alert = SimpleNamespace(
+        urgency="review",
+        urgency_timeframe="within 2 weeks",
+        urgency_triggers=["model_review"],
+        red_flags_fired=[],
+        red_flag_probability=0.02,
+        red_flag_threshold=0.0099,
+    )
+    text = tier_text(alert, [])
+    assert text.startswith("Urgency: REVIEW (within 2 weeks) - a serious condition 2.0% likely")
+    assert text.endswith("a clinician should review within 2 weeks.") and "soon" not in text
+
+
 def test_an_interview_resumes_from_a_questionnaire_response(tmp_path: Path) -> None:
     """A response says what was asked: its answers are kept, an item without an answer is a
     "don't know" that is not asked again (and keeps the tier at review), age missing is asked
