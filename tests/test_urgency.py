@@ -262,7 +262,8 @@ def test_a_review_tells_the_patient_when_in_one_line_of_their_own(
 ) -> None:
     """Every review-tier case gives the patient its 2 weeks in one line addressed to them (not
     only in the safety net's list of signs): a "don't know" and the model's alert as well as
-    weight loss, and never in a tier that is not review."""
+    weight loss, and never in a tier that is not review. A fever "don't know" also tells them
+    to take their temperature."""
     unknown = [f for f in RED_FLAG_FIELDS if case.get(f) is None]
     dont_know = data.draw(st.lists(st.sampled_from(unknown), unique=True)) if unknown else []
     out = rules.triage(case, model, None, red_flag_dont_know=dont_know)
@@ -274,6 +275,9 @@ def test_a_review_tells_the_patient_when_in_one_line_of_their_own(
         if audience == "patient" and code != "safety_net" and "within 2 weeks" in text
     ]
     assert len(own) == (out["urgency"] == "review"), (out["urgency_triggers"], own)
+    # not sure about a fever: told to take their temperature, below an emergency
+    checks = "check_temperature" in out["advice_codes"]
+    assert checks == ("fever" in dont_know and out["urgency"] in ("urgent", "review"))
 
 
 def test_the_frame_gives_each_row_what_the_case_gives() -> None:
