@@ -40,6 +40,7 @@ from tests.cds_support import (
     simple_response,
     stand_in_predict,
 )
+from tests.fhir_bindings import assert_required_codes
 
 QUESTIONNAIRE = "http://sciatica-triage.example.org/fhir/Questionnaire/sciatica-intake"
 DISCOVERY = schema_validator("cds-hooks-discovery")
@@ -73,6 +74,7 @@ def _assert_outcome(answer: Any, status: int, *names: str) -> str:
     assert answer.status == status, answer.text
     assert answer.headers["content-type"].startswith("application/fhir+json")
     OUTCOME.validate(answer.body)
+    assert_required_codes(answer.body)
     text = json.dumps(answer.body)
     for name in names:
         assert name in text, (name, text)
@@ -138,6 +140,7 @@ def test_routine_card_suggests_asking_the_unanswered_red_flags(service: str) -> 
     (suggestion,) = card["suggestions"]
     task = suggestion["actions"][0]["resource"]
     assert task["resourceType"] == "Task" and task["for"] == {"reference": "Patient/p1"}
+    assert_required_codes(task)
     asked = [i["valueString"] for i in task["input"] if i["type"]["text"] == "linkId"]
     assert asked == ["fever", "cancer_history"]
     assert "Fever together with the back pain?" in card["detail"]
@@ -155,6 +158,7 @@ def test_mri_indicated_suggests_an_order(service: str) -> None:
         if a["resource"]["resourceType"] == "ServiceRequest"
     ]
     (order,) = orders
+    assert_required_codes(order)
     assert order["subject"] == {"reference": "Patient/p9"}
     assert order["code"]["coding"][0]["code"] == "72148"
 

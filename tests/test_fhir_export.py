@@ -15,6 +15,7 @@ from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
 import vignettes
+from tests.fhir_bindings import assert_required_codes, binding_errors
 from vignettes.fhir import (
     HTEST,
     _BackgroundWriter,
@@ -64,8 +65,29 @@ def test_every_resource_of_1000_cases_validates_with_the_r4b_models(
         # The bundle's model validates each entry's resource with the model of its type (the
         # test below shows it), so each resource is validated once, not again on its own.
         Bundle.model_validate(bundle)
+        assert_required_codes(bundle)  # the codes the models do not check
         for entry in bundle["entry"]:
             assert entry["resource"]["meta"]["security"] == [HTEST]
+
+
+def test_a_code_outside_a_required_value_set_is_caught() -> None:
+    """What the R4B models let through, the binding check does not: a wrong code anywhere in
+    a bundle, a contained resource or a nested item is named by its path."""
+    patient = {"resourceType": "Patient", "gender": "banana"}
+    qr = {"resourceType": "QuestionnaireResponse", "status": "nope", "contained": [patient]}
+    questionnaire = {
+        "resourceType": "Questionnaire",
+        "status": "active",
+        "item": [{"linkId": "g", "type": "group", "item": [{"linkId": "x", "type": "yes-no"}]}],
+    }
+    bundle = {"resourceType": "Bundle", "type": "collection"}
+    bundle["entry"] = [{"resource": qr}, {"resource": questionnaire}]
+    assert binding_errors(bundle) == [
+        "QuestionnaireResponse.status: 'nope'",
+        "Patient.gender: 'banana'",
+        "Questionnaire.item.type: 'yes-no'",
+    ]
+    assert binding_errors(questionnaire | {"item": []}) == []
 
 
 def test_a_bundle_s_model_validates_each_resource_with_the_model_of_its_type(

@@ -14,6 +14,7 @@ import vignettes
 from model.intake import IntakeError
 from serve.cds import CdsSettings, create_app
 from serve.interview_web import EXTENSIONS
+from tests.fhir_bindings import assert_required_codes
 from tests.test_questions import DISC_PATIENT, NO_RED_FLAGS, BayesPredictor
 from vignettes.schema import RED_FLAG_FIELDS
 
@@ -115,6 +116,7 @@ def test_a_completed_interview_reads_as_an_intake_with_the_intake_s_codes(
         given[name] = DISC_PATIENT[name]
     assert qr["status"] == "completed"
     assert qr["contained"][0]["derivedFrom"] == [vignettes.QUESTIONNAIRE_URL]
+    assert_required_codes(qr)  # the response and its contained Questionnaire
     assert vignettes.from_questionnaire_response(qr) == vignettes.validate_case(given)
     assert "fever" in vignettes.asked_in_response(qr)
     other = qr | {"contained": [qr["contained"][0] | {"derivedFrom": ["http://x.org/Q/other"]}]}

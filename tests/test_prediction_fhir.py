@@ -12,6 +12,7 @@ import vignettes
 from model.intake import IntakeError
 from serve.fhir import ATTRIBUTION, TIER_RISK
 from serve.prediction import Prediction
+from tests.fhir_bindings import assert_required_codes
 from vignettes.schema import CAUSES, FIELD_NAMES
 from vignettes.sdc import asked_in_response
 
@@ -84,6 +85,7 @@ def _resources(bundle: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 def test_the_bundle_validates_with_the_r4b_models_and_references_resolve() -> None:
     bundle = make_prediction().to_fhir()
     Bundle.model_validate(bundle)
+    assert_required_codes(bundle)
     assert bundle["type"] == "collection"
     full_urls = {e["fullUrl"] for e in bundle["entry"]}
     for entry in bundle["entry"]:

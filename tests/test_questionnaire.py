@@ -13,6 +13,7 @@ from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
 import vignettes
+from tests.fhir_bindings import assert_required_codes
 from vignettes.intake import IntakeError
 from vignettes.schema import FIELD_BY_NAME, FIELD_NAMES, FIELDS, Field
 from vignettes.sdc import (
@@ -56,6 +57,7 @@ def frame() -> pd.DataFrame:
 def test_the_questionnaire_validates_with_the_r4b_models() -> None:
     q = vignettes.questionnaire()
     parsed = Questionnaire.model_validate(q)
+    assert_required_codes(q)
     assert parsed.url == QUESTIONNAIRE_URL and parsed.version == package_version()
     assert json.loads(json.dumps(q)) == q  # JSON-ready
 
@@ -132,6 +134,7 @@ def test_every_response_validates_with_the_r4b_models(frame: pd.DataFrame) -> No
     for _, row in frame.head(300).iterrows():
         qr = vignettes.to_questionnaire_response(row, response_id="r1", subject="Patient/p1")
         parsed = QuestionnaireResponse.model_validate(qr)
+        assert_required_codes(qr)
         assert parsed.questionnaire == f"{QUESTIONNAIRE_URL}|{package_version()}"
 
 
