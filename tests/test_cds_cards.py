@@ -141,6 +141,18 @@ def test_a_tier_set_by_the_answers_names_its_suspicion_not_conservative_care() -
         suspected_conditions=["unspecified"],
     )
     assert "model flags a possible serious condition" in triage_cards(silent, CTX)[0]["summary"]
+    unsure = make_prediction(
+        urgency="review",
+        urgency_timeframe="within 2 weeks",
+        red_flags_fired=[],
+        urgency_triggers=["red_flag_dont_know"],
+        suspected_conditions=["unspecified"],
+        asked=["fever"],
+        answers=make_prediction().answers | {"fever": None},
+    )
+    summary = triage_cards(unsure, CTX)[0]["summary"]
+    assert summary.startswith('REVIEW (within 2 weeks): "don\'t know" to fever; likely ')
+    assert "model" not in summary  # the tier is the don't-know's, not the model's
 
 
 def test_the_next_step_carries_its_timeframe_and_no_early_reassurance() -> None:

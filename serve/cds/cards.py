@@ -27,7 +27,7 @@ from serve.explanation import (
     strongest_contributions,
     suspected_words,
 )
-from vignettes.schema import FIELD_BY_NAME
+from vignettes.schema import FIELD_BY_NAME, RED_FLAG_FIELDS
 
 if TYPE_CHECKING:
     from serve.prediction import Prediction
@@ -157,6 +157,17 @@ def _shorten(text: str, limit: int = SUMMARY_MAX) -> str:
     return text[: limit - 1].rstrip(" ,;:-") + "…"
 
 
+def _dont_know_set_it(p: Prediction) -> bool:
+    """Whether a "don't know" rule (``red_flag_dont_know``, ``cauda_equina_dont_know``) fired."""
+    return any(t.endswith("_dont_know") for t in getattr(p, "urgency_triggers", None) or [])
+
+
+def _dont_knows(p: Prediction) -> list[str]:
+    """The red-flag questions the prediction counted as "don't know" (asked, left unknown)."""
+    asked, answers = getattr(p, "asked", None) or [], getattr(p, "answers", None) or {}
+    return [f for f in RED_FLAG_FIELDS if f in asked and answers.get(f) is None]
+
+
 def summary_line(p: Prediction) -> str:
     """The card's summary: tier and timeframe first, then what it is about (< 140 chars).
 
@@ -176,6 +187,10 @@ def summary_line(p: Prediction) -> str:
     elif p.urgency != "routine" and named:
         # a rule over the answers set the tier: say what it suspects, never "conservative care"
         tail = f"suspected {suspected_words(p)[0]}; {cause}"
+    elif p.urgency != "routine" and _dont_know_set_it(p):
+        # a red-flag "don't know" set the tier, not the model: say which question
+        unsure = [_label(f) for f in _dont_knows(p)] or ["a red-flag question"]
+        tail = f'"don\'t know" to {", ".join(unsure)}; {cause}'
     elif p.urgency != "routine":  # the model's estimate alone
         tail = f"model flags a possible serious condition; {cause}"
     elif p.red_flag_questions_unanswered:
