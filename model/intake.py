@@ -14,6 +14,7 @@ from vignettes.intake import (
     answers_frame,
     asked_fields,
     is_missing,
+    red_flag_dont_knows,
     validate_case,
     validate_frame,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "answers_frame",
     "asked_fields",
     "is_missing",
+    "red_flag_dont_knows",
     "validate_case",
     "validate_frame",
 ]

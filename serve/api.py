@@ -30,11 +30,17 @@ from typing import Any
 
 import pandas as pd
 
-from model.intake import IntakeError, answers_frame, asked_fields, validate_case, validate_frame
+from model.intake import (
+    IntakeError,
+    answers_frame,
+    asked_fields,
+    red_flag_dont_knows,
+    validate_case,
+    validate_frame,
+)
 from model.triage import OUTPUT_COLUMNS, TriageModel
 from serve.loading import DEFAULT_MODEL_URI, LoadedModel, load_triage_model, tracking_uri
 from serve.prediction import Prediction
-from vignettes.schema import RED_FLAG_FIELDS
 from vignettes.sdc import (
     asked_in_response,
     from_questionnaire_response,
@@ -220,12 +226,6 @@ class Predictor:
         if valid.empty:  # LightGBM's pred_contrib cannot take zero rows
             return pd.DataFrame({c: [] for c in OUTPUT_COLUMNS}, index=valid.index)
         return self.model.predict(valid, validated=True, red_flag_dont_know=red_flag_dont_know)
-
-
-def red_flag_dont_knows(answers: Mapping[str, Any], asked: Iterable[str] | None) -> list[str]:
-    """The red-flag questions asked and answered "don't know" (unknown in ``answers``)."""
-    chosen = set(asked_fields(asked))
-    return [f for f in RED_FLAG_FIELDS if f in chosen and answers.get(f) is None]
 
 
 def asked_of(case: Any, asked: Iterable[str] | None) -> Iterable[str] | None:

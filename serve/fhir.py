@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 from serve.explanation import next_step_text
 from vignettes.codes import concept
 from vignettes.fhir_common import condition, deterministic_uuid, urn
-from vignettes.intake import asked_fields
-from vignettes.schema import CAUSES, RED_FLAG_FIELDS
+from vignettes.intake import asked_fields, red_flag_dont_knows
+from vignettes.schema import CAUSES
 from vignettes.sdc import CANONICAL_BASE, to_questionnaire_response
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def _urgency_rationale(pred: Prediction) -> str:
     """Why the tier: the red flags reported, those the triage counted as "don't know"
     (:attr:`Prediction.asked` and left unknown, which a response given as it came may not
     show), the rules that fired."""
-    dont_know = counted_dont_knows(pred)
+    dont_know = red_flag_dont_knows(pred.answers, pred.asked)
     said = [
         f"red flags reported: {', '.join(pred.red_flags_fired)}" if pred.red_flags_fired else "",
         f'answered "don\'t know": {", ".join(dont_know)}' if dont_know else "",
@@ -111,12 +111,6 @@ def _screen_caveat(pred: Prediction) -> str:
     return f"; red-flag screen {pred.red_flag_screen}, not cleared" + (
         f" (unanswered: {unanswered})" if unanswered else ""
     )
-
-
-def counted_dont_knows(pred: Prediction) -> list[str]:
-    """The red-flag questions the prediction counted as "don't know": asked
-    (:attr:`Prediction.asked`) and left unknown."""
-    return [f for f in RED_FLAG_FIELDS if f in pred.asked and pred.answers.get(f) is None]
 
 
 def _bundle_id(pred: Prediction, asked: Iterable[str] | None = None) -> str:

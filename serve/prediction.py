@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from model.intake import IntakeError, asked_fields
+from model.intake import IntakeError, asked_fields, red_flag_dont_knows
 from model.rules import MRI_REASON_TEXT
 from model.serious import SERIOUS_PROB_COLUMNS, SERIOUS_TYPES
 from model.triage import ATTRIBUTION_UNITS
-from vignettes.schema import CAUSES, FIELD_NAMES, RED_FLAG_FIELDS
+from vignettes.schema import CAUSES, FIELD_NAMES
 
 __all__ = ["Prediction"]
 
@@ -349,11 +349,7 @@ class Prediction:
         """
         from serve.fhir import prediction_bundle
 
-        uncounted = [
-            f
-            for f in asked_fields(asked)
-            if f in RED_FLAG_FIELDS and f not in self.asked and self.answers.get(f) is None
-        ]
+        uncounted = [f for f in red_flag_dont_knows(self.answers, asked) if f not in self.asked]
         if uncounted:
             allowed = "the questions the prediction was made with (Prediction.asked)"
             message = (

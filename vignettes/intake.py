@@ -52,6 +52,7 @@ from vignettes.schema import (
     FIELD_BY_NAME,
     FIELD_NAMES,
     FIELDS,
+    RED_FLAG_FIELDS,
     WEEKS_PER_YEAR,
     Field,
     pandas_dtype,
@@ -62,9 +63,11 @@ __all__ = [
     "IGNORED_COLUMNS",
     "WEEKS_PER_YEAR",
     "IntakeError",
+    "answer_code",
     "answers_frame",
     "asked_fields",
     "is_missing",
+    "red_flag_dont_knows",
     "validate_case",
     "validate_frame",
 ]
@@ -312,6 +315,18 @@ def asked_fields(asked: Iterable[str] | None) -> list[str]:
             message = f"asked: {name!r} is not an intake field{hint}; expected {allowed}"
             raise IntakeError("asked", allowed, message)
     return [f for f in FIELD_NAMES if f in set(names)]
+
+
+def red_flag_dont_knows(answers: Mapping[str, Any], asked: Iterable[str] | None) -> list[str]:
+    """The red-flag questions asked and answered "don't know" (unknown in ``answers``).
+
+    Examples
+    --------
+    >>> red_flag_dont_knows({"fever": None, "cancer_history": False}, ["fever", "cancer_history"])
+    ['fever']
+    """
+    chosen = set(asked_fields(asked))
+    return [f for f in RED_FLAG_FIELDS if f in chosen and answers.get(f) is None]
 
 
 def validate_case(case: Mapping[str, object] | pd.Series | Any) -> dict[str, object]:
@@ -681,14 +696,17 @@ def _check_durations(duration: Any, age: Any, index: pd.Index) -> None:
 
 
 @functools.cache
-def _category_code(name: str) -> dict[Any, int]:
-    """A categorical field's value -> its code in the contract dtype; ``None`` -> -1."""
-    return {None: -1} | {value: i for i, value in enumerate(FIELD_BY_NAME[name].values)}
+def answer_code(name: str) -> dict[Any, int]:
+    """A yes/no or category field's answer -> its code in the contract dtype (booleans 0 and
+    1, a category its index in the field's values); ``None`` (unknown) -> -1."""
+    spec = FIELD_BY_NAME[name]
+    values = (False, True) if spec.kind == "bool" else spec.values
+    return {None: -1} | {value: i for i, value in enumerate(values)}
 
 
 def _category_codes(field: Field, values: list[Any]) -> np.ndarray:
     """The codes of validated values; a value not allowed raises, naming the field."""
-    code = _category_code(field.name)
+    code = answer_code(field.name)
     try:
         return np.array([code[v] for v in values], dtype=np.int8)
     except (KeyError, TypeError):  # not validated: say which value, as validate_case would

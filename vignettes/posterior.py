@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from vignettes.intake import IntakeError, validate_case, validate_frame
+from vignettes.intake import IntakeError, answer_code, validate_case, validate_frame
 from vignettes.knowledge import (
     AGE_MIN,
     TABLE_FIELDS,
@@ -572,14 +572,6 @@ def _encode_answer(inputs: dict[str, np.ndarray], name: str, value: Any, span: s
         raise IntakeError(name, allowed, f"{name}: cannot set it to {value!r}; expected {allowed}")
 
 
-@cache
-def _code_of(name: str) -> dict[Any, int]:
-    """Answer -> code of a yes/no or category field (as :func:`field_codes`), unknown -1."""
-    spec = FIELD_BY_NAME[name]
-    values = (False, True) if spec.kind == "bool" else spec.values
-    return {None: -1} | {v: i for i, v in enumerate(values)}
-
-
 def _inputs_of_cases(
     cases: Sequence[Mapping[str, Any]], kb: KnowledgeBase, setting: str | None
 ) -> dict[str, np.ndarray]:
@@ -598,7 +590,7 @@ def _inputs_of_cases(
         "duration_known": duration_known,
     }
     for name in ("sex", *TABLE_FIELDS):
-        code = _code_of(name)
+        code = answer_code(name)
         inputs[name] = np.array([code[c[name]] for c in valid], dtype=np.int16)
     return inputs
 

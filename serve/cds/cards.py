@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from model.intake import red_flag_dont_knows
 from model.rules import MRI_CRITERIA, RED_FLAG_TEXT, RED_FLAG_TIER
 from serve.explanation import (
     format_answer,
@@ -27,7 +28,7 @@ from serve.explanation import (
     strongest_contributions,
     suspected_words,
 )
-from vignettes.schema import FIELD_BY_NAME, RED_FLAG_FIELDS
+from vignettes.schema import FIELD_BY_NAME
 
 if TYPE_CHECKING:
     from serve.prediction import Prediction
@@ -162,12 +163,6 @@ def _dont_know_set_it(p: Prediction) -> bool:
     return any(t.endswith("_dont_know") for t in getattr(p, "urgency_triggers", None) or [])
 
 
-def _dont_knows(p: Prediction) -> list[str]:
-    """The red-flag questions the prediction counted as "don't know" (asked, left unknown)."""
-    asked, answers = getattr(p, "asked", None) or [], getattr(p, "answers", None) or {}
-    return [f for f in RED_FLAG_FIELDS if f in asked and answers.get(f) is None]
-
-
 def summary_line(p: Prediction) -> str:
     """The card's summary: tier and timeframe first, then what it is about (< 140 chars).
 
@@ -189,7 +184,8 @@ def summary_line(p: Prediction) -> str:
         tail = f"suspected {suspected_words(p)[0]}; {cause}"
     elif p.urgency != "routine" and _dont_know_set_it(p):
         # a red-flag "don't know" set the tier, not the model: say which question
-        unsure = [_label(f) for f in _dont_knows(p)] or ["a red-flag question"]
+        counted = red_flag_dont_knows(getattr(p, "answers", None) or {}, getattr(p, "asked", None))
+        unsure = [_label(f) for f in counted] or ["a red-flag question"]
         tail = f'"don\'t know" to {", ".join(unsure)}; {cause}'
     elif p.urgency != "routine":  # the model's estimate alone
         tail = f"model flags a possible serious condition; {cause}"
